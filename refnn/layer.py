@@ -1,0 +1,94 @@
+"""The layer base class: parameters, gradients and the forward/backward contract.
+
+A layer holds three things: ``params`` (name -> the layer's own array; writing into one changes
+the layer), ``grads`` (the same keys, filled by ``backward`` with dθ = ∂J/∂θ, NOTE-COST) and the
+cache that ``forward`` keeps for ``backward``. The math lives in plain functions; a layer only
+wires them to its state.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from refnn._types import FloatArray
+from refnn._validate import resolve_dtype
+
+CacheT = TypeVar("CacheT")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One trainable array with its gradient, as an optimizer sees it.
+
+    ``name`` is qualified by the position of the layer in a model (``"0.W"``), so two layers never
+    share optimizer state by accident.
+    """
+
+    name: str
+    value: FloatArray
+    grad: FloatArray
+
+
+class Layer(ABC):
+    """Base class of every refnn layer.
+
+    Parameters
+    ----------
+    dtype : float64 or float32
+        The dtype the layer computes in, end to end (NOTE-DTYPE).
+    """
+
+    def __init__(self, *, dtype: Any = np.float64) -> None:
+        self.dtype: np.dtype[np.floating[Any]] = resolve_dtype(dtype)
+        self.params: dict[str, FloatArray] = {}
+        self.grads: dict[str, FloatArray] = {}
+
+    @abstractmethod
+    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        """Compute the layer's output and keep what ``backward`` needs.
+
+        ``training`` matters only to layers that behave differently at inference (dropout).
+        """
+
+    @abstractmethod
+    def backward(self, dA: FloatArray) -> FloatArray:
+        """Given dA = ∂J/∂(output), fill ``grads`` and return dX = ∂J/∂(input)."""
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer (JSON-serialisable)."""
+        return {"dtype": self.dtype.name}
+
+    def parameters(self, prefix: str = "") -> Iterator[Parameter]:
+        """Yield each parameter with its gradient (after ``backward``)."""
+        for key, value in self.params.items():
+            if key not in self.grads:
+                raise RuntimeError(
+                    f"{type(self).__name__}: no gradient for {key!r}; call backward() first"
+                )
+            yield Parameter(prefix + key, value, self.grads[key])
+
+    def _cached(self, cache: CacheT | None) -> CacheT:
+        """Return the forward cache, or explain that backward came before forward."""
+        if cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        return cache
+
+    def _check_upstream(self, dA: object, expected: tuple[int, ...]) -> FloatArray:
+        """Validate the upstream gradient's type, shape and dtype."""
+        if not isinstance(dA, np.ndarray):
+            raise TypeError(f"dA must be a numpy array, got {type(dA).__name__}")
+        if dA.shape != expected:
+            raise ValueError(f"dA must have the output's shape {expected}, got {dA.shape}")
+        if not np.issubdtype(dA.dtype, np.floating):
+            raise TypeError(f"dA must be a float array, got dtype {dA.dtype}")
+        out: FloatArray = dA if dA.dtype == self.dtype else dA.astype(self.dtype)
+        return out
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,125 @@
+"""The training loop (TRAIN-*): full-batch or mini-batch gradient descent with a cost history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from refnn._types import FloatArray
+from refnn._validate import positive_int
+from refnn.init import check_rng
+from refnn.losses import Loss
+from refnn.model import Sequential
+from refnn.optim import Optimizer
+
+
+class TrainingDivergedError(ValueError):
+    """The cost became NaN or infinite; the message names the epoch and batch."""
+
+
+@dataclass
+class History:
+    """Cost per epoch (the mean over the epoch's batches, weighted by batch size)."""
+
+    cost: list[float] = field(default_factory=list)
+
+
+def minibatches(
+    m: int, batch_size: int, rng: np.random.Generator | None
+) -> Iterator[np.ndarray[tuple[int], np.dtype[np.intp]]]:
+    """Yield index arrays that partition range(m) into batches.
+
+    Notes
+    -----
+    Spec: TRAIN-BATCHES
+
+    With ``rng``, the order is a fresh permutation each epoch drawn from ``rng``; without, it is
+    0..m-1. Every example is used once per epoch; the last batch may be smaller.
+    """
+    order = rng.permutation(m) if rng is not None else np.arange(m)
+    for start in range(0, m, batch_size):
+        yield order[start : start + batch_size]
+
+
+def fit(
+    model: Sequential,
+    loss: Loss,
+    optimizer: Optimizer,
+    X: FloatArray,
+    Y: FloatArray,
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    rng: np.random.Generator | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> History:
+    """Train ``model`` on (X, Y) and return the cost history.
+
+    Parameters
+    ----------
+    model, loss, optimizer
+        What to train, the cost J, and the update rule.
+    X, Y : ndarray
+        Inputs and labels, examples on the last axis (NOTE-AXES).
+    epochs : int
+        Passes over the data.
+    batch_size : int, optional
+        None (default) is full-batch gradient descent, as in the seeds; 1 is stochastic.
+    rng : numpy.random.Generator, optional
+        Shuffles the examples each epoch; required when ``batch_size`` < m.
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, cost)`` after each epoch (progress display).
+
+    Notes
+    -----
+    Spec: TRAIN-STEP, TRAIN-BATCHES
+
+    For each batch B: A = model(X_B), J_B = loss(A, Y_B), dA = ∂J_B/∂A, model.backward(dA),
+    θ := update(θ, dθ). The epoch's cost is Σ_B |B| J_B / m.
+    """
+    epochs = positive_int(epochs, "epochs")
+    if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
+        raise TypeError("X and Y must be numpy arrays")
+    m = X.shape[-1]
+    if Y.shape[-1] != m:
+        raise ValueError(
+            f"X and Y must hold the same number of examples, got {m} and {Y.shape[-1]}"
+        )
+    size = m if batch_size is None else positive_int(batch_size, "batch_size")
+    if size < m and rng is None:
+        raise ValueError("mini-batch training needs rng (a numpy.random.Generator) to shuffle")
+    shuffler = check_rng(rng) if rng is not None else None
+    history = History()
+    for epoch in range(1, epochs + 1):
+        total = 0.0
+        for batch, idx in enumerate(minibatches(m, size, shuffler if size < m else None)):
+            X_b, Y_b = (X, Y) if size >= m else (X[..., idx], Y[..., idx])
+            cost = loss.forward(model.forward(X_b, training=True), Y_b)
+            if not np.isfinite(cost):
+                raise TrainingDivergedError(
+                    f"cost became {cost} at epoch {epoch}, batch {batch}; "
+                    "lower the learning rate or check the inputs"
+                )
+            model.backward(loss.backward())
+            optimizer.step(model)
+            total += cost * idx.shape[0]
+        history.cost.append(total / m)
+        if on_epoch is not None:
+            on_epoch(epoch, history.cost[-1])
+    return history
+
+
+def predict(model: Sequential, X: FloatArray, *, threshold: float = 0.5) -> FloatArray:
+    """Binary predictions: 1 where the model's output is >= ``threshold``, else 0.
+
+    Notes
+    -----
+    Spec: TRAIN-PREDICT
+
+    ŷ = 1[A >= threshold], with A = model(X) at inference (``training=False``).
+    """
+    A = model.forward(X, training=False)
+    out: FloatArray = (threshold <= A).astype(A.dtype)
+    return out

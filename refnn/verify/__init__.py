@@ -1,0 +1,1 @@
+"""``make check``: gradient verification of every refnn component (``python -m refnn.verify``)."""

@@ -1,0 +1,114 @@
+"""Turn layers, losses and models into functions of numpy arrays for :mod:`refnn.gradcheck`.
+
+The checker knows nothing of refnn: it checks ``f(*inputs) -> float`` against
+``grad(*inputs) -> arrays``. These adapters write the inputs into a layer's own parameter arrays,
+run forward and backward, and restore the parameters afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from refnn._types import FloatArray
+from refnn.layer import Layer
+from refnn.losses import Loss
+from refnn.model import Sequential
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A scalar function of named arrays and its claimed gradient.
+
+    ``f(*inputs.values())`` is J; ``grad(*inputs.values())`` returns dJ/d(input) for each name in
+    ``wrt``, in that order. ``restore()`` puts back any state the two changed.
+    """
+
+    f: Callable[..., float]
+    grad: Callable[..., Sequence[FloatArray]]
+    inputs: dict[str, FloatArray]
+    wrt: tuple[str, ...]
+    restore: Callable[[], None]
+
+
+def _param_writer(layers: Sequence[Layer]) -> tuple[list[FloatArray], Callable[[], None]]:
+    """The layers' parameter arrays (in order) and a function restoring their current values."""
+    arrays = [p for layer in layers for p in layer.params.values()]
+    saved = [a.copy() for a in arrays]
+
+    def restore() -> None:
+        for a, s in zip(arrays, saved, strict=True):
+            a[...] = s
+
+    return arrays, restore
+
+
+def layer_problem(layer: Layer, X: FloatArray, *, seed: int = 0, training: bool = True) -> Problem:
+    """J = Σ U ⊙ layer(X) for a fixed random U, so dJ/dA = U exercises every output.
+
+    The inputs are X and each parameter ("W", "b", ...); all are checked.
+    """
+    Y = layer.forward(X, training=training)
+    U: FloatArray = np.random.default_rng(seed).standard_normal(Y.shape).astype(Y.dtype)
+    arrays, restore = _param_writer([layer])
+    keys = list(layer.params)
+
+    def load(values: Sequence[FloatArray]) -> None:
+        for a, v in zip(arrays, values, strict=True):
+            a[...] = v
+
+    def f(X_: FloatArray, *params: FloatArray) -> float:
+        load(params)
+        return float(np.sum(U * layer.forward(X_.astype(layer.dtype), training=training)))
+
+    def grad(X_: FloatArray, *params: FloatArray) -> list[FloatArray]:
+        load(params)
+        layer.forward(X_.astype(layer.dtype), training=training)
+        dX = layer.backward(U)
+        return [dX, *(layer.grads[k] for k in keys)]
+
+    inputs = {"X": X.copy(), **{k: v.copy() for k, v in layer.params.items()}}
+    return Problem(f, grad, inputs, tuple(inputs), restore)
+
+
+def loss_problem(loss: Loss, A: FloatArray, Y: FloatArray) -> Problem:
+    """J = loss(A, Y) as a function of A, labels held fixed."""
+
+    def f(A_: FloatArray, Y_: FloatArray) -> float:
+        return loss.forward(A_, Y_)
+
+    def grad(A_: FloatArray, Y_: FloatArray) -> list[FloatArray]:
+        loss.forward(A_, Y_)
+        return [loss.backward()]
+
+    return Problem(f, grad, {"A": A.copy(), "Y": Y.copy()}, ("A",), lambda: None)
+
+
+def model_problem(model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray) -> Problem:
+    """J = loss(model(X), Y) as a function of X and every parameter (named "<layer>.<key>")."""
+    arrays, restore = _param_writer(model.layers)
+    names = [f"{i}.{k}" for i, layer in enumerate(model.layers) for k in layer.params]
+
+    def load(values: Sequence[FloatArray]) -> None:
+        for a, v in zip(arrays, values, strict=True):
+            a[...] = v
+
+    def f(X_: FloatArray, Y_: FloatArray, *params: FloatArray) -> float:
+        load(params)
+        return loss.forward(model.forward(X_, training=True), Y_)
+
+    def grad(X_: FloatArray, Y_: FloatArray, *params: FloatArray) -> list[FloatArray]:
+        load(params)
+        loss.forward(model.forward(X_, training=True), Y_)
+        dX = model.backward(loss.backward())
+        by_name = {p.name: p.grad for p in model.parameters()}
+        return [dX, *(by_name[n] for n in names)]
+
+    inputs = {
+        "X": X.copy(),
+        "Y": Y.copy(),
+        **dict(zip(names, (a.copy() for a in arrays), strict=True)),
+    }
+    return Problem(f, grad, inputs, ("X", *names), restore)
