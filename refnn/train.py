@@ -96,14 +96,22 @@ def fit(
         total = 0.0
         for batch, idx in enumerate(minibatches(m, size, shuffler if size < m else None)):
             X_b, Y_b = (X, Y) if size >= m else (X[..., idx], Y[..., idx])
-            cost = loss.forward(model.forward(X_b, training=True), Y_b)
-            if not np.isfinite(cost):
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    cost = loss.forward(model.forward(X_b, training=True), Y_b)
+                    model.backward(loss.backward())
+                    optimizer.step(model)
+            except FloatingPointError as err:
                 raise TrainingDivergedError(
-                    f"cost became {cost} at epoch {epoch}, batch {batch}; "
+                    f"training diverged at epoch {epoch}, batch {batch} ({err}); "
                     "lower the learning rate or check the inputs"
+                ) from err
+            bad = [p.name for p in model.parameters() if not np.all(np.isfinite(p.value))]
+            if not np.isfinite(cost) or bad:
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epoch}, batch {batch}: cost {cost}, "
+                    f"non-finite parameters {bad}; lower the learning rate or check the inputs"
                 )
-            model.backward(loss.backward())
-            optimizer.step(model)
             total += cost * idx.shape[0]
         history.cost.append(total / m)
         if on_epoch is not None:
