@@ -1,0 +1,361 @@
+"""Side-by-side speed report: refnn against its GEMM bound and PyTorch CPU (``make compare``).
+
+For each core operation (forward + backward of one layer at a fixed shape and dtype) this times,
+in one process and in turn (A B C A B C ...):
+
+* refnn, through the layer API a user calls (input checks included);
+* the bound: the bare matrix products the operation cannot avoid, at the same shapes (Dense:
+  W X, dZ X^T, W^T dZ; Conv2D: the same three products on the im2col matrix);
+* PyTorch CPU at the same shapes and dtype (autograd forward + backward), when installed, with
+  ``torch.set_num_threads`` equal to numpy's BLAS thread count.
+
+It prints medians, ratios and the project's bars (PASS / MISS), and the Conv2D peak memory
+(tracemalloc sees numpy's allocations) relative to one im2col buffer. It is a report: the exit
+status is 0 even when a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import math
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from refnn import Dense
+from refnn._types import FloatArray
+
+BLAS_ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers (tested in tests/test_benchmarks.py)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A target: ``value <= limit`` passes. ``what`` names the quantity (e.g. "refnn/bound")."""
+
+    what: str
+    value: float
+    limit: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit
+
+    def format(self) -> str:
+        return f"{'PASS' if self.passed else 'MISS'} {self.what} {self.value:.2f} <= {self.limit:g}"
+
+
+@dataclass
+class Row:
+    """One operation's timings (milliseconds, medians) and the bars that apply to it."""
+
+    op: str
+    dtype: str
+    shape: str
+    refnn_ms: float
+    bound_ms: float
+    torch_ms: float | None
+    bars: list[Bar] = field(default_factory=list)
+
+    @property
+    def to_bound(self) -> float:
+        return self.refnn_ms / self.bound_ms
+
+    @property
+    def to_torch(self) -> float | None:
+        return None if self.torch_ms is None else self.refnn_ms / self.torch_ms
+
+
+def interleaved_times(
+    fns: Mapping[str, Callable[[], object]],
+    *,
+    rounds: int,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """Time each function once per round, in turn (A B C A B C ...), after ``warmup`` rounds.
+
+    Interleaving spreads slow drifts of the machine (frequency, other processes) over every
+    contender instead of charging them to whichever ran last. Returns seconds per call.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(warmup + rounds):
+        for name, fn in fns.items():
+            t0 = clock()
+            fn()
+            t1 = clock()
+            if r >= warmup:
+                out[name].append(t1 - t0)
+    return out
+
+
+def rounds_for(seconds_per_round: float, budget: float, *, low: int = 5, high: int = 60) -> int:
+    """How many rounds fit in ``budget`` seconds, clamped to [low, high]."""
+    if seconds_per_round <= 0:
+        return high
+    return max(low, min(high, math.floor(budget / seconds_per_round)))
+
+
+def median_ms(samples: Sequence[float]) -> float:
+    """Median of samples given in seconds, in milliseconds."""
+    return 1e3 * statistics.median(samples)
+
+
+def im2col_bytes(c_in: int, k: int, h_out: int, w_out: int, m: int, itemsize: int) -> int:
+    """Bytes of one im2col matrix: (C_in k k) rows x (H_out W_out m) columns."""
+    return c_in * k * k * h_out * w_out * m * itemsize
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """The report table: one line per row, bars verdicts in the last column."""
+    header = (
+        "operation",
+        "dtype",
+        "shape",
+        "refnn ms",
+        "bound ms",
+        "x bound",
+        "torch ms",
+        "x torch",
+        "bar",
+    )
+    lines = [
+        (
+            r.op,
+            r.dtype,
+            r.shape,
+            _fmt(r.refnn_ms, ".3f"),
+            _fmt(r.bound_ms, ".3f"),
+            _fmt(r.to_bound, ".2f"),
+            _fmt(r.torch_ms, ".3f"),
+            _fmt(r.to_torch, ".2f"),
+            "; ".join(b.format() for b in r.bars) or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
+    right = {3, 4, 5, 6, 7}
+
+    def render(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([render(header), rule, *(render(line) for line in lines)])
+
+
+# --------------------------------------------------------------------------------------------
+# Environment: which BLAS, how many threads, the OpenBLAS variables
+# --------------------------------------------------------------------------------------------
+
+
+def _openblas_lib() -> ctypes.CDLL | None:
+    """numpy's loaded OpenBLAS shared library (Linux: found in /proc/self/maps), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted(set(re.findall(r"\S*openblas\S*\.so\S*", maps.read())))
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def _openblas_call(lib: ctypes.CDLL, names: Sequence[str], restype: Any) -> Any:
+    for name in names:
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.restype = restype
+            return fn()
+    return None
+
+
+def blas_threads() -> int:
+    """The number of threads numpy's BLAS uses (threadpoolctl, else OpenBLAS itself, else 1)."""
+    try:
+        import threadpoolctl  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        info: list[dict[str, Any]] = threadpoolctl.threadpool_info()
+        for pool in info:
+            if pool.get("user_api") == "blas" and "numpy" in str(pool.get("filepath", "")):
+                return int(pool["num_threads"])
+    lib = _openblas_lib()
+    if lib is not None:
+        n = _openblas_call(
+            lib,
+            (
+                "scipy_openblas_get_num_threads64_",
+                "openblas_get_num_threads64_",
+                "openblas_get_num_threads",
+            ),
+            ctypes.c_int,
+        )
+        if isinstance(n, int) and n > 0:
+            return n
+    return 1
+
+
+def environment_report() -> list[str]:
+    """Lines describing numpy's BLAS, its threads, the OpenBLAS variables and PyTorch."""
+    lines = [f"python {sys.version.split()[0]}, numpy {np.__version__}"]
+    try:
+        config: Any = np.show_config(mode="dicts")
+        blas: dict[str, Any] = config["Build Dependencies"]["blas"]
+        lines.append(f"numpy BLAS: {blas.get('name')} {blas.get('version')}")
+    except (KeyError, TypeError, AttributeError):
+        lines.append("numpy BLAS: unknown (np.show_config gave no 'blas' entry)")
+    lib = _openblas_lib()
+    if lib is not None:
+        core = _openblas_call(
+            lib, ("scipy_openblas_get_corename64_", "openblas_get_corename"), ctypes.c_char_p
+        )
+        if isinstance(core, bytes):
+            lines.append(f"OpenBLAS kernel in use: {core.decode()}")
+    lines.append(f"numpy BLAS threads: {blas_threads()} (cpus: {os.cpu_count()})")
+    for var in BLAS_ENV_VARS:
+        value = os.environ.get(var)
+        note = "unset" if value is None else f"{value!r}  <- set: may slow numpy's BLAS"
+        lines.append(f"{var}: {note}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# The operations
+# --------------------------------------------------------------------------------------------
+
+
+def _normal(shape: tuple[int, ...], dtype: str, seed: int) -> FloatArray:
+    out: FloatArray = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return out
+
+
+def _time_row(
+    op: str,
+    dtype: str,
+    shape: str,
+    fns: dict[str, Callable[[], object]],
+    budget: float,
+) -> Row:
+    probe = interleaved_times(fns, rounds=1, warmup=1)
+    per_round = sum(s[0] for s in probe.values())
+    times = interleaved_times(fns, rounds=rounds_for(per_round, budget), warmup=0)
+    torch_ms = median_ms(times["torch"]) if "torch" in times else None
+    return Row(op, dtype, shape, median_ms(times["refnn"]), median_ms(times["bound"]), torch_ms)
+
+
+def dense_row(n_in: int, n_out: int, m: int, dtype: str, torch: Any, budget: float) -> Row:
+    """Dense forward + backward: refnn layer, its three GEMMs, torch.nn.functional.linear."""
+    layer = Dense(n_in, n_out, rng=np.random.default_rng(0), dtype=dtype)
+    X = _normal((n_in, m), dtype, 1)
+    dZ = _normal((n_out, m), dtype, 2)
+    W = layer.params["W"]
+
+    def run_refnn() -> object:
+        layer.forward(X)
+        return layer.backward(dZ)
+
+    def run_bound() -> object:
+        W @ X
+        dZ @ X.T
+        return W.T @ dZ
+
+    fns: dict[str, Callable[[], object]] = {"refnn": run_refnn, "bound": run_bound}
+    if torch is not None:
+        tX = torch.from_numpy(np.ascontiguousarray(X.T)).requires_grad_(True)
+        tW = torch.from_numpy(W.copy()).requires_grad_(True)
+        tb = torch.zeros(n_out, dtype=tX.dtype, requires_grad=True)
+        tdY = torch.from_numpy(np.ascontiguousarray(dZ.T))
+
+        def run_torch() -> object:
+            tX.grad = tW.grad = tb.grad = None
+            torch.nn.functional.linear(tX, tW, tb).backward(tdY)
+            return tX.grad
+
+        fns["torch"] = run_torch
+    return _time_row("Dense fwd+bwd", dtype, f"{n_in}->{n_out}, m={m}", fns, budget)
+
+
+def dense_rows(torch: Any, budget: float) -> list[Row]:
+    rows = []
+    for dtype in ("float64", "float32"):
+        for n, m, judged in ((256, 128, False), (1024, 512, True)):
+            row = dense_row(n, n, m, dtype, torch, budget)
+            if judged and dtype == "float64":
+                row.bars.append(Bar("refnn/bound", row.to_bound, 1.05))
+            rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def _import_torch(threads: int) -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--budget", type=float, default=3.0, help="seconds of timing per row (default 3)"
+    )
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns")
+    args = parser.parse_args(argv)
+
+    print("== environment")
+    for line in environment_report():
+        print("  " + line)
+    threads = blas_threads()
+    torch = None if args.no_torch else _import_torch(threads)
+    if torch is None:
+        print("  torch: not used (install the pinned extra: pip install torch==2.13.0)")
+    else:
+        print(f"  torch {torch.__version__}, threads set to {torch.get_num_threads()}")
+    print()
+
+    rows = dense_rows(torch, args.budget)
+    print("== times: medians of interleaved runs (refnn, bound, torch in turn)")
+    print(format_table(rows))
+    missed = [b for r in rows for b in r.bars if not b.passed]
+    print()
+    print(f"== bars: {sum(len(r.bars) for r in rows) - len(missed)} PASS, {len(missed)} MISS")
+    for row in rows:
+        for bar in row.bars:
+            if not bar.passed:
+                print(f"  MISS: {row.op} {row.dtype} {row.shape}: {bar.format()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
