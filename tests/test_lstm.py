@@ -20,8 +20,6 @@ from tests.oracles.lstm import lstm_backward_naive, lstm_forward_naive
 from tests.strategies import normal, seeds, sizes
 
 steps = st.integers(min_value=1, max_value=10)
-FWD = ("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
-BWD = ("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES", "LSTM-DW", "LSTM-DB", "LSTM-DX")
 
 
 def _params(n_in: int, n_h: int, seed: int, scale: float = 1.0) -> tuple[FloatArray, FloatArray]:
@@ -51,7 +49,7 @@ def _rel_err(actual: FloatArray, expected: FloatArray) -> float:
 # --- forward ------------------------------------------------------------------------------
 
 
-@pytest.mark.spec(*FWD)
+@pytest.mark.spec("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
 @given(n_in=sizes, n_h=sizes, m=sizes, seed=seeds)
 def test_one_step_from_zero_state_matches_the_gate_equations_by_hand(
     n_in: int, n_h: int, m: int, seed: int
@@ -72,7 +70,7 @@ def test_one_step_from_zero_state_matches_the_gate_equations_by_hand(
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.spec(*FWD, "LSTM-DW", "LSTM-DB", "LSTM-DX")
+@pytest.mark.spec("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN", "LSTM-DW", "LSTM-DB", "LSTM-DX")
 @given(n_in=sizes, n_h=sizes, T=steps, m=sizes, seed=seeds)
 @settings(max_examples=25)
 def test_shapes_of_output_and_gradients(n_in: int, n_h: int, T: int, m: int, seed: int) -> None:
@@ -99,7 +97,7 @@ def test_hidden_state_is_in_the_open_unit_interval_and_cell_below_t(
     assert np.all(np.abs(cache.C) < t)  # |c_t| < t (LSTM-CELL)
 
 
-@pytest.mark.spec(*FWD)
+@pytest.mark.spec("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
 @given(n_in=sizes, n_h=sizes, T=st.integers(2, 10), m=sizes, seed=seeds, data=st.data())
 @settings(max_examples=30)
 def test_forward_is_causal(
@@ -116,7 +114,7 @@ def test_forward_is_causal(
     assert not np.array_equal(H2[:, t:, :], H[:, t:, :])  # and the future does see it
 
 
-@pytest.mark.spec(*BWD)
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES", "LSTM-DW", "LSTM-DB", "LSTM-DX")
 @given(n_in=sizes, n_h=sizes, T=st.integers(2, 10), m=sizes, seed=seeds, data=st.data())
 @settings(max_examples=30)
 def test_input_gradient_is_anticausal(
@@ -133,7 +131,17 @@ def test_input_gradient_is_anticausal(
     np.testing.assert_array_equal(g2.dX[:, t:, :], g1.dX[:, t:, :])
 
 
-@pytest.mark.spec(*FWD, *BWD)
+@pytest.mark.spec(
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 @given(n_in=sizes, n_h=sizes, T=steps, m=sizes, seed=seeds, scale=st.floats(0.1, 3.0))
 @settings(max_examples=40)
 @example(n_in=6, n_h=6, T=10, m=6, seed=0, scale=3.0)  # the largest sizes, always
@@ -152,7 +160,7 @@ def test_matches_the_per_example_oracle(
     assert _rel_err(grads.db, db) <= 1e-12
 
 
-@pytest.mark.spec(*BWD)
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES", "LSTM-DW", "LSTM-DB", "LSTM-DX")
 @given(n_in=sizes, n_h=sizes, T=steps, m=sizes, seed=seeds, a=st.floats(-3, 3))
 @settings(max_examples=30)
 def test_backward_is_linear_in_dH(n_in: int, n_h: int, T: int, m: int, seed: int, a: float) -> None:
@@ -169,7 +177,17 @@ def test_backward_is_linear_in_dH(n_in: int, n_h: int, T: int, m: int, seed: int
         np.testing.assert_array_equal(getattr(zero, name), 0.0)
 
 
-@pytest.mark.spec(*FWD, *BWD)
+@pytest.mark.spec(
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 @given(n_in=sizes, n_h=sizes, T=steps, m=sizes, seed=seeds)
 @settings(max_examples=20)
 def test_caller_arrays_are_unchanged(n_in: int, n_h: int, T: int, m: int, seed: int) -> None:
@@ -185,6 +203,22 @@ def test_caller_arrays_are_unchanged(n_in: int, n_h: int, T: int, m: int, seed: 
     layer.forward(X)
     np.testing.assert_array_equal(layer.backward(dH), dX)
     np.testing.assert_array_equal(layer.forward(X), H_before)
+
+
+@pytest.mark.spec("LSTM-DGATES", "LSTM-DW", "LSTM-DB")
+@given(n_in=sizes, n_h=sizes, m=sizes, seed=seeds)
+@settings(max_examples=20)
+def test_one_step_gradients_see_the_zero_initial_state(
+    n_in: int, n_h: int, m: int, seed: int
+) -> None:
+    """T = 1: h_0 = 0 gives dW_h = 0, and c_0 = 0 gives the forget gate no gradient at all."""
+    W, b = _params(n_in, n_h, seed)
+    _, cache = lstm_forward(normal(seed, n_in, 1, m), W, b)
+    grads = lstm_backward(normal(seed + 3, n_h, 1, m), W, cache)
+    np.testing.assert_array_equal(grads.dW[:, n_in:], 0.0)
+    np.testing.assert_array_equal(grads.dW[n_h : 2 * n_h], 0.0)
+    np.testing.assert_array_equal(grads.db[n_h : 2 * n_h], 0.0)
+    assert np.any(grads.db[:n_h] != 0.0) and np.any(grads.db[3 * n_h :] != 0.0)
 
 
 # --- gradients by finite differences --------------------------------------------------------
@@ -227,7 +261,17 @@ def _worst_gradient_error(problem: Problem) -> float:
     return worst
 
 
-@pytest.mark.spec(*FWD, *BWD)
+@pytest.mark.spec(
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 @pytest.mark.parametrize("case", cases_lstm.cases(), ids=lambda c: c.config)
 def test_make_check_cases_pass_finite_differences(case: Case) -> None:
     assert case.specs == cases_lstm.LSTM_IDS
@@ -239,7 +283,17 @@ def test_make_check_cases_cover_every_T_from_1_to_10() -> None:
     assert {T for _, _, T, _, _ in cases_lstm.CONFIGS} == set(range(1, 11))
 
 
-@pytest.mark.spec(*FWD, *BWD)
+@pytest.mark.spec(
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 @given(n_in=st.integers(1, 3), n_h=st.integers(1, 3), T=steps, m=st.integers(1, 3), seed=seeds)
 @settings(max_examples=10)
 def test_random_configurations_pass_finite_differences(
@@ -289,7 +343,17 @@ def test_config_is_json_and_rebuilds_the_layer() -> None:
     assert repr(layer).startswith("LSTM(n_in=3, n_hidden=5")
 
 
-@pytest.mark.spec(*FWD, *BWD)
+@pytest.mark.spec(
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 def test_float32_layer_computes_in_float32_and_agrees_with_float64() -> None:
     n_in, n_h, T, m = 3, 4, 6, 5
     l64 = _layer(n_in, n_h, 0)
@@ -306,7 +370,17 @@ def test_float32_layer_computes_in_float32_and_agrees_with_float64() -> None:
     assert _rel_err(l32.grads["W"], l64.grads["W"]) < 1e-5
 
 
-@pytest.mark.spec(*FWD, *BWD)
+@pytest.mark.spec(
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 def test_extreme_inputs_stay_finite_and_warning_free() -> None:
     layer = _layer(2, 3, 0)
     X = np.array([1e4, -1e4, 300.0, -800.0])[None, :, None] * np.ones((2, 1, 3))

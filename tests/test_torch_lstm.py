@@ -64,7 +64,17 @@ def _torch_lstm(
     return H, dX, dW, db_ih[:, None]
 
 
-@pytest.mark.spec(*ALL_IDS)
+@pytest.mark.spec(
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 @given(n_in=sizes, n_h=sizes, T=st.integers(1, 10), m=sizes, seed=seeds)
 @settings(max_examples=25)
 @example(n_in=6, n_h=6, T=10, m=6, seed=0)
