@@ -1,0 +1,65 @@
+"""Kinks inside the stencil: detect them, move off them, or exclude the element (GC-KINK).
+
+At a smooth point the three differences of consecutive one-sided slopes on the stencil are
+equal up to O(h^2) (their spread is about 4x the Richardson truncation estimate); a kink puts a
+jump of the derivative into one or two of them, an O(1) spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refnn.gradcheck._element import Judged, judge, measure
+from refnn.gradcheck._numeric import SAFETY, Estimate
+from refnn.gradcheck._problem import NonFiniteError, Problem
+from refnn.gradcheck._types import Float64Array
+
+#: A smooth stencil has kink_score ~ 4 * truncation; this leaves a factor of 2 margin.
+KINK_TRUNCATION_FACTOR = 8.0
+#: A kink element is re-checked at x +- KINK_SHIFT * h (outside the original stencil).
+KINK_SHIFT = 4.0
+
+
+def is_kink(est: Estimate, rtol: float, atol: float) -> bool:
+    """True when the one-sided slopes disagree more than smoothness and rounding allow.
+
+    kink_score > atol + rtol |D| + 8 T + SAFETY * kink_noise.
+
+    Spec: GC-KINK
+    """
+    allowed = (
+        atol
+        + rtol * abs(est.value)
+        + KINK_TRUNCATION_FACTOR * est.truncation
+        + SAFETY * est.kink_noise
+    )
+    return est.kink_score > allowed
+
+
+def recheck_moved(
+    problem: Problem, k: int, j: int, x: Float64Array, i: int, rtol: float, atol: float
+) -> Judged | None:
+    """Re-check element ``i`` of input ``k`` at ``x`` moved by +-KINK_SHIFT*h; None if ambiguous.
+
+    Both the analytic gradient and the numerical derivative are recomputed at the moved point.
+    ``j`` is the position of input ``k`` in ``wrt``.
+
+    Spec: GC-KINK
+    """
+    xi = float(x.reshape(-1)[i])
+    h = problem.h0(k) * max(1.0, abs(xi))
+    for sign in (1.0, -1.0):
+        moved = x.copy()
+        target = np.array([xi + sign * KINK_SHIFT * h], dtype=np.float64)
+        moved.reshape(-1)[i] = problem.rounded(k, target)[0]
+        try:
+            f_centre = problem.value({k: moved}, "at a point moved off a kink")
+            est = measure(problem, k, moved, i, f_centre)
+        except NonFiniteError:
+            continue
+        if is_kink(est, rtol, atol):
+            continue
+        analytical = float(problem.gradients({k: moved}, "at a point moved off a kink")[j]
+                           .reshape(-1)[i])  # fmt: skip
+        return judge(est, analytical, rtol, atol, moved=True)
+    return None
