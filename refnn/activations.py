@@ -1,4 +1,4 @@
-"""Element-wise activations (SIGMOID-*, RELU-*): A = g(Z), dZ = dA * g'(Z)."""
+"""Element-wise activations (SIGMOID-*, RELU-*, TANH-*): A = g(Z), dZ = dA * g'(Z)."""
 
 from __future__ import annotations
 
@@ -65,9 +65,43 @@ def relu_backward(dA: FloatArray, Z: FloatArray) -> FloatArray:
     return dZ
 
 
+def tanh(Z: FloatArray) -> FloatArray:
+    """Hyperbolic tangent, finite and warning-free for any finite Z.
+
+    Notes
+    -----
+    Spec: TANH-FWD
+
+    tanh(z) = (e^z - e^{-z}) / (e^z + e^{-z}), by ``np.tanh``; values in [-1, 1].
+    """
+    A: FloatArray = np.tanh(Z)
+    return A
+
+
+def tanh_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
+    """Chain rule through tanh, from its output A.
+
+    Notes
+    -----
+    Spec: TANH-BWD
+
+    dZ = dA ⊙ (1 - A)(1 + A), which is tanh'(z) = 1 - tanh²(z) written so that it stays
+    accurate where |A| is close to 1.
+    """
+    dZ: FloatArray = dA * ((1.0 - A) * (1.0 + A))
+    return dZ
+
+
 @dataclass(frozen=True)
 class SigmoidCache:
     """The sigmoid's output, from which its derivative follows."""
+
+    A: FloatArray
+
+
+@dataclass(frozen=True)
+class TanhCache:
+    """The tanh's output, from which its derivative follows."""
 
     A: FloatArray
 
@@ -119,3 +153,20 @@ class ReLU(_Elementwise):
     def backward(self, dA: FloatArray) -> FloatArray:
         cache = self._cached(self._cache)
         return relu_backward(self._check_upstream(dA, cache.Z.shape), cache.Z)
+
+
+class Tanh(_Elementwise):
+    """Tanh activation layer (TANH-FWD, TANH-BWD)."""
+
+    def __init__(self, *, dtype: object = np.float64) -> None:
+        super().__init__(dtype=dtype)
+        self._cache: TanhCache | None = None
+
+    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        A = tanh(self._input(X))
+        self._cache = TanhCache(A)
+        return A
+
+    def backward(self, dA: FloatArray) -> FloatArray:
+        cache = self._cached(self._cache)
+        return tanh_backward(self._check_upstream(dA, cache.A.shape), cache.A)

@@ -93,3 +93,76 @@ class Momentum(Optimizer):
         v *= self.beta
         v += (1.0 - self.beta) * dW
         W -= self.lr * v
+
+
+def adam_moments(M: FloatArray, V: FloatArray, dW: FloatArray, beta1: float, beta2: float) -> None:
+    """Update Adam's first and second moment estimates in place (they are optimizer state).
+
+    Notes
+    -----
+    Spec: ADAM-MOMENTS
+
+    m_t = β1 m_{t-1} + (1 - β1) dθ,   v_t = β2 v_{t-1} + (1 - β2) dθ ⊙ dθ.
+    """
+    M *= beta1
+    M += (1.0 - beta1) * dW
+    V *= beta2
+    V += (1.0 - beta2) * (dW * dW)
+
+
+def adam_delta(
+    M: FloatArray, V: FloatArray, t: int, lr: float, beta1: float, beta2: float, eps: float
+) -> FloatArray:
+    """The Adam change of θ after t updates of the moments M, V.
+
+    Notes
+    -----
+    Spec: ADAM-BIAS, ADAM-STEP
+
+    m̂ = m_t / (1 - β1^t),  v̂ = v_t / (1 - β2^t),  Δθ = -α m̂ / (sqrt(v̂) + ε).
+    """
+    m_hat = M / (1.0 - beta1**t)
+    v_hat = V / (1.0 - beta2**t)
+    delta: FloatArray = -lr * m_hat / (np.sqrt(v_hat) + eps)
+    return delta
+
+
+class Adam(Optimizer):
+    """Adam: moment estimates with bias correction (Kingma and Ba, 2015).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate α > 0.
+    beta1, beta2 : float
+        Decay rates of the first and second moment estimates, in [0, 1).
+    eps : float
+        ε > 0 added to sqrt(v̂) in the denominator.
+
+    Notes
+    -----
+    Spec: ADAM-MOMENTS, ADAM-BIAS, ADAM-STEP
+
+    Per parameter array: m_t, v_t (ADAM-MOMENTS), m̂_t, v̂_t (ADAM-BIAS),
+    θ := θ - α m̂_t / (sqrt(v̂_t) + ε) (ADAM-STEP). The t of the bias correction is the number of
+    updates that array has received (kept in its state, as PyTorch does); ``self.t`` counts the
+    optimizer's steps, and the two agree when the optimizer always steps the same model.
+    """
+
+    def __init__(
+        self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
+        super().__init__(lr)
+        self.beta1 = float_in(beta1, "beta1", 0.0, 1.0, closed_high=False)
+        self.beta2 = float_in(beta2, "beta2", 0.0, 1.0, closed_high=False)
+        self.eps = float_in(eps, "eps", 0.0, np.inf, closed_high=False)
+        if self.eps == 0.0:
+            raise ValueError("eps must be > 0 (it keeps the step finite where v̂ = 0), got 0.0")
+
+    def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None:
+        M: FloatArray = state.setdefault("m", np.zeros_like(W))
+        V: FloatArray = state.setdefault("v", np.zeros_like(W))
+        t: int = state.get("t", 0) + 1
+        state["t"] = t
+        adam_moments(M, V, dW, self.beta1, self.beta2)
+        W += adam_delta(M, V, t, self.lr, self.beta1, self.beta2, self.eps)

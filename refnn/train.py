@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refnn._types import FloatArray
-from refnn._validate import positive_int
+from refnn._validate import float_in, positive_int
 from refnn.init import check_rng
 from refnn.losses import Loss
 from refnn.model import Sequential
 from refnn.optim import Optimizer
+from refnn.regularization import add_l2_grads, l2_penalty
 
 
 class TrainingDivergedError(ValueError):
@@ -54,6 +55,7 @@ def fit(
     batch_size: int | None = None,
     rng: np.random.Generator | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    l2: float = 0.0,
 ) -> History:
     """Train ``model`` on (X, Y) and return the cost history.
 
@@ -71,15 +73,21 @@ def fit(
         Shuffles the examples each epoch; required when ``batch_size`` < m.
     on_epoch : callable, optional
         Called as ``on_epoch(epoch, cost)`` after each epoch (progress display).
+    l2 : float, optional
+        L2 regularization strength λ >= 0 (default 0: none). Decays every parameter keyed "W"
+        (never biases) with the training set's m, also in mini-batch training; the penalty is
+        part of the reported cost (L2-COST, L2-GRAD).
 
     Notes
     -----
-    Spec: TRAIN-STEP, TRAIN-BATCHES
+    Spec: TRAIN-STEP, TRAIN-BATCHES, TRAIN-L2
 
-    For each batch B: A = model(X_B), J_B = loss(A, Y_B), dA = ∂J_B/∂A, model.backward(dA),
-    θ := update(θ, dθ). The epoch's cost is Σ_B |B| J_B / m.
+    For each batch B: A = model(X_B), J_B = loss(A, Y_B) + (λ/(2m)) Σ ||W||², dA = ∂J_B/∂A,
+    model.backward(dA), dW += (λ/m) W, θ := update(θ, dθ). The epoch's cost is
+    Σ_B |B| J_B / m.
     """
     epochs = positive_int(epochs, "epochs")
+    lam = float_in(l2, "l2", 0.0, np.inf, closed_high=False)
     if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
         raise TypeError("X and Y must be numpy arrays")
     m = X.shape[-1]
@@ -100,6 +108,9 @@ def fit(
                 with np.errstate(over="raise", invalid="raise", divide="raise"):
                     cost = loss.forward(model.forward(X_b, training=True), Y_b)
                     model.backward(loss.backward())
+                    if lam > 0.0:
+                        cost += l2_penalty(model, lam, m)
+                        add_l2_grads(model, lam, m)
                     optimizer.step(model)
             except FloatingPointError as err:
                 raise TrainingDivergedError(
