@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib
 import math
 import os
 import re
@@ -82,18 +83,25 @@ def interleaved_times(
     *,
     rounds: int,
     warmup: int = 1,
+    pause: Mapping[str, float] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> dict[str, list[float]]:
     """Time each function once per round, in turn (A B C A B C ...), after ``warmup`` rounds.
 
     Interleaving spreads slow drifts of the machine (frequency, other processes) over every
-    contender instead of charging them to whichever ran last. Returns seconds per call.
+    contender instead of charging them to whichever ran last. ``pause[name]`` seconds are slept
+    (untimed) before each call of ``name``: long enough, the other library's idle worker threads
+    stop spinning and park, so they do not steal cores from this call. Returns seconds per call.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    pause = pause or {}
     out: dict[str, list[float]] = {name: [] for name in fns}
     for r in range(warmup + rounds):
         for name, fn in fns.items():
+            if pause.get(name, 0.0) > 0:
+                sleep(pause[name])
             t0 = clock()
             fn()
             t1 = clock()
@@ -102,7 +110,7 @@ def interleaved_times(
     return out
 
 
-def rounds_for(seconds_per_round: float, budget: float, *, low: int = 5, high: int = 60) -> int:
+def rounds_for(seconds_per_round: float, budget: float, *, low: int = 5, high: int = 30) -> int:
     """How many rounds fit in ``budget`` seconds, clamped to [low, high]."""
     if seconds_per_round <= 0:
         return high
@@ -196,7 +204,7 @@ def _openblas_call(lib: ctypes.CDLL, names: Sequence[str], restype: Any) -> Any:
 def blas_threads() -> int:
     """The number of threads numpy's BLAS uses (threadpoolctl, else OpenBLAS itself, else 1)."""
     try:
-        import threadpoolctl  # type: ignore[import-not-found,unused-ignore]
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")
     except ImportError:
         pass
     else:
@@ -254,6 +262,12 @@ def _normal(shape: tuple[int, ...], dtype: str, seed: int) -> FloatArray:
     return out
 
 
+#: Seconds slept (untimed) before each call when PyTorch takes part. numpy's OpenBLAS workers
+#: spin for about 0.1 s after a call before they sleep; measured on 2 cores at Dense 1024 -> 1024,
+#: m = 512, float64: torch alone 37 ms, right after numpy 96 ms, after a 0.1-0.2 s pause 37-42 ms.
+PAUSE_S = 0.15
+
+
 def _time_row(
     op: str,
     dtype: str,
@@ -261,9 +275,10 @@ def _time_row(
     fns: dict[str, Callable[[], object]],
     budget: float,
 ) -> Row:
-    probe = interleaved_times(fns, rounds=1, warmup=1)
+    pause = dict.fromkeys(fns, PAUSE_S) if "torch" in fns else None
+    probe = interleaved_times(fns, rounds=1, warmup=1, pause=pause)
     per_round = sum(s[0] for s in probe.values())
-    times = interleaved_times(fns, rounds=rounds_for(per_round, budget), warmup=0)
+    times = interleaved_times(fns, rounds=rounds_for(per_round, budget), warmup=0, pause=pause)
     torch_ms = median_ms(times["torch"]) if "torch" in times else None
     return Row(op, dtype, shape, median_ms(times["refnn"]), median_ms(times["bound"]), torch_ms)
 

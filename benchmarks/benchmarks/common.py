@@ -15,6 +15,7 @@ import numpy as np
 from refnn._types import FloatArray
 
 DTYPES: list[str] = ["float64", "float32"]
+CONV_KERNEL = 3
 
 
 @dataclass(frozen=True)
