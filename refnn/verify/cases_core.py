@@ -44,7 +44,7 @@ def _relu(n: int, m: int, seed: int) -> Problem:
 
 
 def _bce(k: int, m: int, seed: int) -> Problem:
-    A = np.random.default_rng(seed).uniform(0.02, 0.98, (k, m))
+    A = np.random.default_rng(seed).uniform(0.2, 0.8, (k, m))  # away from the domain edges
     return loss_problem(BinaryCrossEntropy(), A, _labels(seed, k, m))
 
 

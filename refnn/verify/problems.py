@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from refnn._types import FloatArray
+from refnn.gradcheck import ContractResult, check_backward_contract
 from refnn.layer import Layer
 from refnn.losses import Loss
 from refnn.model import Sequential
@@ -23,7 +24,8 @@ class Problem:
     """A scalar function of named arrays and its claimed gradient.
 
     ``f(*inputs.values())`` is J; ``grad(*inputs.values())`` returns dJ/d(input) for each name in
-    ``wrt``, in that order. ``restore()`` puts back any state the two changed.
+    ``wrt``, in that order. ``restore()`` puts back any state the two changed. ``contract``, when
+    given, checks the backward's contract (linear in dY, deterministic, modifies nothing).
     """
 
     f: Callable[..., float]
@@ -31,6 +33,7 @@ class Problem:
     inputs: dict[str, FloatArray]
     wrt: tuple[str, ...]
     restore: Callable[[], None]
+    contract: Callable[[], ContractResult] | None = None
 
 
 def _param_writer(layers: Sequence[Layer]) -> tuple[list[FloatArray], Callable[[], None]]:
@@ -69,8 +72,25 @@ def layer_problem(layer: Layer, X: FloatArray, *, seed: int = 0, training: bool 
         dX = layer.backward(U)
         return [dX, *(layer.grads[k] for k in keys)]
 
+    def contract() -> ContractResult:
+        X_ = X.astype(layer.dtype)
+        layer.forward(X_, training=training)
+
+        def backward(dY: FloatArray) -> list[FloatArray]:
+            return [layer.backward(dY), *(layer.grads[k] for k in keys)]
+
+        return check_backward_contract(
+            backward,
+            Y.shape,
+            seed=seed,
+            expected_shapes=[X.shape, *(layer.params[k].shape for k in keys)],
+            expected_dtypes=[layer.dtype] * (1 + len(keys)),
+            inputs_to_watch={"X": X_, **layer.params},
+            dY_dtype=layer.dtype,
+        )
+
     inputs = {"X": X.copy(), **{k: v.copy() for k, v in layer.params.items()}}
-    return Problem(f, grad, inputs, tuple(inputs), restore)
+    return Problem(f, grad, inputs, tuple(inputs), restore, contract)
 
 
 def loss_problem(loss: Loss, A: FloatArray, Y: FloatArray) -> Problem:
