@@ -108,7 +108,7 @@ def _rows(outcome: CaseOutcome) -> list[list[str]]:
             outcome.taylor_judged and outcome.taylor is not None and not outcome.taylor.passed
         )
         contract_failed = outcome.contract is not None and not outcome.contract.passed
-        verdict = a.verdict
+        verdict: str = a.verdict
         if a.passed and (taylor_failed or contract_failed):
             verdict = "TAYLOR" if taylor_failed else "CONTRACT"
         rows.append(
