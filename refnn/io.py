@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from refnn._types import FloatArray
+from refnn.init import check_rng
 from refnn.layer import Layer
 from refnn.model import Sequential
 
@@ -88,15 +89,18 @@ def _sha256(a: np.ndarray[Any, Any]) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
-def _build_layer(cls: type[Layer], config: Mapping[str, Any]) -> Layer:
-    """Construct ``cls(**config)``, passing a throw-away ``rng`` when the constructor takes one.
+def _build_layer(
+    cls: type[Layer], config: Mapping[str, Any], rng: np.random.Generator | None = None
+) -> Layer:
+    """Construct ``cls(**config)``, passing ``rng`` when the constructor takes one.
 
-    The parameters it draws are overwritten by the caller (the file's arrays), so the generator
-    is a fixed local one and numpy's global state is never touched (NOTE-RNG).
+    Parameters a layer draws from ``rng`` are overwritten by the caller (the file's arrays); a
+    layer that keeps the generator (Dropout's masks) goes on drawing from it. The default is a
+    fixed local generator: numpy's global state is never touched (NOTE-RNG).
     """
     kwargs = dict(config)
     if "rng" in inspect.signature(cls).parameters:
-        kwargs["rng"] = np.random.default_rng(0)
+        kwargs["rng"] = rng if rng is not None else np.random.default_rng(0)
     return cls(**kwargs)
 
 
@@ -391,8 +395,9 @@ def decode(
     source: str = "<bytes>",
     expect: Sequential | None = None,
     layers: Iterable[type[Layer]] = (),
+    rng: np.random.Generator | None = None,
 ) -> Sequential:
-    """Rebuild a model from the bytes of a file ``save`` wrote.
+    """Rebuild a model from the bytes of a file ``save`` wrote (see ``load``).
 
     Notes
     -----
@@ -404,6 +409,7 @@ def decode(
     """
     reader = _Reader(data, source)
     registry = public_layer_classes(layers)
+    generator = check_rng(rng) if rng is not None else np.random.default_rng(0)
     with reader.archive() as archive:
         header = reader.header(archive)
         records = reader.layer_records(header)
@@ -419,7 +425,7 @@ def decode(
             raise reader.fail(f"holds array(s) {extra} that its header does not list")
         built: list[Layer] = []
         for i, rec in enumerate(records):
-            built.append(_rebuild(reader, archive, registry, i, rec))
+            built.append(_rebuild(reader, archive, registry, i, rec, generator))
     return Sequential(built)
 
 
@@ -429,6 +435,7 @@ def _rebuild(
     registry: Mapping[str, type[Layer]],
     i: int,
     rec: Mapping[str, Any],
+    rng: np.random.Generator,
 ) -> Layer:
     name: str = rec["type"]
     cls = registry.get(name)
@@ -441,7 +448,7 @@ def _rebuild(
     if "rng" in config:
         raise reader.fail(f"layer {i} ({name}) config must not contain 'rng'")
     try:
-        layer = _build_layer(cls, config)
+        layer = _build_layer(cls, config, rng)
     except (TypeError, ValueError) as err:
         raise reader.fail(f"layer {i} ({name}) config {config} is refused: {err}") from err
     metas: dict[str, dict[str, Any]] = rec["params"]
@@ -483,6 +490,7 @@ def load(
     *,
     expect: Sequential | None = None,
     layers: Iterable[type[Layer]] = (),
+    rng: np.random.Generator | None = None,
 ) -> Sequential:
     """Rebuild the model that ``save`` wrote to ``path``.
 
@@ -494,6 +502,10 @@ def load(
         otherwise ModelFileError names the first difference. ``expect`` itself is not changed.
     layers : iterable of Layer subclasses
         Extra trusted layer classes (those passed to ``save``).
+    rng : numpy.random.Generator, optional
+        Passed to the constructors that take ``rng=``: the weights they draw are overwritten by
+        the file's, and a layer that keeps drawing (Dropout's masks in training) draws from it.
+        Default: ``np.random.default_rng(0)``, one for the whole model.
 
     Returns
     -------
@@ -515,7 +527,7 @@ def load(
     """
     with open(path, "rb") as handle:
         data = handle.read()
-    return decode(data, source=os.fspath(path), expect=expect, layers=layers)
+    return decode(data, source=os.fspath(path), expect=expect, layers=layers, rng=rng)
 
 
 __all__ = [

@@ -89,7 +89,22 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
     seed = draw(seeds)
     rng = np.random.default_rng(seed)
     dtypes = st.sampled_from(["float64", "float32"])
-    activation = st.sampled_from([ReLU, Sigmoid, None])
+    activation = st.sampled_from(["relu", "sigmoid", "tanh", "softmax", "dropout", None])
+
+    def add_activation() -> None:
+        act, dtype = draw(activation), draw(dtypes)
+        if act == "relu":
+            layers.append(ReLU(dtype=dtype))
+        elif act == "sigmoid":
+            layers.append(Sigmoid(dtype=dtype))
+        elif act == "tanh":
+            layers.append(refnn.Tanh(dtype=dtype))
+        elif act == "softmax":
+            layers.append(refnn.Softmax(dtype=dtype))
+        elif act == "dropout":
+            p_drop = draw(st.sampled_from([0.0, 0.25, 0.5]))
+            layers.append(refnn.Dropout(p_drop, rng=rng, dtype=dtype))
+
     layers: list[Layer] = []
     m = draw(st.integers(1, 5))
     if draw(st.booleans()):  # dense stack over X (n, m)
@@ -98,9 +113,7 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
             n_out = draw(st.integers(1, 6))
             init: InitName = draw(st.sampled_from(["he", "xavier"]))
             layers.append(Dense(n, n_out, rng=rng, init=init, dtype=draw(dtypes)))
-            act = draw(activation)
-            if act is not None:
-                layers.append(act(dtype=draw(dtypes)))
+            add_activation()
             n = n_out
         X = normal(seed, n0, m)
     else:  # recurrent stack over X (n, T, m)
@@ -110,9 +123,7 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
             h = draw(st.integers(1, 4))
             fb = draw(st.sampled_from([0.0, 1.0, -0.5]))
             layers.append(LSTM(n, h, rng=rng, forget_bias=fb, dtype=draw(dtypes)))
-            act = draw(activation)
-            if act is not None:
-                layers.append(act(dtype=draw(dtypes)))
+            add_activation()
             n = h
         X = normal(seed, n0, T, m)
     # move every parameter away from its initial value, so loading cannot pass by re-drawing it
@@ -259,6 +270,32 @@ def test_application_layers_only_when_the_caller_names_them(tmp_path: Path) -> N
     # the failed saves above left the last good file in place
     loaded = load(path, layers=[Scaled])
     assert isinstance(loaded.layers[1], Scaled)
+
+
+@pytest.mark.spec("IO-ROUNDTRIP")
+def test_dropout_draws_its_masks_from_the_generator_passed_to_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(3, 5, rng=rng), refnn.Dropout(0.5, rng=rng)])
+    path = tmp_path / "m.npz"
+    save(model, path)
+    X = normal(0, 3, 7)
+    masks = []
+    for _ in range(2):
+        loaded = load(path, rng=np.random.default_rng(42))
+        loaded.forward(X, training=True)
+        drop = loaded.layers[1]
+        assert isinstance(drop, refnn.Dropout) and drop.keep_mask is not None
+        masks.append(drop.keep_mask)
+    np.testing.assert_array_equal(masks[0], masks[1])
+    # the same as building the layers in order from that generator (Dense's throw-away weights
+    # are drawn first)
+    g = np.random.default_rng(42)
+    Dense(3, 5, rng=g)
+    expected = refnn.Dropout(0.5, rng=g)
+    expected.forward(np.ones((5, 7)), training=True)
+    np.testing.assert_array_equal(masks[0], expected.keep_mask)
+    with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
+        load(path, rng=42)  # type: ignore[arg-type]
 
 
 def test_every_exported_layer_class_is_loadable() -> None:
