@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from refnn import LSTM
 from refnn._types import FloatArray
+from refnn.gradcheck import check_grad
 from refnn.lstm import lstm_backward, lstm_forward
 from refnn.verify import cases_lstm
 from refnn.verify.cases import Case
 from refnn.verify.problems import Problem, layer_problem
+from refnn.verify.run import run_case
 from tests.oracles.lstm import lstm_backward_naive, lstm_forward_naive
 from tests.strategies import normal, seeds, sizes
 
@@ -221,44 +223,17 @@ def test_one_step_gradients_see_the_zero_initial_state(
     assert np.any(grads.db[:n_h] != 0.0) and np.any(grads.db[3 * n_h :] != 0.0)
 
 
-# --- gradients by finite differences --------------------------------------------------------
+# --- gradients: refnn.gradcheck (finite differences) ----------------------------------------
 
 
-def _central_differences(problem: Problem, h: float = 1e-6) -> list[FloatArray]:
-    """Element-wise central differences of problem.f for every input in problem.wrt."""
-    names = list(problem.inputs)
-    values = [v.copy() for v in problem.inputs.values()]
-    out: list[FloatArray] = []
-    for name in problem.wrt:
-        k = names.index(name)
-        num = np.zeros_like(values[k])
-        for idx in np.ndindex(values[k].shape):
-            saved = values[k][idx]
-            values[k][idx] = saved + h
-            up = problem.f(*values)
-            values[k][idx] = saved - h
-            down = problem.f(*values)
-            values[k][idx] = saved
-            num[idx] = (up - down) / (2 * h)
-        out.append(num)
-    return out
-
-
-def _worst_gradient_error(problem: Problem) -> float:
-    """max over inputs of max |analytic - numeric| / max |numeric| (scaled per input array).
-
-    Scaling by the array's largest entry, not each entry's own size, keeps the O(eps |J| / h)
-    rounding of central differences on near-zero entries from posing as an error.
-    """
+def _check(problem: Problem) -> None:
+    """refnn.gradcheck on every input (X, W, b), as ``make check`` runs it; restores the layer."""
     try:
-        analytic = problem.grad(*problem.inputs.values())
-        numeric = _central_differences(problem)
+        result = check_grad(problem.f, problem.grad, problem.inputs, wrt=problem.wrt)
     finally:
         problem.restore()
-    worst = 0.0
-    for a, n in zip(analytic, numeric, strict=True):
-        worst = max(worst, _rel_err(a, n))
-    return worst
+    assert [a.name for a in result.arrays] == ["X", "W", "b"]  # dX is checked, not only dW, db
+    result.raise_if_failed()
 
 
 @pytest.mark.spec(
@@ -273,10 +248,10 @@ def _worst_gradient_error(problem: Problem) -> float:
     "LSTM-DX",
 )
 @pytest.mark.parametrize("case", cases_lstm.cases(), ids=lambda c: c.config)
-def test_make_check_cases_pass_finite_differences(case: Case) -> None:
+def test_make_check_cases_pass_the_gradient_checker(case: Case) -> None:
     assert case.specs == cases_lstm.LSTM_IDS
-    worst = _worst_gradient_error(case.build())
-    assert worst < 1e-6, f"{case.component} {case.config}: worst relative error {worst:.2e}"
+    outcome = run_case(case)  # check_grad and the Taylor test, exactly as make check runs them
+    assert outcome.passed, outcome.error or (outcome.result.format() if outcome.result else "")
 
 
 def test_make_check_cases_cover_every_T_from_1_to_10() -> None:
@@ -296,11 +271,10 @@ def test_make_check_cases_cover_every_T_from_1_to_10() -> None:
 )
 @given(n_in=st.integers(1, 3), n_h=st.integers(1, 3), T=steps, m=st.integers(1, 3), seed=seeds)
 @settings(max_examples=10)
-def test_random_configurations_pass_finite_differences(
+def test_random_configurations_pass_the_gradient_checker(
     n_in: int, n_h: int, T: int, m: int, seed: int
 ) -> None:
-    problem = layer_problem(_layer(n_in, n_h, seed), normal(seed, n_in, T, m), seed=seed)
-    assert _worst_gradient_error(problem) < 1e-6
+    _check(layer_problem(_layer(n_in, n_h, seed), normal(seed, n_in, T, m), seed=seed))
 
 
 # --- initialisation, dtype, configuration, bad input ----------------------------------------
