@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test lint typecheck pytest clean
+.PHONY: check test lint typecheck pytest clean bench bench-compare compare asvcheck oracle
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ check: $(STAMP)
 	$(BIN)/python -m refnn.verify --json check-report.json
 
 ## test: pytest (hypothesis, warnings as errors), mypy --strict, ruff
-test: pytest typecheck lint
+test: pytest typecheck lint asvcheck
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -27,6 +27,54 @@ typecheck: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## bench / bench-compare / compare: speed (benchmarks/). OpenBLAS's core-type and L2 overrides
+## are unset for these commands only: they slow numpy's BLAS. The HEAD runs use the working tree.
+NOBLAS := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+ASV    := $(CURDIR)/$(BIN)/asv
+ASV_ARGS ?=
+# asv drops PYTHONPATH; ASV_PYTHONPATH picks the refnn tree, REFNN_BENCH_EXPECT_ROOT asserts it.
+HERE_ENV := ASV_PYTHONPATH="$(CURDIR)" REFNN_BENCH_EXPECT_ROOT="$(CURDIR)"
+
+## asvcheck: the benchmarks import and have valid signatures (part of make test)
+asvcheck: $(STAMP)
+	cd benchmarks && $(HERE_ENV) $(ASV) check --python=same
+
+## bench: run the asv suite in this environment, save results for HEAD, show them
+bench: $(STAMP)
+	cd benchmarks && $(ASV) machine --yes >/dev/null
+	cd benchmarks && $(HERE_ENV) $(NOBLAS) $(ASV) run --python=same \
+		--set-commit-hash=$$(git rev-parse HEAD) $(ASV_ARGS)
+	cd benchmarks && $(ASV) show $$(git rev-parse HEAD)
+
+## bench-compare: benchmark HEAD~1 (from a temporary git worktree) and HEAD, then asv compare
+bench-compare: $(STAMP)
+	@set -e; \
+	head=$$(git rev-parse HEAD); parent=$$(git rev-parse HEAD~1); \
+	wt=$$(mktemp -d "$${TMPDIR:-/tmp}/refnn-parent.XXXXXX"); \
+	trap 'git worktree remove --force "$$wt" 2>/dev/null; rm -rf "$$wt"; git worktree prune' EXIT; \
+	git worktree add --detach --quiet "$$wt" "$$parent"; \
+	cd benchmarks; \
+	$(ASV) machine --yes >/dev/null; \
+	echo "== parent $$parent: refnn from $$wt"; \
+	ASV_PYTHONPATH="$$wt" REFNN_BENCH_EXPECT_ROOT="$$wt" $(NOBLAS) $(ASV) run --python=same \
+		--set-commit-hash=$$parent $(ASV_ARGS); \
+	echo "== HEAD $$head: refnn from the working tree $(CURDIR)"; \
+	$(HERE_ENV) $(NOBLAS) $(ASV) run --python=same --set-commit-hash=$$head $(ASV_ARGS); \
+	$(ASV) compare $$parent $$head
+
+## compare: refnn vs its GEMM bound and PyTorch CPU, one process (installs the pinned torch)
+compare: $(STAMP)
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+		$(BIN)/python -m pip install --disable-pip-version-check torch==2.13.0 || \
+		echo "torch==2.13.0 could not be installed: the PyTorch columns will be empty"
+	$(NOBLAS) PYTHONPATH="$(CURDIR)" $(BIN)/python benchmarks/compare.py
+
+## oracle: every layer against PyTorch in float64 (installs the pinned CPU build first)
+oracle: $(STAMP)
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pytest -q -rs -m torch
 
 clean:
 	rm -rf $(VENV) .hypothesis .mypy_cache .ruff_cache .pytest_cache check-report.json
