@@ -92,10 +92,27 @@ def run_case(case: Case) -> CaseOutcome:
     return outcome
 
 
+#: The columns of the gradient-check table.
+HEADER = [
+    "component",
+    "configuration",
+    "input",
+    "shape",
+    "method",
+    "max rel err",
+    "worst |a-n|",
+    "tolerance",
+    "kinks f/m/x",
+    "taylor",
+    "contract",
+    "verdict",
+]
+
+
 def _rows(outcome: CaseOutcome) -> list[list[str]]:
     case = outcome.case
     if outcome.error or outcome.result is None:
-        return [[case.component, case.config, "-", "-", "-", "-", "-", "-", "-", "-", "ERROR"]]
+        return [[case.component, case.config, *["-"] * (len(HEADER) - 3), "ERROR"]]
     slopes = [s for s in (outcome.taylor.slopes if outcome.taylor else ()) if s is not None]
     taylor = f"{min(slopes):.2f}" if slopes else "lin"
     if outcome.taylor is not None and not outcome.taylor_judged:
@@ -140,20 +157,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def format_report(report: Report) -> str:
     """The human-readable report: checks, traceability, summary."""
-    header = [
-        "component",
-        "configuration",
-        "input",
-        "shape",
-        "method",
-        "max rel err",
-        "worst |a-n|",
-        "tolerance",
-        "kinks f/m/x",
-        "taylor",
-        "contract",
-        "verdict",
-    ]
+    header = HEADER
     rows = [row for o in report.outcomes for row in _rows(o)]
     out = [
         "GRADIENT CHECKS (refnn.gradcheck: central differences + Richardson, float64)",
