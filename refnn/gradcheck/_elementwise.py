@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from refnn.gradcheck._element import Judged, judge, measure
-from refnn.gradcheck._kinks import is_kink, recheck_moved
+from refnn.gradcheck._kinks import flag, is_kink, recheck_moved
 from refnn.gradcheck._numeric import excess, relative_error
 from refnn.gradcheck._problem import Problem
 from refnn.gradcheck._report import ArrayResult, KinkCounts
@@ -39,22 +39,35 @@ def check_elementwise(
     """
     k = problem.wrt[j]
     x = problem.base[k]
+    flat_g = g.reshape(-1)
     calls_before = problem.f_calls
+    estimates = [measure(problem, k, x, i, f_centre) for i in range(x.size)]
+    scale = max(
+        (
+            max(abs(e.value), abs(float(flat_g[i])))
+            for i, e in enumerate(estimates)
+            if not is_kink(e, rtol, atol)
+        ),
+        default=0.0,
+    )
     judged: dict[int, Judged] = {}
-    found = excluded = 0
-    for i in range(x.size):
-        est = measure(problem, k, x, i, f_centre)
-        if not is_kink(est, rtol, atol):
-            judged[i] = judge(est, float(g.reshape(-1)[i]), rtol, atol, moved=False)
+    kinks = loose = excluded = 0
+    for i, est in enumerate(estimates):
+        why = flag(est, rtol, atol, scale)
+        if why is None:
+            judged[i] = judge(est, float(flat_g[i]), rtol, atol, moved=False)
             continue
-        found += 1
-        outcome = recheck_moved(problem, k, j, x, i, rtol, atol)
+        kinks += why == "kink"
+        loose += why == "loose"
+        outcome = recheck_moved(problem, k, j, x, i, (rtol, atol), scale)
         if outcome is None:
             excluded += 1
         else:
             judged[i] = outcome
-    kinks = KinkCounts(found=found, moved=found - excluded, excluded=excluded)
-    return summarize(problem, j, judged, kinks, problem.f_calls - calls_before, rtol, atol)
+    counts = KinkCounts(
+        found=kinks + loose, moved=kinks + loose - excluded, excluded=excluded, loose=loose
+    )
+    return summarize(problem, j, judged, counts, problem.f_calls - calls_before, rtol, atol)
 
 
 def summarize(
@@ -75,7 +88,10 @@ def summarize(
     note = ""
     if x.size > 0 and not judged:
         verdict = "inconclusive"
-        note = "every element sits on a kink that moving did not resolve: nothing was judged"
+        note = (
+            "no element could be judged: every one sits on a kink or where f changes on the "
+            "scale of the step, also after moving"
+        )
     worst_i = max(judged, key=lambda i: excess(judged[i].abs_error, judged[i].bound), default=None)
     worst = judged[worst_i] if worst_i is not None else Judged(0.0, 0.0, 0.0, 0.0)
     index: Index | None = None

@@ -3,9 +3,14 @@
 At a smooth point the three differences of consecutive one-sided slopes on the stencil are
 equal up to O(h^2) (their spread is about 4x the Richardson truncation estimate); a kink puts a
 jump of the derivative into one or two of them, an O(1) spread.
+
+An element is also unreliable, and treated the same way, when its error estimate rather than
+the tolerances dominates its bound ("loose"): f changes on the scale of the step there.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 
@@ -16,8 +21,10 @@ from refnn.gradcheck._types import Float64Array
 
 #: A smooth stencil has kink_score ~ 4 * truncation; this leaves a factor of 2 margin.
 KINK_TRUNCATION_FACTOR = 8.0
-#: A kink element is re-checked at x +- KINK_SHIFT * h (outside the original stencil).
+#: A flagged element is re-checked at x +- KINK_SHIFT * h (outside the original stencil).
 KINK_SHIFT = 4.0
+#: "loose": SAFETY * estimate > LOOSE_FRACTION * |n| and > LOOSE_FRACTION / 100 * scale.
+LOOSE_FRACTION = 0.1
 
 
 def is_kink(est: Estimate, rtol: float, atol: float) -> bool:
@@ -36,16 +43,45 @@ def is_kink(est: Estimate, rtol: float, atol: float) -> bool:
     return est.kink_score > allowed
 
 
-def recheck_moved(
-    problem: Problem, k: int, j: int, x: Float64Array, i: int, rtol: float, atol: float
-) -> Judged | None:
-    """Re-check element ``i`` of input ``k`` at ``x`` moved by +-KINK_SHIFT*h; None if ambiguous.
-
-    Both the analytic gradient and the numerical derivative are recomputed at the moved point.
-    ``j`` is the position of input ``k`` in ``wrt``.
+def is_loose(est: Estimate, atol: float, scale: float) -> bool:
+    """True when the error estimate dominates: SAFETY * (T + R) above atol, 10% of |n| and
+    0.1% of ``scale`` (the largest derivative of the input).
 
     Spec: GC-KINK
     """
+    spread = SAFETY * est.error
+    return spread > max(atol, LOOSE_FRACTION * abs(est.value), LOOSE_FRACTION / 100 * scale)
+
+
+Flag = Literal["kink", "loose"] | None
+
+
+def flag(est: Estimate, rtol: float, atol: float, scale: float) -> Flag:
+    """Why the element cannot be judged where it is (None: it can)."""
+    if is_kink(est, rtol, atol):
+        return "kink"
+    if is_loose(est, atol, scale):
+        return "loose"
+    return None
+
+
+def recheck_moved(
+    problem: Problem,
+    k: int,
+    j: int,
+    x: Float64Array,
+    i: int,
+    tolerances: tuple[float, float],
+    scale: float,
+) -> Judged | None:
+    """Re-check element ``i`` of input ``k`` at ``x`` moved by +-KINK_SHIFT*h; None if ambiguous.
+
+    Both the analytic gradient and the numerical derivative are recomputed at the moved point,
+    which must be free of kinks and not loose. ``j`` is the position of input ``k`` in ``wrt``.
+
+    Spec: GC-KINK
+    """
+    rtol, atol = tolerances
     xi = float(x.reshape(-1)[i])
     h = problem.h0(k) * max(1.0, abs(xi))
     for sign in (1.0, -1.0):
@@ -57,9 +93,8 @@ def recheck_moved(
             est = measure(problem, k, moved, i, f_centre)
         except NonFiniteError:
             continue
-        if is_kink(est, rtol, atol):
+        if flag(est, rtol, atol, scale) is not None:
             continue
-        analytical = float(problem.gradients({k: moved}, "at a point moved off a kink")[j]
-                           .reshape(-1)[i])  # fmt: skip
-        return judge(est, analytical, rtol, atol, moved=True)
+        gradients = problem.gradients({k: moved}, "at a point moved off a kink")
+        return judge(est, float(gradients[j].reshape(-1)[i]), rtol, atol, moved=True)
     return None

@@ -176,6 +176,8 @@ class Problem:
         result: list[Float64Array] = []
         for k, g in zip(self.wrt, out, strict=True):
             name = self.names[k]
+            if isinstance(g, np.generic):
+                g = np.asarray(g)  # numpy ufuncs return scalars for 0-d inputs
             if not isinstance(g, np.ndarray):
                 raise TypeError(f"gradient for {name!r} must be a numpy array, got {type(g)}")
             expected: tuple[int, ...] = self.frozen[k].shape

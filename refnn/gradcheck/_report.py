@@ -31,11 +31,14 @@ class KinkCounts:
     """Elements whose stencil straddles a kink (GC-KINK) and what became of them."""
 
     found: int = 0
-    """Elements where a kink was detected inside the stencil."""
+    """Elements where a kink was detected inside the stencil (or the estimate was loose)."""
     moved: int = 0
     """Of those, elements re-checked at a point moved off the kink (judged there)."""
     excluded: int = 0
     """Of those, elements still ambiguous after moving both ways: not judged."""
+    loose: int = 0
+    """Of ``found``, elements flagged because their error estimate dominated the bound (f
+    changes on the scale of the step) rather than by the slope test."""
 
 
 @dataclass(frozen=True)
