@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from refnn import LSTM
+from refnn import LSTM, Sequential, load, save
 from refnn._types import FloatArray
 from refnn.gradcheck import check_grad
 from refnn.lstm import lstm_backward, lstm_forward
@@ -318,6 +319,17 @@ def test_config_is_json_and_rebuilds_the_layer() -> None:
         np.testing.assert_array_equal(clone.params[key], layer.params[key])
         assert clone.params[key].dtype == np.float32
     assert repr(layer).startswith("LSTM(n_in=3, n_hidden=5")
+
+
+def test_save_and_load_rebuild_the_layer_exactly(tmp_path: Path) -> None:
+    model = Sequential([LSTM(3, 4, rng=np.random.default_rng(0), forget_bias=0.5)])
+    model.layers[0].params["b"][...] = normal(1, 16, 1)
+    save(model, tmp_path / "lstm.npz")
+    loaded = load(tmp_path / "lstm.npz")
+    assert isinstance(loaded.layers[0], LSTM)
+    assert loaded.layers[0].config() == model.layers[0].config()
+    X = normal(2, 3, 5, 2)
+    np.testing.assert_array_equal(loaded.forward(X), model.forward(X))
 
 
 @pytest.mark.spec(
