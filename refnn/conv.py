@@ -1,0 +1,382 @@
+"""2-D convolution (CONV-*): the dense equation on patches, Z = W col(X) + b.
+
+Images are C x H x W x m (examples last, NOTE-AXES). With that layout the patch matrix of all
+examples, col(X) in R^{(C kh kw) x (H_out W_out m)}, is filled by a loop over the kh kw kernel
+offsets that copies one strided slice of the input per offset; the forward is one matrix product
+whose result reshapes to F x H_out x W_out x m without a transpose; the backward is two more
+products and col2im, the same loop over offsets adding row blocks back into strided slices.
+There is no Python loop over examples, channels or output positions and no ``np.add.at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refnn._types import FloatArray
+from refnn._validate import as_input, positive_int
+from refnn.init import check_rng, init_weights
+from refnn.layer import Layer
+
+IntPair = tuple[int, int]
+
+
+def as_pair(value: object, name: str, *, minimum: int) -> IntPair:
+    """Return ``value`` as an (int, int) pair: an int means the same on both axes.
+
+    Raises TypeError for anything but an int or a pair of ints (bools refused), and ValueError
+    for a value below ``minimum`` or a sequence of the wrong length.
+    """
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        first = positive_int(value[0], name, minimum=minimum)
+        second = positive_int(value[1], name, minimum=minimum)
+        return first, second
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    one = positive_int(value, name, minimum=minimum)
+    return one, one
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a window sweep along one axis.
+
+    Raises ValueError when the kernel is larger than the padded input.
+
+    Notes
+    -----
+    Spec: CONV-SIZE
+
+    n_out = floor((n + 2 p - k) / s) + 1, defined for k <= n + 2 p.
+    """
+    padded = size + 2 * padding
+    if kernel > padded:
+        raise ValueError(
+            f"kernel size {kernel} is larger than the padded input size {padded} "
+            f"(input {size} + 2 x padding {padding})"
+        )
+    return (padded - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Sizes of one convolution: input C x H x W (x m), kernel, stride, padding, output."""
+
+    C: int
+    H: int
+    W: int
+    kh: int
+    kw: int
+    stride: IntPair
+    padding: IntPair
+    H_out: int
+    W_out: int
+
+    @classmethod
+    def of(
+        cls, shape: tuple[int, ...], kernel: IntPair, stride: IntPair, padding: IntPair
+    ) -> ConvGeometry:
+        """The geometry of a C x H x W x m input (raises ValueError if the kernel does not fit)."""
+        C: int = shape[0]
+        H: int = shape[1]
+        W: int = shape[2]
+        kh, kw = kernel
+        if kh > H + 2 * padding[0] or kw > W + 2 * padding[1]:
+            raise ValueError(
+                f"kernel (kh, kw) = {kernel} is larger than the padded input "
+                f"(H + 2 p_h, W + 2 p_w) = ({H + 2 * padding[0]}, {W + 2 * padding[1]}) "
+                f"for input H x W = {H} x {W} and padding {padding}"
+            )
+        H_out = output_size(H, kh, stride[0], padding[0])
+        W_out = output_size(W, kw, stride[1], padding[1])
+        return cls(C, H, W, kh, kw, stride, padding, H_out, W_out)
+
+    def col_shape(self, m: int) -> IntPair:
+        """Shape of col(X): (C kh kw, H_out W_out m)."""
+        return self.C * self.kh * self.kw, self.H_out * self.W_out * m
+
+
+def _valid(offset: int, stride: int, padding: int, size: int, n_out: int) -> tuple[int, int, int]:
+    """Outputs y in [lo, hi) whose tap ``offset`` reads a real (not padded) input row.
+
+    Output y reads padded row s y + offset, i.e. input row s y + offset - p; it is real when
+    0 <= s y + offset - p < size. Returns (lo, hi, first input row read); lo == hi if none.
+    """
+    lo = max(0, -((offset - padding) // stride))  # ceil((p - offset) / s), at least 0
+    hi = min(n_out, (size - 1 + padding - offset) // stride + 1)
+    hi = max(hi, lo)
+    return lo, hi, stride * lo + offset - padding
+
+
+def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> FloatArray:
+    """The patch matrix of every example at once.
+
+    Parameters
+    ----------
+    X : ndarray, shape (C, H, W, m)
+    geo : ConvGeometry
+    out : ndarray, shape (C kh kw, H_out W_out m), optional
+        A C-contiguous buffer of X's dtype to fill (every entry is overwritten).
+
+    Returns
+    -------
+    col : ndarray, shape (C kh kw, H_out W_out m), C-contiguous
+
+    Notes
+    -----
+    Spec: CONV-COL
+
+    col[(c, i, j), (y, x, n)] = X_p[c, s_h y + i, s_w x + j, n]. One strided-slice copy per
+    kernel offset (i, j); the padding is never materialised: taps that fall in it are zeroed.
+    """
+    m: int = X.shape[3]
+    col = np.empty(geo.col_shape(m), dtype=X.dtype) if out is None else out
+    blocks = col.reshape(geo.C, geo.kh, geo.kw, geo.H_out, geo.W_out, m)
+    (sh, sw), (ph, pw) = geo.stride, geo.padding
+    for i in range(geo.kh):
+        y0, y1, h0 = _valid(i, sh, ph, geo.H, geo.H_out)
+        for j in range(geo.kw):
+            x0, x1, w0 = _valid(j, sw, pw, geo.W, geo.W_out)
+            block = blocks[:, i, j]
+            block[:, y0:y1, x0:x1, :] = X[
+                :, h0 : h0 + sh * (y1 - y0) : sh, w0 : w0 + sw * (x1 - x0) : sw, :
+            ]
+            if y0 > 0:
+                block[:, :y0] = 0
+            if y1 < geo.H_out:
+                block[:, y1:] = 0
+            if x0 > 0:
+                block[:, y0:y1, :x0] = 0
+            if x1 < geo.W_out:
+                block[:, y0:y1, x1:] = 0
+    return col
+
+
+def col2im(dcol: FloatArray, geo: ConvGeometry, m: int) -> FloatArray:
+    """Add every patch entry back to the input pixel it was copied from (adjoint of im2col).
+
+    Parameters
+    ----------
+    dcol : ndarray, shape (C kh kw, H_out W_out m)
+    geo : ConvGeometry
+    m : int
+        Number of examples.
+
+    Returns
+    -------
+    dX : ndarray, shape (C, H, W, m), a new C-contiguous array
+
+    Notes
+    -----
+    Spec: CONV-DX
+
+    dX_p[c, s_h y + i, s_w x + j, n] += dcol[(c, i, j), (y, x, n)], then the padding is dropped;
+    taps in the padding are simply skipped. One strided in-place add per kernel offset.
+    """
+    dX = np.zeros((geo.C, geo.H, geo.W, m), dtype=dcol.dtype)
+    blocks = dcol.reshape(geo.C, geo.kh, geo.kw, geo.H_out, geo.W_out, m)
+    (sh, sw), (ph, pw) = geo.stride, geo.padding
+    for i in range(geo.kh):
+        y0, y1, h0 = _valid(i, sh, ph, geo.H, geo.H_out)
+        if y1 == y0:
+            continue
+        for j in range(geo.kw):
+            x0, x1, w0 = _valid(j, sw, pw, geo.W, geo.W_out)
+            if x1 == x0:
+                continue
+            dX[:, h0 : h0 + sh * (y1 - y0) : sh, w0 : w0 + sw * (x1 - x0) : sw, :] += blocks[
+                :, i, j, y0:y1, x0:x1, :
+            ]
+    return dX
+
+
+@dataclass(frozen=True)
+class ConvCache:
+    """What the convolution backward needs: the patch matrix and the geometry."""
+
+    col: FloatArray
+    geo: ConvGeometry
+    m: int
+
+
+@dataclass(frozen=True)
+class ConvGrads:
+    """Gradients of J with respect to the convolution's input, weights and bias."""
+
+    dX: FloatArray
+    dW: FloatArray
+    db: FloatArray
+
+
+def conv_forward(
+    X: FloatArray,
+    W: FloatArray,
+    b: FloatArray,
+    *,
+    stride: IntPair = (1, 1),
+    padding: IntPair = (0, 0),
+    col_out: FloatArray | None = None,
+) -> tuple[FloatArray, ConvCache]:
+    """2-D convolution (cross-correlation) of a batch of images.
+
+    Parameters
+    ----------
+    X : ndarray, shape (C, H, W, m)
+    W : ndarray, shape (F, C, kh, kw)
+    b : ndarray, shape (F, 1)
+    stride, padding : (int, int)
+    col_out : ndarray, optional
+        A buffer for col(X) (see :func:`im2col`); it becomes part of the returned cache.
+
+    Returns
+    -------
+    Z : ndarray, shape (F, H_out, W_out, m)
+    cache : ConvCache
+
+    Notes
+    -----
+    Spec: CONV-FWD
+
+    Z_mat = W_mat col(X) + b: one matrix product, Z_mat reshaped to F x H_out x W_out x m.
+    """
+    F: int = W.shape[0]
+    m: int = X.shape[3]
+    geo = ConvGeometry.of(X.shape, (W.shape[2], W.shape[3]), stride, padding)
+    col = im2col(X, geo, col_out)
+    Z_mat: FloatArray = W.reshape(F, -1) @ col
+    Z_mat += b
+    return Z_mat.reshape(F, geo.H_out, geo.W_out, m), ConvCache(col, geo, m)
+
+
+def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
+    """Chain rule through Z_mat = W_mat col(X) + b.
+
+    Parameters
+    ----------
+    dZ : ndarray, shape (F, H_out, W_out, m)
+        ∂J/∂Z; it already carries the 1/m of the cost (NOTE-COST).
+    W : ndarray, shape (F, C, kh, kw)
+    cache : ConvCache
+
+    Notes
+    -----
+    Spec: CONV-DW, CONV-DB, CONV-DX
+
+    dW_mat = dZ_mat col^T,  db = dZ_mat 1,  dcol = W_mat^T dZ_mat,  dX = col2im(dcol).
+    At most two patch-sized arrays live at once: the cached col and dcol.
+    """
+    F: int = W.shape[0]
+    W_mat = W.reshape(F, -1)
+    dZ_mat = dZ.reshape(F, -1)
+    dW: FloatArray = (dZ_mat @ cache.col.T).reshape(W.shape)
+    db: FloatArray = dZ_mat.sum(axis=1, keepdims=True)
+    dcol: FloatArray = W_mat.T @ dZ_mat
+    dX = col2im(dcol, cache.geo, cache.m)
+    return ConvGrads(dX=dX, dW=dW, db=db)
+
+
+class Conv2D(Layer):
+    """2-D convolution layer, params "W" (F, C, kh, kw) and "b" (F, 1).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and F.
+    kernel_size : int or (int, int)
+        kh x kw (an int means square).
+    stride : int or (int, int), default 1
+    padding : int or (int, int), default 0
+        Zero padding on each side.
+    rng : numpy.random.Generator
+        The only source of randomness (NOTE-RNG); He initialisation, fan_in = C kh kw.
+    dtype : float64 or float32
+
+    Notes
+    -----
+    Spec: CONV-INIT
+
+    The layer keeps its patch matrix between calls and refills it in place when the next input
+    has the same shape: ``backward`` always uses the cache of the **last** ``forward``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | IntPair,
+        *,
+        stride: int | IntPair = 1,
+        padding: int | IntPair = 0,
+        rng: np.random.Generator,
+        dtype: Any = np.float64,
+    ) -> None:
+        super().__init__(dtype=dtype)
+        self.in_channels = positive_int(in_channels, "in_channels")
+        self.out_channels = positive_int(out_channels, "out_channels")
+        self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = as_pair(stride, "stride", minimum=1)
+        self.padding = as_pair(padding, "padding", minimum=0)
+        kh, kw = self.kernel_size
+        fan_in = self.in_channels * kh * kw
+        W = init_weights(
+            (self.out_channels, self.in_channels, kh, kw),
+            fan_in,
+            self.out_channels * kh * kw,
+            rng=check_rng(rng),
+            scheme="he",
+            dtype=self.dtype,
+        )
+        self.params = {"W": W, "b": np.zeros((self.out_channels, 1), dtype=self.dtype)}
+        self._cache: ConvCache | None = None
+
+    def _input(self, X: object) -> FloatArray:
+        if isinstance(X, np.ndarray):
+            if X.ndim != 4:
+                raise ValueError(
+                    f"X must have 4 axes C x H x W x m (examples last), got shape {X.shape}"
+                )
+            if X.shape[0] != self.in_channels:
+                raise ValueError(
+                    f"X must have in_channels={self.in_channels} channels on axis 0 "
+                    f"(C x H x W x m), got {X.shape[0]} (shape {X.shape})"
+                )
+        return as_input(X, "X", ndim=4, dtype=self.dtype)
+
+    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        X = self._input(X)
+        geo = ConvGeometry.of(X.shape, self.kernel_size, self.stride, self.padding)
+        m: int = X.shape[3]
+        buffer = None
+        if self._cache is not None and self._cache.col.shape == geo.col_shape(m):
+            buffer = self._cache.col  # refilled in place: backward uses the last forward
+        Z, self._cache = conv_forward(
+            X,
+            self.params["W"],
+            self.params["b"],
+            stride=self.stride,
+            padding=self.padding,
+            col_out=buffer,
+        )
+        return Z
+
+    def backward(self, dA: FloatArray) -> FloatArray:
+        cache = self._cached(self._cache)
+        geo = cache.geo
+        dZ = self._check_upstream(dA, (self.out_channels, geo.H_out, geo.W_out, cache.m))
+        grads = conv_backward(dZ, self.params["W"], cache)
+        self.grads = {"W": grads.dW, "b": grads.db}
+        return grads.dX
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            **super().config(),
+        }
