@@ -1,0 +1,74 @@
+"""Run 2: a small CNN on the 8 x 8 digits (images 1 x 8 x 8 x m, examples last).
+
+Conv2D(1 -> 16, 3x3, padding 1) - ReLU - MaxPool2D(2) - Flatten - Dense(256, 10), logits into
+the fused softmax cross-entropy, Adam on mini-batches. Target: >= 97% test accuracy on the fixed
+stratified held-out split (20%, seed 0).
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+import numpy as np
+
+from refnn.activations import ReLU
+from refnn.demo.data import DemoDependencyError, Split, digits
+from refnn.demo.training import RunResult, Settings, train_run
+from refnn.dense import Dense
+from refnn.layer import Layer
+from refnn.model import Sequential
+from refnn.optim import Adam
+from refnn.softmax import SoftmaxCrossEntropy
+
+NAME = "cnn"
+FILTERS = 16
+SEED = 0
+FULL = Settings(epochs=15, batch_size=32, lr=0.003, target=0.97)
+QUICK = Settings(epochs=3, batch_size=32, lr=0.003, limit_train=300, limit_test=100)
+#: Layer classes outside refnn's public ones that a saved model of this run holds.
+EXTRA_LAYERS: tuple[type[Layer], ...] = ()
+
+
+def build(shape: tuple[int, int, int], n_classes: int, *, seed: int = SEED) -> Sequential:
+    """Conv(3x3, same) - ReLU - MaxPool(2) - Flatten - Dense (logits) for C x H x W images."""
+    try:
+        from refnn.conv import Conv2D, Flatten, MaxPool2D
+    except ImportError as err:
+        raise DemoDependencyError(f"this refnn has no convolution layers yet ({err})") from err
+    c, h, w = shape
+    rng = np.random.default_rng(seed)
+    n_flat = FILTERS * (h // 2) * (w // 2)
+    return Sequential(
+        [
+            Conv2D(c, FILTERS, 3, padding=1, rng=rng),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(n_flat, n_classes, rng=rng, init="xavier"),
+        ]
+    )
+
+
+def run(*, quick: bool, out: TextIO, data: Split | None = None) -> RunResult:
+    """Train and report (one progress line per epoch on ``out``)."""
+    settings = QUICK if quick else FULL
+    data = (data if data is not None else digits("images", seed=SEED)).limit(
+        settings.limit_train, settings.limit_test
+    )
+    c, h, w = (int(s) for s in data.X_train.shape[:3])
+    k: int = data.Y_train.shape[0]
+    model = build((c, h, w), k)
+    n_flat = FILTERS * (h // 2) * (w // 2)
+    return train_run(
+        NAME,
+        f"Conv2D({c}->{FILTERS}, 3x3, pad 1) - ReLU - MaxPool 2x2 - Flatten - "
+        f"Dense({n_flat}, {k}), softmax cross-entropy, Adam lr={settings.lr}",
+        model,
+        SoftmaxCrossEntropy(),
+        Adam(settings.lr),
+        data,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=SEED,
+        out=out,
+    )
