@@ -85,8 +85,8 @@ def tanh_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
     -----
     Spec: TANH-BWD
 
-    dZ = dA ⊙ (1 - A)(1 + A), which is tanh'(z) = 1 - tanh²(z) written so that it stays
-    accurate where |A| is close to 1.
+    dZ = dA ⊙ (1 - A)(1 + A), which is tanh'(z) = 1 - tanh²(z) without the rounding of A²
+    (1 - A is exact for A in [1/2, 1]).
     """
     dZ: FloatArray = dA * ((1.0 - A) * (1.0 + A))
     return dZ

@@ -7,6 +7,7 @@ loops in ``tests/test_optim_adam.py``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -90,7 +91,7 @@ def l2_model_problem(
         by_name = {p.name: p.grad for p in model.parameters()}
         return [dX, *(by_name[n] for n in names)]
 
-    return Problem(f, grad, base.inputs, base.wrt, base.restore)
+    return replace(base, f=f, grad=grad)  # same inputs, wrt, restore (and any later field)
 
 
 def _l2_model(kind: str, lam: float, seed: int) -> Problem:
@@ -122,7 +123,8 @@ def cases() -> list[Case]:
     """Softmax, CrossEntropy, SoftmaxCrossEntropy, Tanh, Dropout (frozen mask), L2 models."""
     out: list[Case] = []
     for seed in SEEDS:
-        for shape in ((4, 6), (1, 3), (3, 2, 4)):
+        # k = 1 is left out: softmax is then the constant 1, which a checker cannot judge
+        for shape in ((4, 6), (2, 1), (3, 2, 4)):
             out.append(
                 Case(
                     "Softmax",

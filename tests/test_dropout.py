@@ -1,0 +1,193 @@
+"""Inverted dropout: DROPOUT-FWD, DROPOUT-BWD, the frozen mask, and p_drop's meaning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from refnn import Dropout
+from refnn.dropout import dropout_backward, dropout_forward, dropout_mask
+from refnn.gradcheck import check_grad
+from refnn.verify.problems import layer_problem
+from tests.strategies import normal, seeds, sizes
+
+p_drops = st.floats(0.0, 0.95)
+
+
+def _global_state() -> tuple[list[int], int]:
+    """numpy's legacy global generator state (key and position), to prove it is never touched."""
+    state = np.random.get_state(legacy=False)["state"]
+    return [int(x) for x in state["key"]], int(state["pos"])
+
+
+@pytest.mark.spec("DROPOUT-FWD")
+@given(n=sizes, m=sizes, seed=seeds, p_drop=p_drops)
+def test_each_mask_zeroes_or_scales_exactly(n: int, m: int, seed: int, p_drop: float) -> None:
+    X = normal(seed, n, 3, m)
+    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+    A = layer.forward(X)
+    if p_drop == 0.0:
+        np.testing.assert_array_equal(A, X)
+        return
+    keep = layer.keep_mask
+    assert keep is not None and keep.shape == X.shape
+    scale = 1.0 / (1.0 - p_drop)
+    np.testing.assert_array_equal(A[~keep], 0.0)
+    np.testing.assert_array_equal(A[keep], X[keep] * scale)
+
+
+@pytest.mark.spec("DROPOUT-FWD")
+@settings(max_examples=15)
+@given(seed=seeds, p_drop=st.floats(0.05, 0.9))
+def test_dropout_keeps_the_expected_activation(seed: int, p_drop: float) -> None:
+    # mean of N draws of x·B/(1-p), B ~ Bernoulli(1-p): expectation x, std |x| sqrt(p/((1-p)N))
+    X = normal(seed, 3, 4)
+    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+    N = 1000
+    mean = sum(layer.forward(X) for _ in range(N)) / N
+    sigma = np.abs(X) * np.sqrt(p_drop / ((1 - p_drop) * N))
+    assert np.all(np.abs(mean - X) <= 6 * sigma + 1e-12)
+
+
+@pytest.mark.spec("DROPOUT-FWD")
+@pytest.mark.parametrize("p_drop", [0.1, 0.5, 0.9])
+def test_p_drop_is_the_probability_of_dropping(p_drop: float) -> None:
+    # the name says it: the fraction of zeroed units is p_drop, not 1 - p_drop
+    keep = dropout_mask((200, 500), p_drop, np.random.default_rng(0))
+    n = keep.size
+    dropped = 1.0 - keep.mean()
+    assert abs(dropped - p_drop) <= 6 * np.sqrt(p_drop * (1 - p_drop) / n)
+
+
+@pytest.mark.spec("DROPOUT-FWD", "DROPOUT-BWD")
+def test_inference_is_the_identity_and_draws_nothing() -> None:
+    rng = np.random.default_rng(5)
+    layer = Dropout(0.5, rng=rng)
+    X = normal(0, 4, 6)
+    state = rng.bit_generator.state
+    A = layer.forward(X, training=False)
+    assert A is X  # validated, no copy, no scaling
+    assert rng.bit_generator.state == state
+    dA = normal(1, 4, 6)
+    np.testing.assert_array_equal(layer.backward(dA), dA)
+    # p_drop = 0 is the identity in training too, and draws nothing
+    zero = Dropout(0.0, rng=rng)
+    np.testing.assert_array_equal(zero.forward(X), X)
+    np.testing.assert_array_equal(zero.backward(dA), dA)
+    assert rng.bit_generator.state == state and zero.keep_mask is None
+
+
+@pytest.mark.spec("DROPOUT-BWD")
+@given(seed=seeds, p_drop=st.floats(0.01, 0.9))
+def test_backward_uses_the_forward_mask(seed: int, p_drop: float) -> None:
+    X = normal(seed, 3, 5)
+    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+    A = layer.forward(X)
+    dA = normal(seed + 1, 3, 5)
+    dX = layer.backward(dA)
+    keep = layer.keep_mask
+    assert keep is not None
+    np.testing.assert_array_equal(dX[~keep], 0.0)
+    np.testing.assert_array_equal(dX[keep], dA[keep] * (1.0 / (1.0 - p_drop)))
+    # the layer is linear for a fixed mask: <dA, A> = <dX, X>
+    assert np.sum(dA * A) == pytest.approx(np.sum(dX * X), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.spec("DROPOUT-FWD", "DROPOUT-BWD")
+def test_pure_functions_agree_with_the_layer() -> None:
+    keep = np.array([[True, False], [False, True]])
+    X = np.array([[2.0, 3.0], [4.0, -5.0]])
+    A, D = dropout_forward(X, keep, 0.75)
+    np.testing.assert_array_equal(A, [[8.0, 0.0], [0.0, -20.0]])
+    np.testing.assert_array_equal(dropout_backward(np.ones((2, 2)), D), [[4.0, 0.0], [0.0, 4.0]])
+    layer = Dropout(0.75, rng=np.random.default_rng(0))
+    layer.freeze_mask(keep)
+    np.testing.assert_array_equal(layer.forward(X), A)
+
+
+@pytest.mark.spec("DROPOUT-FWD", "DROPOUT-BWD")
+@settings(max_examples=20)
+@given(n=sizes, m=sizes, seed=seeds, p_drop=st.floats(0.0, 0.9))
+def test_frozen_mask_passes_the_gradient_checker(n: int, m: int, seed: int, p_drop: float) -> None:
+    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+    layer.freeze_mask()
+    problem = layer_problem(layer, normal(seed, n, 2, m), seed=seed)
+    try:
+        result = check_grad(problem.f, problem.grad, problem.inputs, wrt=problem.wrt)
+    finally:
+        problem.restore()
+    assert result.passed, result.format()
+
+
+@pytest.mark.spec("DROPOUT-FWD")
+def test_only_a_frozen_mask_makes_J_a_function_of_X() -> None:
+    # unfrozen, each evaluation of J draws a new mask: finite differences would see noise
+    X = normal(0, 4, 6)
+    loose = layer_problem(Dropout(0.5, rng=np.random.default_rng(0)), X, seed=0)
+    args = list(loose.inputs.values())
+    assert loose.f(*args) != loose.f(*args)
+    frozen_layer = Dropout(0.5, rng=np.random.default_rng(0))
+    frozen_layer.freeze_mask()
+    frozen = layer_problem(frozen_layer, X, seed=0)
+    values = {frozen.f(*args) for _ in range(5)}
+    assert len(values) == 1
+
+
+def test_mask_comes_from_the_explicit_generator_only() -> None:
+    X = normal(0, 5, 7)
+    np.random.seed(123)
+    global_state = _global_state()
+    a = Dropout(0.3, rng=np.random.default_rng(42)).forward(X)
+    b = Dropout(0.3, rng=np.random.default_rng(42)).forward(X)
+    c = Dropout(0.3, rng=np.random.default_rng(43)).forward(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert _global_state() == global_state
+    layer = Dropout(0.3, rng=np.random.default_rng(42))
+    first, second = layer.forward(X), layer.forward(X)
+    assert not np.array_equal(first, second)  # unfrozen: a fresh mask each forward
+
+
+def test_freeze_and_unfreeze() -> None:
+    X = normal(0, 4, 5)
+    layer = Dropout(0.5, rng=np.random.default_rng(0))
+    first = layer.forward(X)
+    layer.freeze_mask()
+    states = [layer.frozen]
+    np.testing.assert_array_equal(layer.forward(X), first)
+    np.testing.assert_array_equal(layer.forward(2 * X), 2 * first)
+    with pytest.raises(ValueError, match=r"frozen dropout mask has shape \(4, 5\), got X"):
+        layer.forward(normal(1, 4, 6))
+    layer.unfreeze_mask()
+    states.append(layer.frozen)
+    assert states == [True, False]
+    assert not np.array_equal(layer.forward(X), first)
+    # freezing before any forward keeps the next mask drawn
+    fresh = Dropout(0.5, rng=np.random.default_rng(1))
+    fresh.freeze_mask()
+    np.testing.assert_array_equal(fresh.forward(X), fresh.forward(X))
+    with pytest.raises(TypeError, match="keep must be a boolean numpy array"):
+        fresh.freeze_mask(np.ones((4, 5)))  # type: ignore[arg-type]
+
+
+def test_dropout_dtype_inputs_config_and_arguments() -> None:
+    X = normal(0, 3, 4).astype(np.float32)
+    X0 = X.copy()
+    layer = Dropout(0.5, rng=np.random.default_rng(0), dtype=np.float32)
+    A = layer.forward(X)
+    dX = layer.backward(np.ones_like(A))
+    assert A.dtype == dX.dtype == np.float32
+    np.testing.assert_array_equal(X, X0)
+    assert layer.config() == {"p_drop": 0.5, "dtype": "float32"}
+    with pytest.raises(ValueError, match=r"p_drop must be in \[0.0, 1.0\)"):
+        Dropout(1.0, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"p_drop must be in \[0.0, 1.0\)"):
+        Dropout(-0.1, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="p_drop must be a real number"):
+        Dropout("0.5", rng=np.random.default_rng(0))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
+        Dropout(0.5, rng=0)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="before forward"):
+        Dropout(0.5, rng=np.random.default_rng(0)).backward(np.ones((1, 1)))
