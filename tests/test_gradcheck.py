@@ -5,8 +5,11 @@ GC-CENTRAL, GC-STEP, GC-RICHARDSON, GC-RELERR, GC-TOL, GC-INPUTS.
 
 from __future__ import annotations
 
+import ast
 import json
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import refnn.gradcheck
 from refnn.gradcheck import GradcheckError, GradcheckResult, check_grad, numerical_grad
 from refnn.gradcheck._numeric import (
     Stencil,
@@ -526,3 +530,21 @@ def test_zero_d_and_empty_inputs() -> None:
     empty = np.zeros((0, 3))
     result = check_grad(lambda e: 1.0, lambda e: [np.zeros_like(e)], {"e": empty})
     assert result.passed and result.arrays[0].n_checked == 0
+
+
+@pytest.mark.spec("GC-INPUTS")
+def test_the_checker_depends_on_numpy_and_the_standard_library_only() -> None:
+    package = Path(refnn.gradcheck.__file__).parent
+    allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                if name.startswith("refnn"):
+                    assert name.startswith("refnn.gradcheck"), (path.name, name)
+                else:
+                    assert name.split(".")[0] in allowed, (path.name, name)

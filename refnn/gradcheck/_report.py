@@ -95,8 +95,8 @@ class ArrayResult:
             f"{self.analytical!r}; abs error {_e(self.abs_error)} (tolerance "
             f"{_e(self.tolerance)} = atol {_e(self.atol)} + rtol {_e(self.rtol)}*|numerical| "
             f"+ safety*estimate {_e(self.error_estimate)}), rel error {_e(self.rel_error)}; "
-            f"{self.n_wrong} of {self.n_checked} judged wrong; kinks found {self.kinks.found}, "
-            f"moved {self.kinks.moved}, excluded {self.kinks.excluded}"
+            f"{self.n_wrong} of {self.n_checked} judged wrong; kinks found {self.kinks.found} "
+            f"({self.kinks.loose} loose), moved {self.kinks.moved}, excluded {self.kinks.excluded}"
         )
         return text + (f"; {self.note}" if self.note else "")
 
