@@ -10,6 +10,7 @@ sizes small.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from refnn._types import FloatArray
 
@@ -76,9 +77,7 @@ def conv_backward_naive(
                     dW[f, c, i, j] = total
     db = np.zeros((F, 1), dtype=X.dtype)
     for f in range(F):
-        db[f, 0] = sum(
-            dZ[f, y, x, n] for y in range(Ho) for x in range(Wo) for n in range(m)
-        )
+        db[f, 0] = sum(dZ[f, y, x, n] for y in range(Ho) for x in range(Wo) for n in range(m))
 
     def dilated(f: int, u: int, v: int, n: int) -> float:
         """dZ~[f, u, v, n]: dZ spread out by the stride, zero between and outside."""
@@ -114,8 +113,8 @@ def _windows(
 
 def maxpool_forward_naive(
     X: FloatArray, kernel: tuple[int, int], stride: tuple[int, int]
-) -> tuple[FloatArray, FloatArray]:
-    """(A, dX-routing) for MAXPOOL-FWD; returns A and the arg-max (h, w) of each window."""
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """MAXPOOL-FWD: A and the input position (h, w) of each window's first maximum."""
     C, H, Wd, m = X.shape
     Ho, Wo, offsets = _windows(H, Wd, kernel, stride)
     sh, sw = stride
