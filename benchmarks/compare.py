@@ -25,16 +25,18 @@ import re
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from refnn import Dense
+from refnn import Conv2D, Dense
 from refnn._types import FloatArray
 
 BLAS_ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+CONV_K = 3
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers (tested in tests/test_benchmarks.py)
@@ -172,6 +174,71 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join([render(header), rule, *(render(line) for line in lines)])
 
 
+@dataclass(frozen=True)
+class MemoryRow:
+    """Peak traced bytes of one Conv2D forward + backward, against one im2col buffer."""
+
+    dtype: str
+    shape: str
+    im2col: int
+    peak: int
+    outputs: int
+
+    @property
+    def ratio(self) -> float:
+        """Peak traced bytes over one im2col buffer."""
+        return self.peak / self.im2col
+
+    @property
+    def work_ratio(self) -> float:
+        """Peak minus the results every implementation must hand back (Z, dX, dW, db), over one
+        im2col buffer: how many im2col-sized working buffers were live at the peak."""
+        return (self.peak - self.outputs) / self.im2col
+
+    @property
+    def bar(self) -> Bar:
+        return Bar("(peak-outputs)/im2col", self.work_ratio, 2.0)
+
+
+def format_memory(rows: Sequence[MemoryRow]) -> str:
+    """The Conv2D memory table: peak traced bytes against one im2col buffer."""
+    mib = 2.0**20
+    header = (
+        "Conv2D fwd+bwd",
+        "dtype",
+        "im2col MiB",
+        "peak MiB",
+        "outputs MiB",
+        "peak/im2col",
+        "(peak-outputs)/im2col",
+        "bar",
+    )
+    lines = [
+        (
+            r.shape,
+            r.dtype,
+            f"{r.im2col / mib:.1f}",
+            f"{r.peak / mib:.1f}",
+            f"{r.outputs / mib:.1f}",
+            f"{r.ratio:.2f}",
+            f"{r.work_ratio:.2f}",
+            r.bar.format(),
+        )
+        for r in rows
+    ]
+    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=True)]
+
+    def render(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if 2 <= i <= 6 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([render(header), rule, *(render(line) for line in lines)])
+
+
 # --------------------------------------------------------------------------------------------
 # Environment: which BLAS, how many threads, the OpenBLAS variables
 # --------------------------------------------------------------------------------------------
@@ -245,6 +312,9 @@ def environment_report() -> list[str]:
         if isinstance(core, bytes):
             lines.append(f"OpenBLAS kernel in use: {core.decode()}")
     lines.append(f"numpy BLAS threads: {blas_threads()} (cpus: {os.cpu_count()})")
+    if hasattr(os, "getloadavg"):
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        lines.append(f"load average (1, 5, 15 min): {load}  <- other processes skew timings")
     for var in BLAS_ENV_VARS:
         value = os.environ.get(var)
         note = "unset" if value is None else f"{value!r}  <- set: may slow numpy's BLAS"
@@ -326,6 +396,79 @@ def dense_rows(torch: Any, budget: float) -> list[Row]:
     return rows
 
 
+def _conv_setup(
+    c_in: int, c_out: int, hw: int, m: int, dtype: str
+) -> tuple[Conv2D, FloatArray, FloatArray]:
+    layer = Conv2D(
+        c_in, c_out, CONV_K, padding=CONV_K // 2, rng=np.random.default_rng(0), dtype=dtype
+    )
+    return layer, _normal((c_in, hw, hw, m), dtype, 1), _normal((c_out, hw, hw, m), dtype, 2)
+
+
+def conv_row(c_in: int, c_out: int, hw: int, m: int, dtype: str, torch: Any, budget: float) -> Row:
+    """Conv2D forward + backward: refnn layer, the three im2col GEMMs, torch conv2d + autograd."""
+    layer, X, dZ = _conv_setup(c_in, c_out, hw, m, dtype)
+    kk = c_in * CONV_K * CONV_K
+    cols = _normal((kk, hw * hw * m), dtype, 3)
+    W_mat = np.ascontiguousarray(layer.params["W"].reshape(c_out, kk))
+    dZ_mat = dZ.reshape(c_out, hw * hw * m)
+
+    def run_refnn() -> object:
+        layer.forward(X)
+        return layer.backward(dZ)
+
+    def run_bound() -> object:
+        W_mat @ cols
+        dZ_mat @ cols.T
+        return W_mat.T @ dZ_mat
+
+    fns: dict[str, Callable[[], object]] = {"refnn": run_refnn, "bound": run_bound}
+    if torch is not None:
+        tX = torch.from_numpy(np.ascontiguousarray(X.transpose(3, 0, 1, 2))).requires_grad_(True)
+        tW = torch.from_numpy(layer.params["W"].copy()).requires_grad_(True)
+        tb = torch.zeros(c_out, dtype=tX.dtype, requires_grad=True)
+        tdY = torch.from_numpy(np.ascontiguousarray(dZ.transpose(3, 0, 1, 2)))
+
+        def run_torch() -> object:
+            tX.grad = tW.grad = tb.grad = None
+            torch.nn.functional.conv2d(tX, tW, tb, padding=CONV_K // 2).backward(tdY)
+            return tX.grad
+
+        fns["torch"] = run_torch
+    shape = f"{c_in}->{c_out}, {hw}x{hw}, m={m}"
+    return _time_row("Conv2D fwd+bwd", dtype, shape, fns, budget)
+
+
+def conv_memory(c_in: int, c_out: int, hw: int, m: int, dtype: str) -> MemoryRow:
+    """Peak bytes numpy allocates during one forward + backward of a fresh layer (tracemalloc)."""
+    layer, X, dZ = _conv_setup(c_in, c_out, hw, m, dtype)
+    tracemalloc.start()
+    try:
+        Z = layer.forward(X)
+        dX = layer.backward(dZ)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    outputs = Z.nbytes + dX.nbytes + sum(g.nbytes for g in layer.grads.values())
+    itemsize = np.dtype(dtype).itemsize
+    shape = f"{c_in}->{c_out}, {hw}x{hw}, m={m}"
+    return MemoryRow(dtype, shape, im2col_bytes(c_in, CONV_K, hw, hw, m, itemsize), peak, outputs)
+
+
+def conv_rows(torch: Any, budget: float) -> list[Row]:
+    rows = []
+    for dtype in ("float64", "float32"):
+        for (c_in, c_out, hw, m), judged in (((16, 32, 16, 32), False), ((32, 64, 32, 64), True)):
+            row = conv_row(c_in, c_out, hw, m, dtype, torch, budget)
+            if judged and dtype == "float64":
+                row.bars.append(Bar("refnn/bound", row.to_bound, 1.35))
+            if judged and row.to_torch is not None:
+                limit = 0.6 if dtype == "float64" else 1.0
+                row.bars.append(Bar("refnn/torch", row.to_torch, limit))
+            rows.append(row)
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -359,16 +502,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  torch {torch.__version__}, threads set to {torch.get_num_threads()}")
     print()
 
-    rows = dense_rows(torch, args.budget)
+    rows = [*dense_rows(torch, args.budget), *conv_rows(torch, args.budget)]
     print("== times: medians of interleaved runs (refnn, bound, torch in turn)")
     print(format_table(rows))
-    missed = [b for r in rows for b in r.bars if not b.passed]
     print()
-    print(f"== bars: {sum(len(r.bars) for r in rows) - len(missed)} PASS, {len(missed)} MISS")
-    for row in rows:
-        for bar in row.bars:
-            if not bar.passed:
-                print(f"  MISS: {row.op} {row.dtype} {row.shape}: {bar.format()}")
+    memory = [conv_memory(32, 64, 32, 64, dtype) for dtype in ("float64", "float32")]
+    print("== Conv2D peak memory, one forward + backward of a fresh layer (tracemalloc; the")
+    print("   inputs X, dZ are allocated before tracing; outputs = Z + dX + dW + db)")
+    print(format_memory(memory))
+    print()
+    verdicts = [(f"{r.op} {r.dtype} {r.shape}", b) for r in rows for b in r.bars]
+    verdicts += [(f"Conv2D memory {r.dtype} {r.shape}", r.bar) for r in memory]
+    missed = [(what, bar) for what, bar in verdicts if not bar.passed]
+    print(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS")
+    for what, bar in missed:
+        print(f"  MISS: {what}: {bar.format()}")
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from refnn import BinaryCrossEntropy, Dense, mlp
 from refnn.verify.problems import Problem, layer_problem, model_problem
 
-from .common import DTYPES, Timed, normal
+from .common import CONV_KERNEL, DTYPES, Timed, normal
 
 
 def _dense(dtype: str) -> Problem:
@@ -30,9 +30,17 @@ def _mlp(dtype: str) -> Problem:
     return model_problem(model, BinaryCrossEntropy(dtype=dtype), normal((16, 8), dtype, 1), Y)
 
 
+def _conv(dtype: str) -> Problem:
+    from refnn import Conv2D
+
+    layer = Conv2D(2, 3, CONV_KERNEL, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+    return layer_problem(layer, normal((2, 6, 6, 2), dtype, seed=1))
+
+
 PROBLEMS: dict[str, Callable[[str], Problem]] = {
     "dense 16->8,m=8": _dense,
     "mlp 16-8-1+bce,m=8": _mlp,
+    "conv2d 2->3,6x6,m=2": _conv,
 }
 
 

@@ -1,0 +1,130 @@
+"""Conv2D forward/backward, pooling, and a whole small CNN training step, per dtype and size.
+
+The conv and pooling layers are imported in ``setup`` (not at module level): benchmarking a
+commit that predates them (``make bench-compare``) then fails only these benchmarks instead of
+the discovery of the whole suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from refnn import BinaryCrossEntropyWithLogits, Dense, GradientDescent, ReLU, Sequential
+from refnn._types import FloatArray
+from refnn.layer import Layer
+
+from .common import CONV_KERNEL, CONV_SIZES, DTYPES, Timed, normal
+
+
+class Conv2DLayer(Timed):
+    """``Conv2D.forward`` / ``Conv2D.backward``: 3 x 3 kernel, padding 1, stride 1."""
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
+    param_names: ClassVar[list[str]] = ["dtype", "size"]
+
+    def setup(self, dtype: str, size: str) -> None:
+        from refnn import Conv2D
+
+        s = CONV_SIZES[size]
+        self.layer = Conv2D(
+            s.c_in,
+            s.c_out,
+            CONV_KERNEL,
+            padding=s.padding,
+            rng=np.random.default_rng(0),
+            dtype=dtype,
+        )
+        self.X: FloatArray = normal((s.c_in, s.hw, s.hw, s.m), dtype, seed=1)
+        self.dZ: FloatArray = normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=2)
+        self.layer.forward(self.X)
+
+    def time_forward(self, dtype: str, size: str) -> None:
+        self.layer.forward(self.X)
+
+    def time_backward(self, dtype: str, size: str) -> None:
+        self.layer.backward(self.dZ)
+
+    def time_forward_backward(self, dtype: str, size: str) -> None:
+        self.layer.forward(self.X)
+        self.layer.backward(self.dZ)
+
+    def peakmem_forward_backward(self, dtype: str, size: str) -> None:
+        self.layer.forward(self.X)
+        self.layer.backward(self.dZ)
+
+
+class Pool2D(Timed):
+    """``MaxPool2D`` / ``AvgPool2D`` with 2 x 2 windows, stride 2, on the conv outputs' shapes."""
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES), ["max", "avg"]]
+    param_names: ClassVar[list[str]] = ["dtype", "size", "pool"]
+
+    def setup(self, dtype: str, size: str, pool: str) -> None:
+        from refnn import AvgPool2D, MaxPool2D
+
+        s = CONV_SIZES[size]
+        self.layer: Layer = (
+            MaxPool2D(2, dtype=dtype) if pool == "max" else AvgPool2D(2, dtype=dtype)
+        )
+        self.X: FloatArray = normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=1)
+        self.dA: FloatArray = normal((s.c_out, s.hw // 2, s.hw // 2, s.m), dtype, seed=2)
+        self.layer.forward(self.X)
+
+    def time_forward(self, dtype: str, size: str, pool: str) -> None:
+        self.layer.forward(self.X)
+
+    def time_backward(self, dtype: str, size: str, pool: str) -> None:
+        self.layer.backward(self.dA)
+
+
+#: A small CNN on C x H x W images: conv-relu-pool twice, flatten, one logit.
+CNN_SIZES: dict[str, tuple[int, int, int]] = {
+    "3x16x16,m=16": (3, 16, 16),
+    "3x32x32,m=64": (3, 32, 64),
+}
+
+
+class CNNTrainingStep(Timed):
+    """One gradient-descent step: forward, loss, backward, parameter update.
+
+    Conv2D(3->8) - ReLU - MaxPool2D(2) - Conv2D(8->16) - ReLU - MaxPool2D(2) - Flatten -
+    Dense(-> 1), binary cross-entropy from logits.
+    """
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(CNN_SIZES)]
+    param_names: ClassVar[list[str]] = ["dtype", "size"]
+
+    def setup(self, dtype: str, size: str) -> None:
+        from refnn import Conv2D, Flatten, MaxPool2D
+
+        c, hw, m = CNN_SIZES[size]
+        rng = np.random.default_rng(0)
+        self.model = Sequential(
+            [
+                Conv2D(c, 8, CONV_KERNEL, padding=1, rng=rng, dtype=dtype),
+                ReLU(dtype=dtype),
+                MaxPool2D(2, dtype=dtype),
+                Conv2D(8, 16, CONV_KERNEL, padding=1, rng=rng, dtype=dtype),
+                ReLU(dtype=dtype),
+                MaxPool2D(2, dtype=dtype),
+                Flatten(dtype=dtype),
+                Dense(16 * (hw // 4) ** 2, 1, rng=rng, dtype=dtype),
+            ]
+        )
+        self.loss = BinaryCrossEntropyWithLogits(dtype=dtype)
+        self.optimizer = GradientDescent(lr=0.01)
+        self.X: FloatArray = normal((c, hw, hw, m), dtype, seed=1)
+        self.Y: FloatArray = (np.random.default_rng(2).random((1, m)) < 0.5).astype(dtype)
+
+    def _step(self) -> None:
+        self.loss.forward(self.model.forward(self.X), self.Y)
+        self.model.backward(self.loss.backward())
+        self.optimizer.step(self.model)
+
+    def time_step(self, dtype: str, size: str) -> None:
+        self._step()
+
+    def peakmem_step(self, dtype: str, size: str) -> None:
+        self._step()
