@@ -548,3 +548,30 @@ def test_the_checker_depends_on_numpy_and_the_standard_library_only() -> None:
                     assert name.startswith("refnn.gradcheck"), (path.name, name)
                 else:
                     assert name.split(".")[0] in allowed, (path.name, name)
+
+
+@pytest.mark.spec("GC-INPUTS")
+def test_a_function_that_changes_between_calls_is_refused() -> None:
+    noise = np.random.default_rng(1)  # e.g. a dropout layer drawing a new mask on every call
+
+    def f(x: np.ndarray) -> float:
+        return float(np.sum(x * noise.random(x.shape)))
+
+    with pytest.raises(ValueError, match="f is not deterministic"):
+        check_grad(f, lambda x: [np.ones_like(x)], {"x": np.ones((2, 2))})
+    counter = iter(range(1000))
+    with pytest.raises(ValueError, match="grad is not deterministic"):
+        check_grad(
+            lambda x: float(np.sum(x)),
+            lambda x: [np.full_like(x, next(counter))],
+            {"x": np.ones(3)},
+        )
+
+
+@pytest.mark.spec("GC-KINK", "GC-TOL")
+def test_a_constant_function_with_zero_gradient_passes() -> None:
+    # rounding noise alone must not make zero derivatives "loose" (unjudgeable)
+    result = check_grad(lambda x: 3.0, lambda x: [np.zeros_like(x)], {"x": np.ones((2, 2))})
+    assert result.passed and result.arrays[0].kinks.found == 0, result.format()
+    wrong = check_grad(lambda x: 3.0, lambda x: [np.full_like(x, 1e-6)], {"x": np.ones((2, 2))})
+    assert not wrong.passed

@@ -69,6 +69,35 @@ def _check_one(
     )
 
 
+def _require_deterministic(
+    problem: Problem, f_centre: float, gradients: Sequence[Float64Array]
+) -> None:
+    """Evaluate ``f`` and ``grad`` once more at the same point: both must repeat exactly.
+
+    Finite differences of a function that changes from call to call (dropout drawing a new
+    mask, a random projection without a fixed seed) measure noise, not a derivative.
+
+    Spec: GC-INPUTS
+    """
+    again = problem.value({}, "at the given inputs (repeated)")
+    if again != f_centre:
+        raise ValueError(
+            f"f is not deterministic: two calls at the same inputs gave {f_centre!r} and "
+            f"{again!r}; fix its randomness (e.g. freeze a dropout mask) before checking"
+        )
+    for name, g, g2 in zip(
+        (problem.names[k] for k in problem.wrt),
+        gradients,
+        problem.gradients({}, "at the given inputs (repeated)"),
+        strict=True,
+    ):
+        if not np.array_equal(g, g2):
+            raise ValueError(
+                f"grad is not deterministic: two calls at the same inputs gave different "
+                f"gradients for {name!r}"
+            )
+
+
 def check_grad(
     f: ScalarFunction,
     grad: GradFunction,
@@ -132,6 +161,7 @@ def check_grad(
     problem = Problem.build(f, grad, inputs, wrt, allow_float32)
     f_centre = problem.value({}, "at the given inputs")
     gradients = problem.gradients({}, "at the given inputs")
+    _require_deterministic(problem, f_centre, gradients)
     rng = np.random.default_rng([int(seed), STREAM_FAST])
     arrays: list[ArrayResult] = []
     for j, g in enumerate(gradients):

@@ -4,7 +4,7 @@ At a smooth point the three differences of consecutive one-sided slopes on the s
 equal up to O(h^2) (their spread is about 4x the Richardson truncation estimate); a kink puts a
 jump of the derivative into one or two of them, an O(1) spread.
 
-An element is also unreliable, and treated the same way, when its error estimate rather than
+An element is also unreliable, and treated the same way, when its truncation estimate rather than
 the tolerances dominates its bound ("loose"): f changes on the scale of the step there.
 """
 
@@ -44,12 +44,15 @@ def is_kink(est: Estimate, rtol: float, atol: float) -> bool:
 
 
 def is_loose(est: Estimate, atol: float, scale: float) -> bool:
-    """True when the error estimate dominates: SAFETY * (T + R) above atol, 10% of |n| and
+    """True when the truncation estimate dominates: SAFETY * T above atol, 10% of |n| and
     0.1% of ``scale`` (the largest derivative of the input).
+
+    Only truncation counts: it says f changes on the scale of the step. Rounding error is
+    already part of the bound (GC-TOL), and where the derivative is 0 it is all there is.
 
     Spec: GC-KINK
     """
-    spread = SAFETY * est.error
+    spread = SAFETY * est.truncation
     return spread > max(atol, LOOSE_FRACTION * abs(est.value), LOOSE_FRACTION / 100 * scale)
 
 
