@@ -42,10 +42,10 @@ asvcheck: $(STAMP)
 
 ## bench: run the asv suite in this environment, save results for HEAD, show them
 bench: $(STAMP)
-	cd benchmarks && $(ASV) machine --yes >/dev/null
-	cd benchmarks && $(HERE_ENV) $(NOBLAS) $(ASV) run --python=same \
-		--set-commit-hash=$$(git rev-parse HEAD) $(ASV_ARGS)
-	cd benchmarks && $(ASV) show $$(git rev-parse HEAD)
+	@set -e; head=$$(git rev-parse HEAD); cd benchmarks; \
+	$(ASV) machine --yes >/dev/null; \
+	$(HERE_ENV) $(NOBLAS) $(ASV) run --python=same --set-commit-hash=$$head $(ASV_ARGS); \
+	$(ASV) show $$head
 
 ## bench-compare: benchmark HEAD~1 (from a temporary git worktree) and HEAD, then asv compare
 bench-compare: $(STAMP)

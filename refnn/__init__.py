@@ -5,32 +5,54 @@ are in the repository's ``specs/``), and ``make check`` verifies every derivativ
 differences with :mod:`refnn.gradcheck`, which depends on nothing else in refnn.
 """
 
-# GRADCHECK-IMPORT
-from refnn.activations import ReLU, Sigmoid
+from refnn import gradcheck
+from refnn.activations import ReLU, Sigmoid, Tanh
+from refnn.conv import Conv2D
 from refnn.dense import Dense
+from refnn.dropout import Dropout
+from refnn.flatten import Flatten
+from refnn.io import ModelFileError, load, save
 from refnn.layer import Layer, Parameter
 from refnn.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Loss
+from refnn.lstm import LSTM
 from refnn.model import Sequential, mlp
-from refnn.optim import GradientDescent, Momentum, Optimizer
+from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
+from refnn.pool import AvgPool2D, MaxPool2D
+from refnn.softmax import CrossEntropy, Softmax, SoftmaxCrossEntropy
 from refnn.train import History, TrainingDivergedError, fit, predict
 
 __all__ = [
+    "LSTM",
+    "Adam",
+    "AvgPool2D",
     "BinaryCrossEntropy",
     "BinaryCrossEntropyWithLogits",
+    "Conv2D",
+    "CrossEntropy",
     "Dense",
+    "Dropout",
+    "Flatten",
     "GradientDescent",
     "History",
     "Layer",
     "Loss",
+    "MaxPool2D",
+    "ModelFileError",
     "Momentum",
     "Optimizer",
     "Parameter",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "Tanh",
     "TrainingDivergedError",
     "fit",
+    "gradcheck",
+    "load",
     "mlp",
     "predict",
+    "save",
 ]
 __version__ = "0.1.0"
