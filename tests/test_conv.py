@@ -15,40 +15,16 @@ from hypothesis import strategies as st
 
 import refnn
 from refnn import Conv2D
-from refnn._types import FloatArray
 from refnn.conv import ConvGeometry, col2im, conv_backward, conv_forward, im2col, output_size
 from refnn.gradcheck import check_grad
 from refnn.verify import cases_conv
 from refnn.verify.cases import Case
 from refnn.verify.problems import layer_problem
 from refnn.verify.run import run_case
-from tests.oracles.conv import conv_backward_naive, conv_forward_naive
+from tests.oracles.conv import OracleStats, conv_backward_naive, conv_forward_naive, rel_diff
 from tests.strategies import normal, seeds
 
 RTOL = 1e-12
-
-
-def rel_diff(actual: FloatArray, expected: FloatArray) -> float:
-    """max |actual - expected| / max |expected| (norm-wise; 0 when both are 0)."""
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    gap = float(np.max(np.abs(actual - expected), initial=0.0))
-    scale = float(np.max(np.abs(expected), initial=0.0))
-    return gap / scale if scale > 0 else gap
-
-
-@dataclass
-class OracleStats:
-    """How many hypothesis examples compared refnn with the oracle, and the worst difference."""
-
-    examples: int = 0
-    worst: float = 0.0
-    worst_at: str = ""
-
-    def record(self, label: str, diffs: dict[str, float]) -> None:
-        self.examples += 1
-        name, value = max(diffs.items(), key=lambda kv: kv[1])
-        if value >= self.worst:
-            self.worst, self.worst_at = value, f"{name} at {label}"
 
 
 @pytest.fixture(scope="module")

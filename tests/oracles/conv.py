@@ -9,6 +9,8 @@ sizes small.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -196,3 +198,29 @@ def flatten_naive(X: FloatArray) -> FloatArray:
                 for n in range(m):
                     A[c * H * Wd + h * Wd + w, n] = X[c, h, w, n]
     return A
+
+
+# --- comparison helpers ---------------------------------------------------------------------
+
+
+def rel_diff(actual: FloatArray, expected: FloatArray) -> float:
+    """max |actual - expected| / max |expected| (norm-wise; 0 when both are 0)."""
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    gap = float(np.max(np.abs(actual - expected), initial=0.0))
+    scale = float(np.max(np.abs(expected), initial=0.0))
+    return gap / scale if scale > 0 else gap
+
+
+@dataclass
+class OracleStats:
+    """How many hypothesis examples compared refnn with the oracle, and the worst difference."""
+
+    examples: int = 0
+    worst: float = 0.0
+    worst_at: str = ""
+
+    def record(self, label: str, diffs: dict[str, float]) -> None:
+        self.examples += 1
+        name, value = max(diffs.items(), key=lambda kv: kv[1])
+        if value >= self.worst:
+            self.worst, self.worst_at = value, f"{name} at {label}"
