@@ -7,7 +7,7 @@ reject every one. The correct functions, kinks included, must pass with no false
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refnn.activations import relu, relu_backward, sigmoid, sigmoid_backward
+from refnn.conv import ConvCache, col2im, conv_backward, conv_forward
 from refnn.dense import DenseCache, dense_backward, dense_forward
 from refnn.gradcheck import check_grad
 from refnn.losses import bce_backward, bce_cost, bce_logits_backward, bce_logits_cost
@@ -82,6 +83,41 @@ def _activation_candidate(
         return [bwd(U, Z_)]
 
     return Candidate(name, f, grad, {"Z": Z}, ("Z",))
+
+
+def _conv_candidate(
+    name: str, wrong_geometry: Callable[[ConvCache], ConvCache] | None, seed: int
+) -> Candidate:
+    """J = Σ U ⊙ conv(X; W, b) with stride 2, padding 1; dX from ``col2im`` on a geometry."""
+    stride, padding = (2, 2), (1, 1)
+    X, W, b = normal(seed, 2, 5, 5, 2), normal(seed + 1, 3, 2, 3, 3), normal(seed + 2, 3, 1)
+    U = normal(seed + 3, *conv_forward(X, W, b, stride=stride, padding=padding)[0].shape)
+
+    def f(X_: Arr, W_: Arr, b_: Arr) -> float:
+        return float(np.sum(U * conv_forward(X_, W_, b_, stride=stride, padding=padding)[0]))
+
+    def grad(X_: Arr, W_: Arr, b_: Arr) -> Sequence[Arr]:
+        cache = conv_forward(X_, W_, b_, stride=stride, padding=padding)[1]
+        g = conv_backward(U, W_, cache)
+        if wrong_geometry is None:
+            return [g.dX, g.dW, g.db]
+        dcol = W_.reshape(W_.shape[0], -1).T @ U.reshape(U.shape[0], -1)
+        bad = wrong_geometry(cache)
+        return [col2im(dcol, bad.geo, bad.m), g.dW, g.db]
+
+    return Candidate(name, f, grad, {"X": X, "W": W, "b": b}, ("X", "W", "b"))
+
+
+def _shift(
+    *, stride: tuple[int, int] | None = None, padding: tuple[int, int] | None = None
+) -> Callable[[ConvCache], ConvCache]:
+    """A col2im on the wrong geometry: the same output size, patches put back elsewhere."""
+
+    def wrong(c: ConvCache) -> ConvCache:
+        geo = replace(c.geo, stride=stride or c.geo.stride, padding=padding or c.geo.padding)
+        return replace(c, geo=geo)
+
+    return wrong
 
 
 def mutants(seed: int = 0) -> list[Candidate]:
@@ -160,6 +196,9 @@ def mutants(seed: int = 0) -> list[Candidate]:
             normal(seed, 3, 4),
             seed,
         ),
+        _conv_candidate("conv dX: stride off by one", _shift(stride=(1, 2)), seed),
+        _conv_candidate("conv dX: padding off by one", _shift(padding=(2, 1)), seed),
+        _conv_candidate("conv dX: padding forgotten", _shift(padding=(0, 0)), seed),
     ]
     return out
 
@@ -208,3 +247,12 @@ def test_correct_gradients_raise_no_false_alarm(seed: int, n: int, m: int) -> No
     for c in correct(seed, n, m):
         result = check_grad(c.f, c.grad, c.inputs, wrt=c.wrt)
         assert result.passed, f"false alarm on {c.name}:\n{result.format()}"
+
+
+@pytest.mark.spec("GC-TOL", "CONV-DX", "CONV-DW", "CONV-DB")
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_correct_convolution_passes(seed: int) -> None:
+    c = _conv_candidate("conv", None, seed)
+    result = check_grad(c.f, c.grad, c.inputs, wrt=c.wrt)
+    assert result.passed, result.format()
