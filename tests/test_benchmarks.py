@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -76,7 +77,7 @@ def test_bar_pass_and_miss_are_printed() -> None:
     assert compare.Bar("refnn/bound", 1.04, 1.05).format().startswith("PASS")
     miss = compare.Bar("refnn/bound", 1.2, 1.05)
     assert not miss.passed
-    assert miss.format() == "MISS refnn/bound 1.20 <= 1.05"
+    assert miss.format() == "MISS refnn/bound 1.200 <= 1.05"
 
 
 def test_format_table_has_ratios_and_dashes_for_missing_torch() -> None:
@@ -88,7 +89,25 @@ def test_format_table_has_ratios_and_dashes_for_missing_torch() -> None:
     lines = compare.format_table(rows).splitlines()
     assert len(lines) == 4
     assert "x bound" in lines[0] and "x torch" in lines[0]
-    assert "2.00" in lines[2] and "0.50" in lines[2] and "MISS refnn/bound 2.00" in lines[2]
+    assert "2.00" in lines[2] and "0.50" in lines[2] and "MISS refnn/bound 2.000" in lines[2]
     assert lines[3].split()[-3:] == ["-", "-", "-"]
     assert rows[1].to_torch is None
     assert rows[1].to_bound == pytest.approx(1.5)
+
+
+def test_product_orientations_give_the_same_numbers() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 5)), rng.standard_normal((5, 4))
+    for flipped in (False, True):
+        np.testing.assert_allclose(compare.Product("a@b", a, b, flipped)(), a @ b, rtol=1e-14)
+    assert compare.Product("a@b", a, b, True).describe() == "(a@b flipped)"
+    assert compare.Product.fastest("a@b", a, b).name == "a@b"
+
+
+def test_memory_row_counts_working_buffers_beyond_the_outputs() -> None:
+    row = compare.MemoryRow("float64", "s", im2col=100, peak=260, outputs=60)
+    assert row.ratio == pytest.approx(2.6)
+    assert row.work_ratio == pytest.approx(2.0)
+    assert row.bar.passed
+    assert not compare.MemoryRow("float64", "s", im2col=100, peak=280, outputs=60).bar.passed
+    assert "(peak-outputs)/im2col" in compare.format_memory([row]).splitlines()[0]
