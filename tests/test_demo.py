@@ -39,21 +39,12 @@ def has_module(name: str) -> bool:
     return True
 
 
-def has_conv() -> bool:
-    try:
-        from refnn.conv import Conv2D, Flatten, MaxPool2D  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 needs_sklearn = pytest.mark.skipif(
     not has_module("sklearn"), reason="scikit-learn not installed: pip install 'refnn[demo]'"
 )
 needs_matplotlib = pytest.mark.skipif(
     not has_module("matplotlib"), reason="matplotlib not installed: pip install 'refnn[demo]'"
 )
-needs_conv = pytest.mark.skipif(not has_conv(), reason="refnn.conv (Conv2D...) not available yet")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,14 +171,8 @@ def test_one_hot_and_accuracy() -> None:
 # the runs on synthetic data
 
 
-def runs_available() -> list[str]:
-    return ["mlp", "lstm", *(["cnn"] if has_conv() else [])]
-
-
 @pytest.mark.parametrize("name", ["mlp", "cnn", "lstm"])
 def test_a_quick_run_prints_progress_lowers_the_cost_and_repeats_exactly(name: str) -> None:
-    if name not in runs_available():
-        pytest.skip("refnn.conv (Conv2D...) not available yet")
     module = {"mlp": mlp_run, "cnn": cnn_run, "lstm": lstm_run}[name]
     data = synthetic(name)
     results: list[RunResult] = []
@@ -218,7 +203,7 @@ def test_a_quick_run_prints_progress_lowers_the_cost_and_repeats_exactly(name: s
 
 def test_the_cli_trains_plots_saves_and_reloads(tmp_path: Path) -> None:
     out = io.StringIO()
-    names = runs_available()
+    names = ["mlp", "cnn", "lstm"]
     argv = ["--quick", "--out", str(tmp_path)]
     for name in names:
         argv += ["--only", name]
@@ -228,7 +213,7 @@ def test_the_cli_trains_plots_saves_and_reloads(tmp_path: Path) -> None:
     for name in names:
         saved = tmp_path / f"{name}.npz"
         assert f"saved {saved}; reloaded: identical predictions on the 48 test" in text
-        extra = lstm_run.EXTRA_LAYERS if name == "lstm" else ()
+        extra: tuple[type[refnn.Layer], ...] = demo_cli.RUNS[name].extra_layers
         model = refnn.load(saved, layers=extra)
         assert isinstance(model, refnn.Sequential)
         if has_module("matplotlib"):
@@ -237,7 +222,6 @@ def test_the_cli_trains_plots_saves_and_reloads(tmp_path: Path) -> None:
             assert png.read_bytes()[:8] == PNG_MAGIC
     summary = text[text.index("== summary") :].splitlines()
     assert [line.split()[0] for line in summary[2:]] == names
-    assert "cnn" in names or "cnn" not in text
 
 
 @needs_matplotlib
@@ -341,9 +325,8 @@ def test_python_m_refnn_demo_quick_on_the_real_data(tmp_path: Path) -> None:
         timeout=120,
     )
     text = proc.stdout
-    expected = 0 if has_conv() else 1
-    assert proc.returncode == expected, text + proc.stderr
-    for name in runs_available():
+    assert proc.returncode == 0, text + proc.stderr
+    for name in ["mlp", "cnn", "lstm"]:
         block = text[text.index(f"== {name}:") :]
         block = block[: block.index("\n== ")]
         costs = [float(c) for c in re.findall(r"  cost (\d+\.\d+)", block)]

@@ -12,8 +12,10 @@ Every run is seeded: the printed costs and accuracies repeat exactly from one ru
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -66,7 +68,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"directory for the plots and saved models (default: {DEFAULT_OUT}/)",
     )
     parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads (default 1: these models' matrices are small, and more threads "
+        "only contend on a busy machine)",
+    )
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[str]:
+    """Limit the BLAS thread pool to ``n`` threads (threadpoolctl, a scikit-learn dependency)."""
+    try:
+        threadpoolctl = importlib.import_module("threadpoolctl")
+    except ImportError:
+        yield "BLAS threads: not limited (threadpoolctl is not installed)"
+        return
+    with threadpoolctl.threadpool_limits(limits=n, user_api="blas"):
+        yield f"BLAS threads: {n}"
 
 
 def save_and_reload(result: RunResult, run: Run, out_dir: Path) -> str:
@@ -103,15 +124,35 @@ def main(
     if plots and not matplotlib_available():
         print(f"(matplotlib is not installed: no plots; {INSTALL_HINT})", file=stream)
         plots = False
+    if args.threads < 1:
+        print(f"--threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return 2
     mode = "quick (few epochs, data subsets)" if args.quick else "full"
-    print(f"refnn demo, {mode}: {', '.join(names)}; output in {out_dir}/", file=stream)
+    with blas_threads(args.threads) as threads:
+        print(
+            f"refnn demo, {mode}: {', '.join(names)}; output in {out_dir}/; {threads}",
+            file=stream,
+        )
+        results, status = _run_all(names, args.quick, plots, out_dir, stream, data)
+    print_summary(results, stream)
+    return status
+
+
+def _run_all(
+    names: Sequence[str],
+    quick: bool,
+    plots: bool,
+    out_dir: Path,
+    stream: TextIO,
+    data: dict[str, Split] | None,
+) -> tuple[list[RunResult], int]:
     results: list[RunResult] = []
     status = 0
     for name in names:
         run = RUNS[name]
         given = (data or {}).get(name)
         try:
-            result = run.train(quick=args.quick, out=stream, data=given)
+            result = run.train(quick=quick, out=stream, data=given)
         except DemoDependencyError as err:
             print(f"== {name}: cannot run: {err}", file=stream)
             status = 1
@@ -123,11 +164,7 @@ def main(
         if result.plot is not None:
             print(f"   plot: {result.plot}", file=stream)
         print(f"   {note}", file=stream, flush=True)
-        if (
-            not args.quick
-            and run.full.target is not None
-            and result.test_accuracy < run.full.target
-        ):
+        if not quick and run.full.target is not None and result.test_accuracy < run.full.target:
             print(
                 f"   MISSED the target: test accuracy {100 * result.test_accuracy:.2f}% < "
                 f"{100 * run.full.target:.0f}%",
@@ -135,8 +172,7 @@ def main(
             )
             status = 1
         results.append(result)
-    print_summary(results, stream)
-    return status
+    return results, status
 
 
 def print_summary(results: Sequence[RunResult], out: TextIO) -> None:

@@ -21,7 +21,7 @@ from refnn.optim import Adam
 from refnn.softmax import SoftmaxCrossEntropy
 
 NAME = "lstm"
-HIDDEN = 32
+HIDDEN = 64
 SEED = 0
 FULL = Settings(epochs=25, batch_size=32, lr=0.01)
 QUICK = Settings(epochs=3, batch_size=32, lr=0.01, limit_train=300, limit_test=100)
@@ -30,7 +30,7 @@ EXTRA_LAYERS = (LastStep,)
 
 
 def build(n_in: int, n_classes: int, *, seed: int = SEED) -> Sequential:
-    """LSTM(n_in, 32) -> LastStep -> Dense(32, n_classes) (logits)."""
+    """LSTM(n_in, 64) -> LastStep -> Dense(64, n_classes) (logits)."""
     rng = np.random.default_rng(seed)
     return Sequential(
         [LSTM(n_in, HIDDEN, rng=rng), LastStep(), Dense(HIDDEN, n_classes, rng=rng, init="xavier")]

@@ -7,6 +7,7 @@ and pyplot's global state is not touched.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ def plot_run(result: RunResult, path: Path) -> Path | None:
     ax_acc.legend(loc="lower right")
     for ax in (ax_cost, ax_acc):
         ax.set_xlim(0.5, max(epochs) + 0.5)
-    fig.suptitle(f"refnn demo: {result.name} - {result.description}", fontsize=10)
+    fig.suptitle(
+        f"refnn demo: {result.name}\n{textwrap.fill(result.description, 110)}", fontsize=10
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
