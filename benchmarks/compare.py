@@ -62,24 +62,45 @@ class Bar:
 
 @dataclass
 class Row:
-    """One operation's timings (milliseconds, medians) and the bars that apply to it."""
+    """One operation's samples (seconds per call, one per round, taken in turn) and its bars.
+
+    Times are reported as medians; ratios as the median of the per-round ratios, since the two
+    calls of a round ran back to back and share the machine's state (load, frequency).
+    """
 
     op: str
     dtype: str
     shape: str
-    refnn_ms: float
-    bound_ms: float
-    torch_ms: float | None
+    refnn: list[float]
+    bound: list[float]
+    torch: list[float] | None
     bars: list[Bar] = field(default_factory=list)
     bound_products: str = ""
 
     @property
+    def refnn_ms(self) -> float:
+        return median_ms(self.refnn)
+
+    @property
+    def bound_ms(self) -> float:
+        return median_ms(self.bound)
+
+    @property
+    def torch_ms(self) -> float | None:
+        return None if self.torch is None else median_ms(self.torch)
+
+    @property
     def to_bound(self) -> float:
-        return self.refnn_ms / self.bound_ms
+        return paired_ratio(self.refnn, self.bound)
 
     @property
     def to_torch(self) -> float | None:
-        return None if self.torch_ms is None else self.refnn_ms / self.torch_ms
+        return None if self.torch is None else paired_ratio(self.refnn, self.torch)
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """Median over rounds of a[i] / b[i] (samples of the same round ran back to back)."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def interleaved_times(
@@ -390,9 +411,10 @@ def _time_row(
     pause = dict.fromkeys(fns, PAUSE_S) if "torch" in fns else None
     probe = interleaved_times(fns, rounds=1, warmup=1, pause=pause)
     per_round = sum(s[0] for s in probe.values())
-    times = interleaved_times(fns, rounds=rounds_for(per_round, budget), warmup=0, pause=pause)
-    torch_ms = median_ms(times["torch"]) if "torch" in times else None
-    return Row(op, dtype, shape, median_ms(times["refnn"]), median_ms(times["bound"]), torch_ms)
+    times = interleaved_times(
+        fns, rounds=rounds_for(per_round, budget, low=7), warmup=0, pause=pause
+    )
+    return Row(op, dtype, shape, times["refnn"], times["bound"], times.get("torch"))
 
 
 def dense_row(n_in: int, n_out: int, m: int, dtype: str, torch: Any, budget: float) -> Row:
@@ -549,7 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
 
     rows = [*dense_rows(torch, args.budget), *conv_rows(torch, args.budget)]
-    print("== times: medians of interleaved runs (refnn, bound, torch in turn)")
+    print("== times: medians of interleaved runs (refnn, bound, torch in turn);")
+    print("   ratios: medians of the per-round ratios")
     print(format_table(rows))
     print("  bound = the three products, each in its faster orientation:")
     for r in rows:

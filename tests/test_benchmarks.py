@@ -82,8 +82,8 @@ def test_bar_pass_and_miss_are_printed() -> None:
 
 def test_format_table_has_ratios_and_dashes_for_missing_torch() -> None:
     rows = [
-        compare.Row("Dense fwd+bwd", "float64", "4->4, m=2", 2.0, 1.0, 4.0),
-        compare.Row("Dense fwd+bwd", "float32", "4->4, m=2", 3.0, 2.0, None),
+        compare.Row("Dense fwd+bwd", "float64", "4->4, m=2", [0.002], [0.001], [0.004]),
+        compare.Row("Dense fwd+bwd", "float32", "4->4, m=2", [0.003], [0.002], None),
     ]
     rows[0].bars.append(compare.Bar("refnn/bound", rows[0].to_bound, 1.05))
     lines = compare.format_table(rows).splitlines()
@@ -93,6 +93,16 @@ def test_format_table_has_ratios_and_dashes_for_missing_torch() -> None:
     assert lines[3].split()[-3:] == ["-", "-", "-"]
     assert rows[1].to_torch is None
     assert rows[1].to_bound == pytest.approx(1.5)
+
+
+def test_ratios_pair_samples_of_the_same_round() -> None:
+    # The machine slowed down in round 2 for both contenders: the paired ratio stays 2.
+    row = compare.Row("op", "float64", "s", [2.0, 20.0, 2.0], [1.0, 10.0, 1.0], [4.0, 40.0, 1.0])
+    assert row.to_bound == pytest.approx(2.0)
+    assert row.to_torch == pytest.approx(0.5)
+    assert row.refnn_ms == pytest.approx(2000.0)
+    with pytest.raises(ValueError):
+        compare.paired_ratio([1.0], [1.0, 2.0])
 
 
 def test_product_orientations_give_the_same_numbers() -> None:
