@@ -267,6 +267,31 @@ def test_bad_arguments_exit_with_usage(capsys: pytest.CaptureFixture[str]) -> No
     assert "invalid choice: 'gan'" in capsys.readouterr().err
 
 
+def test_blas_threads_are_limited_while_the_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--threads", "0"]) == 2
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+    if not has_module("threadpoolctl"):
+        with demo_cli.blas_threads(1) as note:
+            assert "not limited (threadpoolctl is not installed)" in note
+        return
+    import importlib
+
+    threadpoolctl = importlib.import_module("threadpoolctl")  # untyped: no py.typed
+
+    def blas_threads() -> list[int]:
+        return [
+            int(pool["num_threads"])
+            for pool in threadpoolctl.threadpool_info()
+            if pool["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    with demo_cli.blas_threads(1) as note:
+        assert note == "BLAS threads: 1"
+        assert set(blas_threads()) <= {1}
+    assert blas_threads() == before  # restored afterwards
+
+
 def test_a_missing_dependency_is_reported_not_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
