@@ -361,8 +361,9 @@ class Product:
     """One unavoidable matrix product ``a @ b``, evaluated in its faster BLAS orientation.
 
     ``a @ b`` and ``(b.T @ a.T).T`` are the same numbers, but OpenBLAS may run them at very
-    different speeds (Conv2D's dW = dZ col^T, 64 x 65536 times 65536 x 288, measured 2-4x faster
-    as (col dZ^T)^T). The bound takes the faster one, so it is a bound, not a straw man.
+    different speeds (Conv2D's dW = dZ col^T, 64 x 65536 times 65536 x 288, float32: 2.5-4x
+    faster as (col dZ^T)^T on the 2-core test machine). The bound takes the faster one, so it is
+    a bound, not a straw man.
     """
 
     name: str
