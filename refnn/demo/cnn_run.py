@@ -28,9 +28,8 @@ FILTERS = (16, 32)
 SEED = 0
 FULL = Settings(epochs=15, batch_size=32, lr=0.003, target=0.97)
 QUICK = Settings(epochs=3, batch_size=32, lr=0.003, limit_train=300, limit_test=100)
-#: The layer classes a saved model of this run holds besides Dense and ReLU (trusted by
-#: ``save``/``load`` whether or not refnn's top level exports them).
-EXTRA_LAYERS: tuple[type[Layer], ...] = (Conv2D, MaxPool2D, Flatten)
+#: Layer classes outside refnn's public ones that a saved model of this run holds (none).
+EXTRA_LAYERS: tuple[type[Layer], ...] = ()
 
 
 def build(shape: tuple[int, int, int], n_classes: int, *, seed: int = SEED) -> Sequential:
