@@ -18,6 +18,7 @@ from refnn.lstm import LSTM
 from refnn.model import Sequential, mlp
 from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
 from refnn.pool import AvgPool2D, MaxPool2D
+from refnn.sequence import LastStep
 from refnn.softmax import CrossEntropy, Softmax, SoftmaxCrossEntropy
 from refnn.train import History, TrainingDivergedError, fit, predict
 
@@ -34,6 +35,7 @@ __all__ = [
     "Flatten",
     "GradientDescent",
     "History",
+    "LastStep",
     "Layer",
     "Loss",
     "MaxPool2D",

@@ -14,7 +14,7 @@ plots need the ``demo`` extra: ``pip install 'refnn[demo]'``.
 """
 
 from refnn.demo.cli import main
-from refnn.demo.layers import LastStep
 from refnn.demo.training import EpochRecord, RunResult, Settings, accuracy, train_run
+from refnn.sequence import LastStep
 
 __all__ = ["EpochRecord", "LastStep", "RunResult", "Settings", "accuracy", "main", "train_run"]

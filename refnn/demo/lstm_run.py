@@ -2,7 +2,7 @@
 
 Each 8 x 8 digit is a sequence of T = 8 rows of 8 pixels (X in R^{8 x 8 x m}); an LSTM reads
 it, the last hidden state h_T goes to a Dense layer whose 10 logits feed the fused softmax
-cross-entropy. ``LastStep`` (H[:, T-1, :]) lives in ``refnn.demo.layers``.
+cross-entropy. ``LastStep`` (H[:, T-1, :]) is refnn.LastStep.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from typing import TextIO
 import numpy as np
 
 from refnn.demo.data import Split, digits
-from refnn.demo.layers import LastStep
 from refnn.demo.training import RunResult, Settings, train_run
 from refnn.dense import Dense
+from refnn.layer import Layer
 from refnn.lstm import LSTM
 from refnn.model import Sequential
 from refnn.optim import Adam
+from refnn.sequence import LastStep
 from refnn.softmax import SoftmaxCrossEntropy
 
 NAME = "lstm"
@@ -26,7 +27,7 @@ SEED = 0
 FULL = Settings(epochs=25, batch_size=32, lr=0.01)
 QUICK = Settings(epochs=3, batch_size=32, lr=0.01, limit_train=300, limit_test=100)
 #: Layer classes outside refnn's public ones that a saved model of this run holds.
-EXTRA_LAYERS = (LastStep,)
+EXTRA_LAYERS: tuple[type[Layer], ...] = ()  # every layer used is public
 
 
 def build(n_in: int, n_classes: int, *, seed: int = SEED) -> Sequential:
