@@ -7,7 +7,6 @@ from functools import partial
 import numpy as np
 
 from refnn.lstm import LSTM
-from refnn.sequence import LastStep
 from refnn.verify.cases import Case
 from refnn.verify.problems import Problem, layer_problem
 
@@ -50,23 +49,9 @@ def _lstm(n_in: int, n_hidden: int, T: int, m: int, seed: int) -> Problem:
     return layer_problem(layer, X, seed=seed)
 
 
-def _last_step(n: int, T: int, m: int, seed: int) -> Problem:
-    X = np.random.default_rng(seed).standard_normal((n, T, m))
-    return layer_problem(LastStep(), X, seed=seed)
-
-
 def cases() -> list[Case]:
-    """The LSTM over several (n_in, n_hidden, T, m) and seeds, T = 1..10; the LastStep head."""
-    heads = [
-        Case(
-            "LastStep",
-            f"n=3 T={T} m=2",
-            ("SEQ-LAST-FWD", "SEQ-LAST-BWD"),
-            partial(_last_step, 3, T, 2, T),
-        )
-        for T in (1, 4)
-    ]
-    return heads + [
+    """The LSTM over several (n_in, n_hidden, T, m) and seeds, T = 1..10."""
+    return [
         Case(
             "LSTM",
             f"n_in={n_in} n_hidden={n_h} T={T} m={m} seed={seed}",
