@@ -1,0 +1,85 @@
+"""Every public layer keeps the Layer contract in both dtypes (NOTE-DTYPE, NOTE-INPUTS).
+
+float32 in gives float32 out, float32 gradients and float32 parameters: no silent upcast.
+The caller's input is never modified, backward is idempotent (calling it twice gives the same
+gradients, never accumulated ones), and ``grads`` has exactly the keys of ``params``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import refnn
+from refnn import Layer
+from refnn._types import FloatArray
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+#: (name, factory(dtype) -> layer, input shape)
+LAYERS: list[tuple[str, Callable[[Any], Layer], tuple[int, ...]]] = [
+    ("Dense", lambda dt: refnn.Dense(3, 4, rng=_rng(), dtype=dt), (3, 5)),
+    ("Sigmoid", lambda dt: refnn.Sigmoid(dtype=dt), (3, 5)),
+    ("ReLU", lambda dt: refnn.ReLU(dtype=dt), (3, 5)),
+    ("Tanh", lambda dt: refnn.Tanh(dtype=dt), (3, 5)),
+    ("Softmax", lambda dt: refnn.Softmax(dtype=dt), (3, 5)),
+    ("Dropout", lambda dt: refnn.Dropout(0.3, rng=_rng(), dtype=dt), (3, 5)),
+    ("Conv2D", lambda dt: refnn.Conv2D(2, 3, 3, padding=1, rng=_rng(), dtype=dt), (2, 5, 5, 2)),
+    ("MaxPool2D", lambda dt: refnn.MaxPool2D(2, dtype=dt), (2, 4, 4, 2)),
+    ("AvgPool2D", lambda dt: refnn.AvgPool2D(2, dtype=dt), (2, 4, 4, 2)),
+    ("Flatten", lambda dt: refnn.Flatten(dtype=dt), (2, 3, 3, 2)),
+    ("LSTM", lambda dt: refnn.LSTM(3, 4, rng=_rng(), dtype=dt), (3, 4, 2)),
+    ("LastStep", lambda dt: refnn.LastStep(dtype=dt), (3, 4, 2)),
+]
+IDS = [name for name, _, _ in LAYERS]
+
+
+def test_every_public_layer_is_covered() -> None:
+    public = {
+        name
+        for name in refnn.__all__
+        if isinstance(getattr(refnn, name), type) and issubclass(getattr(refnn, name), Layer)
+    }
+    assert public - {"Layer"} == set(IDS)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
+def test_layer_contract(
+    name: str, make: Callable[[Any], Layer], shape: tuple[int, ...], dtype: Any
+) -> None:
+    layer = make(dtype)
+    X: FloatArray = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    X_before = X.copy()
+    A = layer.forward(X)
+    assert A.dtype == dtype, f"{name} forward upcast {dtype.__name__} to {A.dtype}"
+    dA: FloatArray = np.random.default_rng(2).standard_normal(A.shape).astype(dtype)
+    dA_before = dA.copy()
+    dX = layer.backward(dA)
+    first = {k: g.copy() for k, g in layer.grads.items()}
+    dX_again = layer.backward(dA)
+    assert dX.shape == X.shape and dX.dtype == dtype
+    np.testing.assert_array_equal(dX, dX_again)
+    assert set(layer.grads) == set(layer.params)
+    for k, p in layer.params.items():
+        assert (
+            p.dtype == dtype and layer.grads[k].dtype == dtype and layer.grads[k].shape == p.shape
+        )
+        np.testing.assert_array_equal(layer.grads[k], first[k])  # idempotent, not accumulated
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(dA, dA_before)
+    rebuilt = type(layer)(
+        **{**layer.config(), **({"rng": _rng()} if "rng" in _params(layer) else {})}
+    )
+    assert rebuilt.config() == layer.config()
+
+
+def _params(layer: Layer) -> set[str]:
+    return set(inspect.signature(type(layer)).parameters)
