@@ -32,6 +32,15 @@ def check_binary_labels(
     return Y_arr
 
 
+def check_probabilities(A: FloatArray) -> FloatArray:
+    """Return A if every entry is a probability in [0, 1], else raise ValueError."""
+    if np.any((A < 0) | (A > 1)):
+        raise ValueError(
+            f"A must hold probabilities in [0, 1], got values in [{A.min()}, {A.max()}]"
+        )
+    return A
+
+
 def clip_probabilities(A: FloatArray) -> FloatArray:
     """Clip A into [δ, 1 - δ], δ = eps of A's dtype, so logs stay finite.
 
@@ -175,11 +184,7 @@ class BinaryCrossEntropy(_Binary):
     """Binary cross-entropy of probabilities A in [0, 1] (BCE-COST, BCE-GRAD, BCE-CLIP)."""
 
     def _check_prediction(self, A: FloatArray) -> FloatArray:
-        if np.any((A < 0) | (A > 1)):
-            raise ValueError(
-                f"A must hold probabilities in [0, 1], got values in [{A.min()}, {A.max()}]"
-            )
-        return A
+        return check_probabilities(A)
 
     def _cost(self, A: FloatArray, Y: FloatArray) -> float:
         return bce_cost(A, Y)

@@ -17,7 +17,7 @@ import numpy as np
 from refnn._types import FloatArray
 from refnn._validate import as_input
 from refnn.layer import Layer
-from refnn.losses import Loss
+from refnn.losses import Loss, check_probabilities
 
 
 def softmax(Z: FloatArray) -> FloatArray:
@@ -236,12 +236,7 @@ class CrossEntropy(_Categorical):
     """
 
     def _check_prediction(self, A: FloatArray) -> FloatArray:
-        A = super()._check_prediction(A)
-        if np.any((A < 0) | (A > 1)):
-            raise ValueError(
-                f"A must hold probabilities in [0, 1], got values in [{A.min()}, {A.max()}]"
-            )
-        return A
+        return check_probabilities(super()._check_prediction(A))
 
     def _cost(self, A: FloatArray, Y: FloatArray) -> float:
         return ce_cost(A, Y)
