@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import refnn
@@ -73,18 +73,6 @@ def geometries(draw: st.DrawFn) -> Geometry:
         )
     stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     return Geometry(C, F, H, W, kernel, stride, (ph, pw), m)
-
-
-def _reads_input(g: Geometry) -> bool:
-    """Whether some window tap lands on a real (not padded) pixel on both axes."""
-    geo = ConvGeometry.of((g.C, g.H, g.W, g.m), g.kernel, g.stride, g.padding)
-    rows = {
-        g.stride[0] * y + i - g.padding[0] for y in range(geo.H_out) for i in range(g.kernel[0])
-    }
-    cols = {
-        g.stride[1] * x + j - g.padding[1] for x in range(geo.W_out) for j in range(g.kernel[1])
-    }
-    return any(0 <= r < g.H for r in rows) and any(0 <= c < g.W for c in cols)
 
 
 def _layer(g: Geometry, seed: int, dtype: object = np.float64) -> Conv2D:
@@ -329,12 +317,9 @@ def test_make_check_cases_pass_the_gradient_checker(case: Case) -> None:
 @pytest.mark.spec("CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX")
 @given(g=geometries(), seed=seeds)
 @settings(max_examples=10)
+# every window in the padding: J does not depend on X or W, whose gradients are exactly 0
+@example(g=Geometry(1, 1, 1, 1, (1, 1), (1, 2), (1, 1), 1), seed=0)
 def test_random_configurations_pass_the_gradient_checker(g: Geometry, seed: int) -> None:
-    # When every window lies in the padding, J does not depend on X or W at all; the checker then
-    # calls those inputs "inconclusive" (its rounding estimate eps|J|/h exceeds atol), a checker
-    # limitation reported upstream, not a Conv2D property: such geometries are skipped here and
-    # covered by the oracle test above.
-    assume(_reads_input(g))
     problem = layer_problem(_layer(g, seed), normal(seed, g.C, g.H, g.W, g.m), seed=seed)
     try:
         result = check_grad(problem.f, problem.grad, problem.inputs, wrt=problem.wrt)
