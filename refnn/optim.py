@@ -28,6 +28,8 @@ class Optimizer(ABC):
 
     def __init__(self, lr: float) -> None:
         self.lr = float_in(lr, "lr", 0.0, np.inf, closed_high=False)
+        if self.lr == 0.0:
+            raise ValueError("lr must be > 0, got 0.0 (a step of size zero never learns)")
         self._state: dict[int, tuple[FloatArray, dict[str, Any]]] = {}
         self.t = 0
 
