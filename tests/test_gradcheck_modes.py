@@ -95,6 +95,28 @@ def test_a_fast_mode_false_alarm_at_kinks_is_overruled_by_the_elementwise_check(
 
 
 @pytest.mark.spec("GC-PROJ")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_mode_does_not_pass_a_wrong_gradient_under_a_bound_inflated_by_kinks(
+    seed: int,
+) -> None:
+    # 30 of 3000 ReLU inputs lie within a step of the kink: along a random direction the
+    # directional difference straddles kinks, so its truncation estimate (and S T in the bound)
+    # is large. That estimate must send the check to the elementwise mode, not excuse a 1% error.
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(3000), rng.standard_normal(3000)
+    x[:30] = rng.uniform(-1.2e-5, 1.2e-5, 30)
+
+    def f(x: F64) -> float:
+        return float(np.sum(w * np.maximum(x, 0.0)))
+
+    result = check_grad(f, lambda x: [1.01 * w * (x > 0)], {"x": x}, mode="fast", seed=seed)
+    a = result.arrays[0]
+    assert not result.passed and a.verdict == "WRONG" and a.fell_back, result.format()
+    right = check_grad(f, lambda x: [w * (x > 0)], {"x": x}, mode="fast", seed=seed)
+    assert right.passed, right.format()
+
+
+@pytest.mark.spec("GC-PROJ")
 @settings(max_examples=10)
 @given(seed=st.integers(0, 2**16))
 def test_fast_mode_passes_correct_gradients_of_several_inputs(seed: int) -> None:
