@@ -88,7 +88,7 @@ def test_optimizer_arguments_are_checked() -> None:
         Momentum(0.1, 1.0)
     with pytest.raises(ValueError, match="lr must be"):
         GradientDescent(-1.0)
-    with pytest.raises(ValueError, match="lr must be > 0, got 0.0"):
+    with pytest.raises(ValueError, match=r"lr must be > 0, got 0\.0"):
         GradientDescent(0.0)
     with pytest.raises(TypeError, match="lr must be a real number"):
         GradientDescent("0.1")  # type: ignore[arg-type]
