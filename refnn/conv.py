@@ -10,7 +10,6 @@ There is no Python loop over examples, channels or output positions and no ``np.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +26,11 @@ IntPair = tuple[int, int]
 def as_pair(value: object, name: str, *, minimum: int) -> IntPair:
     """Return ``value`` as an (int, int) pair: an int means the same on both axes.
 
-    Raises TypeError for anything but an int or a pair of ints (bools refused), and ValueError
-    for a value below ``minimum`` or a sequence of the wrong length.
+    Raises TypeError for anything but an int or a pair (tuple or list) of ints (bools refused;
+    bytes, strings and other sequences too), and ValueError for a value below ``minimum`` or a
+    tuple or list of the wrong length.
     """
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if isinstance(value, tuple | list):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
         first = positive_int(value[0], name, minimum=minimum)

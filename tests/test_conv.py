@@ -394,6 +394,10 @@ def test_config_is_json_and_rebuilds_the_layer() -> None:
         ({"kernel_size": (2, 2.5)}, TypeError, r"kernel_size must be an int >= 1, got 2\.5"),
         ({"kernel_size": True}, TypeError, r"kernel_size must be an int"),
         ({"kernel_size": "3"}, TypeError, r"kernel_size must be an int"),
+        # bytes are a sequence of ints: b"ab" must not become a 97 x 98 kernel
+        ({"kernel_size": b"ab"}, TypeError, r"kernel_size must be an int >= 1 or a pair.*b'ab'"),
+        ({"stride": bytearray(b"\x02\x02")}, TypeError, r"stride must be an int >= 1 or a pair"),
+        ({"padding": range(2)}, TypeError, r"padding must be an int >= 0 or a pair"),
         ({"stride": 0}, ValueError, r"stride must be an int >= 1, got 0"),
         ({"stride": (1, -1)}, ValueError, r"stride must be an int >= 1, got -1"),
         ({"stride": 1.5}, TypeError, r"stride must be an int >= 1"),

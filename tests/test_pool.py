@@ -205,6 +205,8 @@ def test_bad_input_names_expected_and_actual(cls: type[MaxPool2D | AvgPool2D]) -
         cls(2, stride=0)
     with pytest.raises(TypeError, match=r"kernel_size must be an int >= 1 or a pair.*2\.0"):
         cls(2.0)  # type: ignore[arg-type]  # deliberately wrong
+    with pytest.raises(TypeError, match=r"kernel_size must be an int >= 1 or a pair.*b'ab'"):
+        cls(b"ab")  # type: ignore[arg-type]  # bytes are ints: not a 97 x 98 window
     with pytest.raises(TypeError, match=r"stride must be an int >= 1, got 1\.5"):
         cls(2, stride=(1, 1.5))  # type: ignore[arg-type]  # deliberately wrong
     layer = cls((3, 2))
