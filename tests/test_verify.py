@@ -76,3 +76,10 @@ def test_main_writes_json_and_exits_zero_when_all_pass(
     components = {c["component"] for c in data["cases"]}
     assert "Dense" in components and all("dense" in c.lower() for c in components)
     assert "RESULT: PASS" in capsys.readouterr().out
+
+
+def test_a_run_in_which_no_case_ran_does_not_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not run([]).passed
+    assert main(["--only", "no component has this name"]) == 1
+    out = capsys.readouterr().out
+    assert "cases: 0 (0 passed)" in out and "RESULT: FAIL" in out

@@ -69,8 +69,9 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """True when every case passed and the trace has no broken link."""
-        return all(o.passed for o in self.outcomes) and not self.trace_problems
+        """True when at least one case ran, every case passed and the trace has no broken link."""
+        ran = bool(self.outcomes)
+        return ran and all(o.passed for o in self.outcomes) and not self.trace_problems
 
 
 def run_case(case: Case) -> CaseOutcome:
