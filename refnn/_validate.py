@@ -45,6 +45,26 @@ def float_in(value: object, name: str, low: float, high: float, *, closed_high: 
     return number
 
 
+def to_dtype(X: FloatArray, dtype: np.dtype[np.floating[Any]], name: str) -> FloatArray:
+    """Return X in ``dtype`` (X itself when it already is).
+
+    A finite value beyond the range of ``dtype`` (a float64 array given to a float32 layer)
+    raises ValueError naming the range, instead of a numpy overflow warning and an infinity.
+    """
+    if X.dtype == dtype:
+        return X
+    with np.errstate(over="ignore"):
+        out: FloatArray = X.astype(dtype)
+    if np.any(np.isinf(out) & np.isfinite(X)):
+        biggest = float(np.max(np.abs(X[np.isfinite(X)])))
+        limit = float(np.finfo(dtype).max)
+        raise ValueError(
+            f"{name} must be within the range of {dtype} (|x| <= {limit:.4g}), "
+            f"got values up to {biggest:.4g}"
+        )
+    return out
+
+
 def as_input(
     X: object,
     name: str,
@@ -83,7 +103,7 @@ def as_input(
                 raise ValueError(f"{name} must have shape {expected}, got {X.shape}")
     if X.shape[-1] == 0:
         raise ValueError(f"{name} must hold at least one example (m >= 1), got shape {X.shape}")
-    out: FloatArray = X if X.dtype == dtype else X.astype(dtype)
+    out = to_dtype(X, dtype, name)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name} must be finite, got NaN or Inf")
     return out

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from refnn._types import FloatArray
-from refnn._validate import resolve_dtype
+from refnn._validate import resolve_dtype, to_dtype
 
 CacheT = TypeVar("CacheT")
 
@@ -86,8 +86,7 @@ class Layer(ABC):
             raise ValueError(f"dA must have the output's shape {expected}, got {dA.shape}")
         if not np.issubdtype(dA.dtype, np.floating):
             raise TypeError(f"dA must be a float array, got dtype {dA.dtype}")
-        out: FloatArray = dA if dA.dtype == self.dtype else dA.astype(self.dtype)
-        return out
+        return to_dtype(dA, self.dtype, "dA")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

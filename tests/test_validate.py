@@ -1,0 +1,53 @@
+"""Input conversion (NOTE-DTYPE, NOTE-INPUTS): a float64 value beyond float32's range.
+
+A float32 layer converts float64 inputs and upstream gradients. A finite value too large for
+float32 must raise ValueError naming the range, not a numpy overflow warning (an error under
+the project's warning filter) followed by a claim that the input held NaN or Inf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from refnn import Layer
+from refnn._validate import to_dtype
+from tests.test_layers_contract import IDS, LAYERS
+
+RANGE = r"must be within the range of float32 \(\|x\| <= 3\.403e\+38\), got values up to 1e\+300"
+
+
+@pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
+def test_float32_layer_refuses_float64_beyond_its_range(
+    name: str, make: Callable[[Any], Layer], shape: tuple[int, ...]
+) -> None:
+    layer = make(np.float32)
+    X = np.random.default_rng(1).standard_normal(shape)
+    X_big = X.copy()
+    X_big.flat[0] = 1e300
+    with pytest.raises(ValueError, match="X " + RANGE if name not in _Z_NAMED else "Z " + RANGE):
+        layer.forward(X_big)
+    A = layer.forward(X)  # float64 within range is converted, as documented
+    dA = np.ones(A.shape)
+    dA.flat[-1] = -1e300
+    with pytest.raises(ValueError, match="dA " + RANGE):
+        layer.backward(dA)
+    assert layer.backward(dA / 1e300).dtype == np.float32
+
+
+#: Activations and softmax name their input Z in messages.
+_Z_NAMED = {"Sigmoid", "ReLU", "Tanh", "Softmax"}
+
+
+def test_conversion_keeps_nan_inf_and_integers_as_they_were() -> None:
+    f32 = np.dtype(np.float32)
+    X = np.array([1.0, np.inf, -np.inf, np.nan, 3e38])
+    out = to_dtype(X, f32, "X")  # existing infinities are not an overflow
+    assert out.dtype == f32 and np.isinf(out[1:3]).all() and np.isnan(out[3])
+    ints = np.array([2**62, -3])
+    assert to_dtype(ints, f32, "X").dtype == f32
+    same = np.ones(3, dtype=np.float32)
+    assert to_dtype(same, f32, "X") is same
