@@ -39,3 +39,22 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.md").write_text("### FOO-BAR: two\n")
     with pytest.raises(ValueError, match="FOO-BAR defined twice"):
         parse_specs(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "line", ["Spec: FOO-BAR.", "Spec: FOO-BAR, foo-baz", "Spec: FOO-BAR (see notes)", "Spec:"]
+)
+def test_a_malformed_spec_line_is_a_problem_not_silently_ignored(tmp_path: Path, line: str) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "a.md").write_text("### FOO-BAR: thing\n")
+    (tmp_path / "refnn").mkdir()
+    (tmp_path / "refnn" / "m.py").write_text(
+        'def f():\n    """Do.\n\n    Spec: FOO-BAR\n    """\n\n\n'
+        f'def g():\n    """Do.\n\n    {line}\n    """\n'
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t.py").write_text(
+        "import pytest\n@pytest.mark.spec('FOO-BAR')\ndef test_x():\n    pass\n"
+    )
+    problems = build_trace(tmp_path).problems()
+    assert any("refnn.m.g" in p and "malformed" in p for p in problems), problems

@@ -22,6 +22,7 @@ _SPEC_LINE = re.compile(
     rf"^\s*Spec:\s*((?:{ID_PATTERN})(?:\s*,\s*{ID_PATTERN})*)\s*$", re.MULTILINE
 )
 _ANY_ID = re.compile(ID_PATTERN)
+_SPEC_START = re.compile(r"^\s*Spec\s*:", re.MULTILINE)
 
 
 @dataclass
@@ -32,10 +33,12 @@ class Trace:
     implemented: dict[str, list[str]] = field(default_factory=dict)  # ID -> functions
     tested: dict[str, list[str]] = field(default_factory=dict)  # ID -> tests
     checked: dict[str, list[str]] = field(default_factory=dict)  # ID -> make-check components
+    malformed: list[str] = field(default_factory=list)  # "Spec:" lines the pattern rejects
 
     def problems(self, *, require_checked: Iterable[str] = ()) -> list[str]:
         """Every broken link: undefined citations, IDs with no implementation or no test."""
-        out: list[str] = []
+        out: list[str] = [f"malformed Spec line (IDs, comma separated, nothing else): {m}"
+                          for m in self.malformed]  # fmt: skip
         for kind, table in (
             ("implementation", self.implemented),
             ("test", self.tested),
@@ -77,14 +80,30 @@ def parse_specs(specs_dir: Path) -> dict[str, str]:
     return defined
 
 
-def _docstring_citations(path: Path, module: str) -> Iterable[tuple[str, str]]:
+def _docstrings(path: Path, module: str) -> Iterable[tuple[str, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
-            doc = ast.get_docstring(node) or ""
-            for match in _SPEC_LINE.finditer(doc):
-                for spec_id in _ANY_ID.findall(match.group(1)):
-                    yield spec_id, f"{module}.{node.name}"
+            yield ast.get_docstring(node) or "", f"{module}.{node.name}"
+
+
+def _docstring_citations(path: Path, module: str) -> Iterable[tuple[str, str]]:
+    for doc, where in _docstrings(path, module):
+        for match in _SPEC_LINE.finditer(doc):
+            for spec_id in _ANY_ID.findall(match.group(1)):
+                yield spec_id, where
+
+
+def _malformed_spec_lines(root: Path) -> list[str]:
+    """Docstring lines that start with "Spec:" but are not a list of IDs (else silently lost)."""
+    out: list[str] = []
+    for path in sorted((root / "refnn").rglob("*.py")):
+        module = ".".join(path.relative_to(root).with_suffix("").parts)
+        for doc, where in _docstrings(path, module):
+            for line in doc.splitlines():
+                if _SPEC_START.match(line) and not _SPEC_LINE.match(line):
+                    out.append(f"{where}: {line.strip()!r}")
+    return out
 
 
 def _mark_citations(path: Path, module: str) -> Iterable[tuple[str, str]]:
@@ -123,4 +142,5 @@ def build_trace(root: Path | None = None, checked: dict[str, list[str]] | None =
         implemented=_scan(root, "refnn", "doc"),
         tested=_scan(root, "tests", "mark"),
         checked=checked or {},
+        malformed=_malformed_spec_lines(root),
     )
