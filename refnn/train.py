@@ -90,7 +90,13 @@ def fit(
     lam = float_in(l2, "l2", 0.0, np.inf, closed_high=False)
     if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
         raise TypeError("X and Y must be numpy arrays")
-    m = X.shape[-1]
+    if X.ndim == 0 or Y.ndim == 0:
+        raise ValueError(
+            f"X and Y need an example axis (the last), got shapes {X.shape} and {Y.shape}"
+        )
+    m: int = X.shape[-1]
+    if m == 0:
+        raise ValueError(f"X must hold at least one example (m >= 1), got shape {X.shape}")
     if Y.shape[-1] != m:
         raise ValueError(
             f"X and Y must hold the same number of examples, got {m} and {Y.shape[-1]}"

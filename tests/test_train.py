@@ -84,3 +84,14 @@ def test_fit_argument_errors() -> None:
         fit(model, BinaryCrossEntropy(), GradientDescent(0.1), X, Y[:, :7], epochs=1)
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         fit(model, BinaryCrossEntropy(), GradientDescent(0.1), X, Y, epochs=0)
+    # m = 0 (was a ZeroDivisionError, or range()'s "arg 3 must not be zero") and no example axis
+    for batch_size in (None, 2):
+        with pytest.raises(
+            ValueError, match=r"at least one example \(m >= 1\), got shape \(2, 0\)"
+        ):
+            fit(model, BinaryCrossEntropy(), GradientDescent(0.1), X[:, :0], Y[:, :0], epochs=1,
+                batch_size=batch_size, rng=np.random.default_rng(0))  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"example axis \(the last\), got shapes \(\) and \(1, 8\)"
+    ):
+        fit(model, BinaryCrossEntropy(), GradientDescent(0.1), np.zeros(()), Y, epochs=1)
