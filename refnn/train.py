@@ -145,6 +145,7 @@ def predict(model: Sequential, X: FloatArray, *, threshold: float = 0.5) -> Floa
 
     ŷ = 1[A >= threshold], with A = model(X) at inference (``training=False``).
     """
+    threshold = float_in(threshold, "threshold", -np.inf, np.inf, closed_high=True)
     A = model.forward(X, training=False)
     out: FloatArray = (threshold <= A).astype(A.dtype)
     return out

@@ -64,6 +64,13 @@ def test_predict_thresholds_at_one_half() -> None:
     model = mlp([1, 1], rng=np.random.default_rng(0))
     model.layers[0].params["W"][...] = 1.0
     np.testing.assert_array_equal(predict(model, np.array([[-1.0, 0.0, 1.0]])), [[0.0, 1.0, 1.0]])
+    X = np.array([[-1.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(predict(model, X, threshold=0.7), [[0.0, 0.0, 1.0]])
+    # a NaN threshold made every prediction 0 without a word
+    with pytest.raises(ValueError, match=r"threshold must be in \[-inf, inf\], got nan"):
+        predict(model, X, threshold=float("nan"))
+    with pytest.raises(TypeError, match=r"threshold must be a real number, got '0\.5'"):
+        predict(model, X, threshold="0.5")  # type: ignore[arg-type]
 
 
 def test_divergence_names_the_epoch() -> None:
