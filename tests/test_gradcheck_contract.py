@@ -147,3 +147,17 @@ def test_float32_backward_gets_a_float32_tolerance() -> None:
         lambda dY: [W32.T @ dY], (3, 5), dY_dtype=np.float32, expected_dtypes=[np.float32]
     )
     assert result.passed, result.format()
+
+
+@pytest.mark.spec("GC-CONTRACT")
+def test_a_backward_returning_a_varying_number_of_arrays_fails_additivity_without_crashing() -> (
+    None
+):
+    calls = [0]
+
+    def varying(dY: F64) -> list[F64]:
+        calls[0] += 1
+        return good(dY)[:1] if calls[0] == 5 else good(dY)  # the 5th call: backward(dY2)
+
+    result = check_backward_contract(varying, (3, 5))
+    assert "additive" in failed(result), result.format()

@@ -193,7 +193,12 @@ def _linearity(
     dy2 = rng.standard_normal(dy.shape).astype(dy.dtype)
     other = run(dy2)
     summed = run((dy.astype(np.float64) + dy2.astype(np.float64)).astype(dy.dtype))
-    if isinstance(other, str) or isinstance(summed, str) or len(summed) != len(base):
+    if (
+        isinstance(other, str)
+        or isinstance(summed, str)
+        or len(other) != len(base)
+        or len(summed) != len(base)
+    ):
         return [*checks, ContractCheck("additive", False, "backward returned different outputs")]
     expected = [
         a.astype(np.float64) + b.astype(np.float64) for a, b in zip(base, other, strict=True)
