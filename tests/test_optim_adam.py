@@ -146,6 +146,12 @@ def test_adam_delta_closed_form_and_float32() -> None:
     delta = adam_delta(M, V, 2, 0.5, 0.9, 0.99, 1e-8)
     expected = -0.5 * (M / (1 - 0.81)) / (np.sqrt(V / (1 - 0.9801)) + 1e-8)
     np.testing.assert_allclose(delta, expected, rtol=1e-15)
+    # float32 moments give a float32 step (no silent upcast); the parameter dtype checked below
+    # cannot show this, since W += delta keeps W's dtype whatever delta's is
+    M32, V32 = M.astype(np.float32), V.astype(np.float32)
+    delta32 = adam_delta(M32, V32, 2, 0.5, 0.9, 0.99, 1e-8)
+    assert delta32.dtype == np.float32
+    np.testing.assert_allclose(delta32, expected, rtol=1e-6)
     model = _model(0, dtype=np.float32)
     _set_grads(model, 1)
     opt = Adam(0.01)
