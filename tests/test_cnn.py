@@ -100,7 +100,6 @@ def test_training_learns_to_tell_vertical_from_horizontal_bars() -> None:
     assert accuracy >= 0.95, accuracy
 
 
-@pytest.mark.spec("CONV-FWD", "AVGPOOL-FWD", "FLATTEN-FWD")
 def test_save_and_load_rebuild_the_cnn(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     model = Sequential(
