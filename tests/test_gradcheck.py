@@ -25,7 +25,7 @@ from refnn.gradcheck._numeric import (
     Stencil,
     estimate,
     relative_error,
-    step_sizes,
+    step,
     tolerance,
     widening,
 )
@@ -279,7 +279,7 @@ def test_richardson_is_fourth_order_and_its_estimate_covers_the_error(x: float, 
 def test_numerical_grad_is_the_plain_central_difference(x: F64) -> None:
     # for x^3 the central difference is exactly 3x^2 + h^2 with h = 1e-5 max(1, |x|)
     got = numerical_grad(lambda x: float(np.sum(x**3)), {"x": x})["x"]
-    h = step_sizes(x, 1e-5)
+    h = np.array([step(float(v), 1e-5) for v in x])
     np.testing.assert_allclose(got, 3 * x**2 + h**2, rtol=1e-6, atol=1e-6 * (1 + np.max(x**2)))
     coarse = numerical_grad(lambda x: float(np.sum(x**3)), {"x": x}, eps=1e-2)["x"]
     np.testing.assert_allclose(
@@ -293,7 +293,7 @@ def test_numerical_grad_is_the_plain_central_difference(x: F64) -> None:
 
 @pytest.mark.spec("GC-STEP")
 def test_step_scales_with_x_and_widens_for_float32() -> None:
-    np.testing.assert_array_equal(step_sizes(np.array([0.0, 0.5, -4.0]), 1e-5), [1e-5, 1e-5, 4e-5])
+    assert [step(v, 1e-5) for v in (0.0, 0.5, -4.0)] == [1e-5, 1e-5, 4e-5]
     assert widening(np.dtype(np.float64)) == 1.0
     assert widening(np.dtype(np.float32)) == pytest.approx(812.75, rel=1e-4)
 
@@ -575,3 +575,11 @@ def test_a_constant_function_with_zero_gradient_passes() -> None:
     assert result.passed and result.arrays[0].kinks.found == 0, result.format()
     wrong = check_grad(lambda x: 3.0, lambda x: [np.full_like(x, 1e-6)], {"x": np.ones((2, 2))})
     assert not wrong.passed
+
+
+@pytest.mark.spec("GC-TOL")
+def test_a_relative_tolerance_that_accepts_anything_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"rtol must be < 1, got 1\.0"):
+        check_grad(
+            lambda x: float(np.sum(x**2)), lambda x: [np.zeros_like(x)], {"x": np.ones(2)}, rtol=1.0
+        )

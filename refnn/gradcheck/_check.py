@@ -9,6 +9,7 @@ import numpy as np
 
 from refnn.gradcheck._elementwise import check_elementwise
 from refnn.gradcheck._fast import FAST_THRESHOLD, fast_result, project
+from refnn.gradcheck._numeric import step
 from refnn.gradcheck._problem import Problem
 from refnn.gradcheck._report import ArrayResult, GradcheckResult
 from refnn.gradcheck._taylor import run_taylor
@@ -31,6 +32,9 @@ def _check_options(mode: object, rtol: float | None, atol: float | None, seed: o
     for name, value in (("rtol", rtol), ("atol", atol)):
         if value is not None and not (np.isfinite(value) and value >= 0.0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if rtol is not None and rtol >= 1.0:
+        # |a - n| <= rtol |n| with rtol >= 1 accepts a = 0 for every n: no check at all
+        raise ValueError(f"rtol must be < 1, got {rtol!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {seed!r}")
 
@@ -284,7 +288,7 @@ def numerical_grad(
         result: Float64Array = np.zeros(x.shape, dtype=np.float64)
         for i in range(x.size):
             xi = float(x.reshape(-1)[i])
-            h = h0 * max(1.0, abs(xi))
+            h = step(xi, h0)
             ends = problem.rounded(k, np.array([xi - h, xi + h], dtype=np.float64))
             values: list[float] = []
             for p in ends:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refnn.gradcheck._numeric import Estimate, Stencil, estimate, tolerance
+from refnn.gradcheck._numeric import Estimate, Stencil, estimate, step, tolerance
 from refnn.gradcheck._problem import Problem
 from refnn.gradcheck._types import Float64Array
 
@@ -55,7 +55,7 @@ def measure(problem: Problem, k: int, x: Float64Array, i: int, f_centre: float) 
     """
     flat = x.reshape(-1)
     xi = float(flat[i])
-    h = problem.h0(k) * max(1.0, abs(xi))
+    h = step(xi, problem.h0(k))
     trial = np.array([xi + s * h for s in _FRACTIONS], dtype=np.float64)
     points = problem.rounded(k, trial)
     values: list[float] = []

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from refnn.gradcheck._element import Judged, judge, measure
-from refnn.gradcheck._numeric import SAFETY, Estimate
+from refnn.gradcheck._numeric import SAFETY, Estimate, step
 from refnn.gradcheck._problem import NonFiniteError, Problem
 from refnn.gradcheck._types import Float64Array
 
@@ -86,7 +86,7 @@ def recheck_moved(
     """
     rtol, atol = tolerances
     xi = float(x.reshape(-1)[i])
-    h = problem.h0(k) * max(1.0, abs(xi))
+    h = step(xi, problem.h0(k))
     for sign in (1.0, -1.0):
         moved = x.copy()
         target = np.array([xi + sign * KINK_SHIFT * h], dtype=np.float64)

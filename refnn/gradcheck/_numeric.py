@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refnn.gradcheck._types import EPS64, Float64Array
+from refnn.gradcheck._types import EPS64
 
 #: Base step for float64 inputs: h = H0 * max(1, |x|)  (GC-STEP).
 H0_FLOAT64 = 1e-5
@@ -38,13 +38,12 @@ def widening(dtype: np.dtype[np.floating]) -> float:
     return float((eps / EPS64) ** (1.0 / 3.0))
 
 
-def step_sizes(x: Float64Array, h0: float) -> Float64Array:
-    """Return the per-element step ``h0 * max(1, |x|)``.
+def step(xi: float, h0: float) -> float:
+    """Return the step of one element: ``h0 * max(1, |x_i|)``.
 
     Spec: GC-STEP
     """
-    out: Float64Array = h0 * np.maximum(1.0, np.abs(x))
-    return out
+    return h0 * max(1.0, abs(xi))
 
 
 @dataclass(frozen=True)
