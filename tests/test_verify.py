@@ -83,3 +83,30 @@ def test_a_run_in_which_no_case_ran_does_not_pass(capsys: pytest.CaptureFixture[
     assert main(["--only", "no component has this name"]) == 1
     out = capsys.readouterr().out
     assert "cases: 0 (0 passed)" in out and "RESULT: FAIL" in out
+
+
+@pytest.mark.spec("GC-PROJ")
+def test_make_check_exercises_the_fast_mode_too() -> None:
+    fast = [c for c in CASES if "fast mode" in c.config]
+    assert fast
+    outcome = run_case(fast[0])
+    assert outcome.result is not None and outcome.passed
+    assert any(a.method == "fast" and not a.fell_back for a in outcome.result.arrays)
+
+
+def test_the_contract_runs_at_the_cases_own_point() -> None:
+    layer = Dense(3, 2, rng=np.random.default_rng(0))
+    W0 = layer.params["W"].copy()
+    problem = layer_problem(layer, np.ones((3, 4)))
+    problem.f(np.ones((3, 4)), W0 + 0.5, np.zeros((2, 1)))  # a check leaves W perturbed
+    assert problem.contract is not None
+    seen: list[np.ndarray] = []
+    original = layer.backward
+
+    def spy(dA: np.ndarray) -> np.ndarray:
+        seen.append(layer.params["W"].copy())
+        return original(dA)
+
+    layer.backward = spy  # type: ignore[method-assign]
+    assert problem.contract().passed
+    assert seen and all(np.array_equal(w, W0) for w in seen)

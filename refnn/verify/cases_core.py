@@ -107,6 +107,10 @@ def cases() -> list[Case]:
                 partial(_bce_logits, 3, 5, seed),
             )
         )
+    # large enough (W: 64 x 48 = 3072 elements) that the checker's fast mode (GC-PROJ) decides
+    out.append(
+        Case("Dense", "48->64 m=40 seed=0 (fast mode)", dense_ids, partial(_dense, 48, 64, 40, 0))
+    )
     model_ids = ("MODEL-FWD", "MODEL-BWD", "INIT-HE")
     for dims, m, logits in (
         ((4, 5, 1), 6, False),

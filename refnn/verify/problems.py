@@ -73,6 +73,7 @@ def layer_problem(layer: Layer, X: FloatArray, *, seed: int = 0, training: bool 
         return [dX, *(layer.grads[k] for k in keys)]
 
     def contract() -> ContractResult:
+        restore()  # at the case's own point, not wherever the last check left the parameters
         X_ = X.astype(layer.dtype)
         layer.forward(X_, training=training)
 
