@@ -86,6 +86,8 @@ class Layer(ABC):
             raise ValueError(f"dA must have the output's shape {expected}, got {dA.shape}")
         if not np.issubdtype(dA.dtype, np.floating):
             raise TypeError(f"dA must be a float array, got dtype {dA.dtype}")
+        if not np.isfinite(dA).all():
+            raise ValueError("dA must be finite, got NaN or Inf (an upstream layer diverged?)")
         return to_dtype(dA, self.dtype, "dA")
 
     def __repr__(self) -> str:

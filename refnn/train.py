@@ -39,6 +39,8 @@ def minibatches(
     With ``rng``, the order is a fresh permutation each epoch drawn from ``rng``; without, it is
     0..m-1. Every example is used once per epoch; the last batch may be smaller.
     """
+    m = positive_int(m, "m")
+    batch_size = positive_int(batch_size, "batch_size")
     order = rng.permutation(m) if rng is not None else np.arange(m)
     for start in range(0, m, batch_size):
         yield order[start : start + batch_size]

@@ -156,6 +156,8 @@ def test_dense_rejects_bad_construction_and_upstream() -> None:
     layer.forward(np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"shape \(3, 4\), got \(4, 3\)"):
         layer.backward(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="dA must be finite"):
+        layer.backward(np.full((3, 4), np.nan))
 
 
 @pytest.mark.spec("DENSE-FWD", "DENSE-DW")

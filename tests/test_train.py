@@ -57,6 +57,8 @@ def test_minibatches_partition_the_examples() -> None:
     again = list(minibatches(10, 3, np.random.default_rng(0)))
     assert all(np.array_equal(x, y) for x, y in zip(batches, again, strict=True))
     assert np.array_equal(np.concatenate(list(minibatches(5, 2, None))), np.arange(5))
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        list(minibatches(5, 0, None))
 
 
 @pytest.mark.spec("TRAIN-PREDICT")
