@@ -196,15 +196,22 @@ def format_report(report: Report) -> str:
         out += [f"TRACE PROBLEM: {p}" for p in report.trace_problems]
     n_rows = len(rows)
     failed_rows = sum(1 for r in rows if r[-1] != "ok")
-    judged = [a for o in report.outcomes if o.result for a in o.result.arrays]
-    worst = max(judged, key=lambda a: a.max_rel_error, default=None)
-    kinks = sum(a.kinks.found for a in judged)
+    judged = [(o.case, a) for o in report.outcomes if o.result for a in o.result.arrays]
+    worst = max(judged, key=lambda ca: ca[1].max_rel_error, default=None)
+    kinks = sum(a.kinks.found for _, a in judged)
     out += [
         "",
         "SUMMARY",
         f"cases: {len(report.outcomes)} ({sum(o.passed for o in report.outcomes)} passed); "
         f"rows: {n_rows} ({n_rows - failed_rows} ok, {failed_rows} failed)",
-        (f"worst max relative error: {worst.max_rel_error:.2e} ({worst.name})" if worst else ""),
+        (
+            f"worst max relative error: {worst[1].max_rel_error:.2e} "
+            f"({worst[0].component} [{worst[0].config}], input {worst[1].name}; "
+            f"its worst element: |a-n| {worst[1].abs_error:.1e} "
+            f"vs tolerance {worst[1].tolerance:.1e})"
+            if worst
+            else ""
+        ),
         f"kink elements found: {kinks}; trace problems: {len(report.trace_problems)}",
         f"time: {report.seconds:.1f} s",
         "RESULT: " + ("PASS" if report.passed else "FAIL"),
