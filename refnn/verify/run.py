@@ -158,6 +158,13 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _tests_cell(tests: Sequence[str]) -> str:
+    """The first two tests citing an ID, and how many more (the JSON lists them all)."""
+    short = [name.removeprefix("tests.") for name in tests[:2]]
+    more = f" (+{len(tests) - 2} more)" if len(tests) > 2 else ""
+    return (", ".join(short) + more) if tests else "MISSING"
+
+
 def format_report(report: Report) -> str:
     """The human-readable report: checks, traceability, summary."""
     header = HEADER
@@ -182,7 +189,7 @@ def format_report(report: Report) -> str:
             [
                 spec_id,
                 ", ".join(t.implemented.get(spec_id, [])) or "MISSING",
-                str(len(t.tested.get(spec_id, []))),
+                _tests_cell(t.tested.get(spec_id, [])),
                 ", ".join(sorted(set(t.checked.get(spec_id, [])))) or "-",
             ]
             for spec_id in sorted(t.defined)
