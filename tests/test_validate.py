@@ -7,14 +7,16 @@ the project's warning filter) followed by a claim that the input held NaN or Inf
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
-from refnn import Layer
-from refnn._validate import to_dtype
+from refnn import Dense, Layer
+from refnn._validate import as_input, to_dtype
+from refnn.dense import dense_forward
 from tests.test_layers_contract import IDS, LAYERS
 
 RANGE = r"must be within the range of float32 \(\|x\| <= 3\.403e\+38\), got values up to 1e\+300"
@@ -51,3 +53,20 @@ def test_conversion_keeps_nan_inf_and_integers_as_they_were() -> None:
     assert to_dtype(ints, f32, "X").dtype == f32
     same = np.ones(3, dtype=np.float32)
     assert to_dtype(same, f32, "X") is same
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_input_already_in_the_layers_dtype_is_not_copied(dtype: type[np.floating]) -> None:
+    # issue 4: no hidden copy of an input already in the layer's dtype
+    X = np.ones((1000, 500), dtype=dtype)
+    assert as_input(X, "X", ndim=2, dtype=np.dtype(dtype)) is X
+    layer = Dense(1000, 2, rng=np.random.default_rng(0), dtype=dtype)
+    tracemalloc.start()
+    try:
+        layer.forward(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the finiteness check's boolean temporary is X.size bytes; a copy of X would be X.nbytes
+    assert peak < X.nbytes // 2
+    assert dense_forward(X, layer.params["W"], layer.params["b"])[1].X is X
