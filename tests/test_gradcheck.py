@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import refnn.gradcheck
-from refnn.gradcheck import GradcheckError, GradcheckResult, check_grad, numerical_grad
+from refnn.gradcheck import (
+    GradcheckError,
+    GradcheckResult,
+    check_grad,
+    check_vjp,
+    numerical_grad,
+)
 from refnn.gradcheck._numeric import (
     Stencil,
     estimate,
@@ -583,3 +589,38 @@ def test_a_relative_tolerance_that_accepts_anything_is_refused() -> None:
         check_grad(
             lambda x: float(np.sum(x**2)), lambda x: [np.zeros_like(x)], {"x": np.ones(2)}, rtol=1.0
         )
+
+
+@pytest.mark.spec("GC-TAYLOR", "GC-KINK")
+def test_taylor_is_not_judged_where_the_elementwise_check_found_kinks() -> None:
+    # a ReLU at a point with exact zeros (e.g. the output of a previous ReLU): correct gradient
+    x = np.maximum(np.random.default_rng(4).standard_normal((4, 6)), 0.0)
+    result = check_vjp(
+        lambda x: np.maximum(x, 0.0), lambda dy, x: [dy * (x > 0)], {"x": x}, taylor=True
+    )
+    assert result.arrays[0].kinks.found > 0 and not result.taylor_judged
+    assert result.passed, result.format()
+    assert "not judged" in result.format() and "moved off it" in result.format()
+    # where f is smooth the Taylor test still decides: a wrong gradient fails it
+    y = np.random.default_rng(5).standard_normal((3, 3))
+    wrong = check_vjp(
+        np.tanh, lambda dy, y: [dy * (1 - np.tanh(y) ** 2) * 1.01], {"y": y}, taylor=True
+    )
+    assert wrong.taylor_judged and not wrong.passed
+
+
+@pytest.mark.spec("GC-VJP", "GC-INPUTS")
+def test_check_vjp_refuses_an_f_that_computes_in_float32_from_float64_inputs() -> None:
+    W32 = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+
+    def f(X: np.ndarray) -> np.ndarray:
+        return W32 @ X.astype(np.float32)
+
+    def vjp(dY: np.ndarray, X: np.ndarray) -> list[np.ndarray]:
+        return [W32.T @ dY.astype(np.float32)]
+
+    X = np.random.default_rng(1).standard_normal((3, 4))
+    with pytest.raises(TypeError, match=r"f returns float32.*allow_float32=True"):
+        check_vjp(f, vjp, {"X": X})
+    ok = check_vjp(f, vjp, {"X": X.astype(np.float32)}, allow_float32=True)
+    assert ok.passed and ok.arrays[0].kinks.found == 0, ok.format()

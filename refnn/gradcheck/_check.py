@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -226,16 +227,23 @@ def check_vjp(
         raise TypeError(f"f must return a floating numpy array, got {type(y).__name__}")
     if not np.all(np.isfinite(y)):
         raise ValueError("f returned NaN or Inf at the given inputs")
+    if y.dtype != np.float64 and not allow_float32:
+        raise TypeError(
+            f"f returns {y.dtype}, so its rounding would be judged as float64 and reported as "
+            f"gradient errors; check it with {y.dtype} inputs and allow_float32=True"
+        )
     rng = np.random.default_rng([int(seed), STREAM_VJP])
     dy_native: AnyArray = rng.standard_normal(y.shape).astype(y.dtype)
     dy_native.flags.writeable = False
     dy: Float64Array = dy_native.astype(np.float64)
 
-    def phi(*args: AnyArray) -> float:
+    def phi(*args: AnyArray) -> np.floating[Any]:
         out = f(*args)
         if not isinstance(out, np.ndarray) or out.shape != dy.shape:
             raise ValueError(f"f must return an array of shape {dy.shape} at every point")
-        return float(np.sum(dy * out.astype(np.float64)))
+        # in f's own precision, so that the checker's rounding estimate is that of f's dtype
+        total: np.floating[Any] = out.dtype.type(np.sum(dy * out.astype(np.float64)))
+        return total
 
     def phi_grad(*args: AnyArray) -> Sequence[AnyArray]:
         return vjp(np.array(dy_native, copy=True), *args)

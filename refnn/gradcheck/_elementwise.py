@@ -86,6 +86,12 @@ def summarize(
     n_wrong = sum(1 for e in judged.values() if not e.ok)
     verdict: Verdict = "WRONG" if n_wrong else "ok"
     note = ""
+    if kinks.moved:
+        note = (
+            f"{kinks.moved} element(s) on a kink judged at a point moved off it, not at the given "
+            "point (there a derivative is a choice among one-sided ones that differences cannot "
+            "single out)"
+        )
     if x.size > 0 and not judged:
         verdict = "inconclusive"
         note = (

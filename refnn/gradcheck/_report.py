@@ -193,10 +193,16 @@ class GradcheckResult:
     taylor: TaylorResult | None = None
 
     @property
+    def taylor_judged(self) -> bool:
+        """The Taylor test decides only where f is smooth (GC-TAYLOR): a kink found by the
+        elementwise check makes r(h) shrink like h along almost every direction, whatever g."""
+        return self.taylor is not None and not any(a.kinks.found for a in self.arrays)
+
+    @property
     def passed(self) -> bool:
-        """Every checked input is ``ok`` (and the Taylor test passed, when it was run)."""
+        """Every checked input is ``ok`` (and the Taylor test passed, when it was judged)."""
         ok = all(a.passed for a in self.arrays)
-        return ok and (self.taylor is None or self.taylor.passed)
+        return ok and (self.taylor is None or not self.taylor_judged or self.taylor.passed)
 
     @property
     def failures(self) -> tuple[ArrayResult, ...]:
@@ -217,6 +223,11 @@ class GradcheckResult:
         lines.extend(f"note on {a.name!r}: {a.note}" for a in self.arrays if a.note)
         if self.taylor is not None:
             lines.append(self.taylor.format())
+            if not self.taylor_judged:
+                lines.append(
+                    "  not judged: the elementwise check found kinks, where the remainder "
+                    "shrinks like h for any gradient"
+                )
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
@@ -224,7 +235,7 @@ class GradcheckResult:
         if self.passed:
             return
         parts = ["gradient check failed:"] + [a.message() for a in self.failures]
-        if self.taylor is not None and not self.taylor.passed:
+        if self.taylor is not None and self.taylor_judged and not self.taylor.passed:
             parts.append(self.taylor.format())
         raise GradcheckError("\n".join(parts))
 
@@ -237,6 +248,7 @@ class GradcheckResult:
             "n_grad_evals": self.n_grad_evals,
             "arrays": [a.to_dict() for a in self.arrays],
             "taylor": None if self.taylor is None else self.taylor.to_dict(),
+            "taylor_judged": self.taylor_judged,
         }
 
 
