@@ -205,6 +205,8 @@ def write_atomic(path: PathLike, data: bytes) -> None:
         mode = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
         mode = 0o644
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot save to {target}: directory {directory} does not exist")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -271,6 +273,12 @@ class _Reader:
         return ModelFileError(f"{self.source}: {problem}")
 
     def archive(self) -> Any:
+        # zip (.npz), .npy and pickle (protocol >= 2) each announce themselves in the first bytes;
+        # anything else (JSON, CSV, text) is not a model file at all, whatever np.load would say
+        if self.data and not self.data.startswith((b"PK", b"\x93NUMPY", b"\x80")):
+            raise self.fail(
+                f"is not a refnn model (.npz archive): it begins with {self.data[:16]!r}"
+            )
         try:
             loaded = np.load(io.BytesIO(self.data), allow_pickle=False)
         except ValueError as err:

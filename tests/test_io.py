@@ -631,7 +631,12 @@ def test_files_that_are_not_refnn_models(tmp_path: Path) -> None:
             r"is a single \.npy array, not a refnn model",
         ),
         "empty.npz": (lambda p: p.write_bytes(b""), r"is not a readable \.npz archive"),
-        "text.npz": (lambda p: p.write_text("W = [1, 2]\n"), r"not a readable|pickled data"),
+        "text.npz": (
+            lambda p: p.write_text("W = [1, 2]\n"),
+            r"is not a refnn model \(\.npz archive\): it begins with b'W = \[1, 2\]",
+        ),
+        "config.json": (lambda p: p.write_text('{"a": 1}'), r"is not a refnn model"),
+        "hello.npz": (lambda p: p.write_bytes(b"hello"), r"is not a refnn model"),
     }
     for name, (write, message) in cases.items():
         path = tmp_path / name
@@ -677,3 +682,12 @@ def test_pickled_content_is_refused_and_never_unpickled(tmp_path: Path) -> None:
     assert not marker.exists()
     with pytest.raises(ModelFileError):
         decode(io.BytesIO(pickle.dumps({"W": np.zeros(2)})).getvalue())
+
+
+@pytest.mark.spec("IO-ATOMIC")
+def test_saving_into_a_missing_directory_names_the_users_path(tmp_path: Path) -> None:
+    target = tmp_path / "nope" / "model.npz"
+    model = mlp([2, 1], rng=np.random.default_rng(0))
+    with pytest.raises(FileNotFoundError, match=r"cannot save to .*nope/model\.npz: directory"):
+        save(model, target)
+    assert not (tmp_path / "nope").exists()
