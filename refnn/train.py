@@ -46,6 +46,15 @@ def minibatches(
         yield order[start : start + batch_size]
 
 
+def _require(value: object, cls: type, name: str, example: str) -> None:
+    """Raise TypeError unless ``value`` is an instance of ``cls`` (a class itself is refused)."""
+    if not isinstance(value, cls):
+        came = f"the class {value.__name__}" if isinstance(value, type) else type(value).__name__
+        raise TypeError(
+            f"{name} must be a refnn {cls.__name__} instance such as {example}, got {came}"
+        )
+
+
 def fit(
     model: Sequential,
     loss: Loss,
@@ -90,8 +99,12 @@ def fit(
     """
     epochs = positive_int(epochs, "epochs")
     lam = float_in(l2, "l2", 0.0, np.inf, closed_high=False)
-    if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
-        raise TypeError("X and Y must be numpy arrays")
+    _require(model, Sequential, "model", "Sequential([...]) or mlp([...])")
+    _require(loss, Loss, "loss", "BinaryCrossEntropy()")
+    _require(optimizer, Optimizer, "optimizer", "GradientDescent(0.1)")
+    for name, array in (("X", X), ("Y", Y)):
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
     if X.ndim == 0 or Y.ndim == 0:
         raise ValueError(
             f"X and Y need an example axis (the last), got shapes {X.shape} and {Y.shape}"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from refnn import (
+    Adam,
     BinaryCrossEntropy,
     BinaryCrossEntropyWithLogits,
     GradientDescent,
@@ -87,6 +88,16 @@ def test_divergence_names_the_epoch() -> None:
 def test_fit_argument_errors() -> None:
     X, Y = _data(3, m=8)
     model = mlp([2, 1], rng=np.random.default_rng(0))
+    with pytest.raises(
+        TypeError, match=r"optimizer must be a refnn Optimizer instance .* got the class Adam"
+    ):
+        fit(model, BinaryCrossEntropy(), Adam, X, Y, epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"loss must be a refnn Loss instance .* got the class"):
+        fit(model, BinaryCrossEntropy, GradientDescent(0.1), X, Y, epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"model must be a refnn Sequential instance .* got list"):
+        fit(list(model.layers), BinaryCrossEntropy(), GradientDescent(0.1), X, Y, epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="X must be a numpy array, got list"):
+        fit(model, BinaryCrossEntropy(), GradientDescent(0.1), X.tolist(), Y, epochs=1)
     with pytest.raises(ValueError, match="needs rng"):
         fit(model, BinaryCrossEntropy(), GradientDescent(0.1), X, Y, epochs=1, batch_size=2)
     with pytest.raises(ValueError, match="same number of examples, got 8 and 7"):
