@@ -115,3 +115,11 @@ def same_shape(actual: FloatArray, expected: tuple[int, ...], name: str) -> None
         raise TypeError(f"{name} must be a numpy array, got {type(actual).__name__}")
     if actual.shape != expected:
         raise ValueError(f"{name} must have shape {expected}, got {actual.shape}")
+
+
+def as_examples(X: object, name: str, *, dtype: np.dtype[np.floating[Any]]) -> FloatArray:
+    """Validate an array of any rank >= 1 whose last axis indexes examples (see ``as_input``)."""
+    if isinstance(X, np.ndarray) and X.ndim == 0:
+        raise ValueError(f"{name} must have at least 1 axis (examples last), got a 0-d array")
+    ndim: int = X.ndim if isinstance(X, np.ndarray) else 1
+    return as_input(X, name, ndim=ndim, dtype=dtype)

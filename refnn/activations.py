@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from refnn._types import FloatArray
-from refnn._validate import as_input
+from refnn._validate import as_examples
 from refnn.layer import Layer
 
 
@@ -117,8 +117,7 @@ class _Elementwise(Layer):
     """Shared input handling of element-wise activations: any rank, examples last."""
 
     def _input(self, Z: FloatArray) -> FloatArray:
-        ndim = Z.ndim if isinstance(Z, np.ndarray) and Z.ndim >= 1 else 2
-        return as_input(Z, "Z", ndim=ndim, dtype=self.dtype)
+        return as_examples(Z, "Z", dtype=self.dtype)
 
 
 class Sigmoid(_Elementwise):

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refnn._types import FloatArray
-from refnn._validate import as_input, float_in
+from refnn._validate import as_examples, float_in
 from refnn.init import check_rng
 from refnn.layer import Layer
 
@@ -148,8 +148,7 @@ class Dropout(Layer):
         self._frozen = False
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        ndim = X.ndim if isinstance(X, np.ndarray) and X.ndim >= 1 else 2
-        X = as_input(X, "X", ndim=ndim, dtype=self.dtype)
+        X = as_examples(X, "X", dtype=self.dtype)
         if not training or self.p_drop == 0.0:
             self._cache = DropoutCache(None, X.shape)
             return X

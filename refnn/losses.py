@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from refnn._types import FloatArray
-from refnn._validate import as_input, resolve_dtype
+from refnn._validate import as_examples, as_input, resolve_dtype
 from refnn.activations import sigmoid
 
 
@@ -130,8 +130,7 @@ class Loss(ABC):
 
     def forward(self, A: FloatArray, Y: FloatArray) -> float:
         """Return the cost J of predictions A (outputs x m) against labels Y (same shape)."""
-        ndim = A.ndim if isinstance(A, np.ndarray) and A.ndim >= 1 else 2
-        A_arr = self._check_prediction(as_input(A, "A", ndim=ndim, dtype=self.dtype))
+        A_arr = self._check_prediction(as_examples(A, "A", dtype=self.dtype))
         Y_arr = self._check_labels(Y, A_arr)
         self._cache = LossCache(A_arr, Y_arr)
         return self._cost(A_arr, Y_arr)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import refnn
 from refnn import Dense, Layer
 from refnn._validate import as_input, to_dtype
 from refnn.dense import dense_forward
@@ -70,3 +71,17 @@ def test_an_input_already_in_the_layers_dtype_is_not_copied(dtype: type[np.float
     # the finiteness check's boolean temporary is X.size bytes; a copy of X would be X.nbytes
     assert peak < X.nbytes // 2
     assert dense_forward(X, layer.params["W"], layer.params["b"])[1].X is X
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda z: refnn.ReLU().forward(z),
+        lambda z: refnn.Dropout(0.5, rng=np.random.default_rng(0)).forward(z),
+        lambda z: refnn.BinaryCrossEntropy().forward(z, z),
+    ],
+    ids=["ReLU", "Dropout", "BinaryCrossEntropy"],
+)
+def test_a_0d_array_is_refused_with_the_right_rank_in_the_message(call: Any) -> None:
+    with pytest.raises(ValueError, match=r"at least 1 axis \(examples last\), got a 0-d array"):
+        call(np.array(0.5))
