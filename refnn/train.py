@@ -159,6 +159,10 @@ def predict(model: Sequential, X: FloatArray, *, threshold: float = 0.5) -> Floa
     Spec: TRAIN-PREDICT
 
     ŷ = 1[A >= threshold], with A = model(X) at inference (``training=False``).
+
+    The default 0.5 suits a sigmoid output. For a model ending in logits (``mlp(...,
+    output="linear")``) pass ``threshold=0.0``, since σ(z) >= 0.5 exactly when z >= 0; for a
+    softmax output take ``A.argmax(axis=0)`` instead.
     """
     threshold = float_in(threshold, "threshold", -np.inf, np.inf, closed_high=True)
     A = model.forward(X, training=False)
