@@ -220,6 +220,10 @@ class GradcheckResult:
             f"gradcheck {status}: {self.n_f_evals} f evaluations, {self.n_grad_evals} gradient "
             f"evaluations, seed {self.seed}"
         )
+        lines.append(
+            "(max relerr: over all judged elements; worst .. tol: the element with the largest "
+            "abs err / tol)"
+        )
         lines.extend(f"note on {a.name!r}: {a.note}" for a in self.arrays if a.note)
         if self.taylor is not None:
             lines.append(self.taylor.format())
