@@ -90,6 +90,9 @@ def as_input(
     """
     if not isinstance(X, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(X).__name__}")
+    if isinstance(X, np.ma.MaskedArray | np.matrix):
+        # a mask would be silently ignored, a matrix multiplies and broadcasts differently
+        raise TypeError(f"{name} must be a plain numpy array, got {type(X).__name__}")
     if X.ndim != ndim:
         raise ValueError(
             f"{name} must have {ndim} axes (examples last), got shape {X.shape} with {X.ndim}"

@@ -85,3 +85,16 @@ def test_an_input_already_in_the_layers_dtype_is_not_copied(dtype: type[np.float
 def test_a_0d_array_is_refused_with_the_right_rank_in_the_message(call: Any) -> None:
     with pytest.raises(ValueError, match=r"at least 1 axis \(examples last\), got a 0-d array"):
         call(np.array(0.5))
+
+
+def test_masked_arrays_and_matrices_are_refused() -> None:
+    layer = Dense(3, 2, rng=np.random.default_rng(0))
+    mask = np.zeros((3, 2), dtype=bool)
+    mask[0, 1] = True
+    masked = np.ma.masked_array(np.ones((3, 2)), mask=mask)
+    with pytest.raises(TypeError, match="X must be a plain numpy array, got MaskedArray"):
+        layer.forward(masked)
+    with pytest.warns(PendingDeprecationWarning):  # numpy's own warning on creating a matrix
+        matrix = np.asmatrix(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="X must be a plain numpy array, got matrix"):
+        layer.forward(matrix)
