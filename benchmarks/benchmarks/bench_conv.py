@@ -15,10 +15,10 @@ from refnn import BinaryCrossEntropyWithLogits, Dense, GradientDescent, ReLU, Se
 from refnn._types import FloatArray
 from refnn.layer import Layer
 
-from .common import CONV_KERNEL, CONV_SIZES, DTYPES, Timed, normal
+from .common import CONV_KERNEL, CONV_SIZES, DTYPES, Timed, _LayerTimings, normal
 
 
-class Conv2DLayer(Timed):
+class Conv2DLayer(_LayerTimings):
     """``Conv2D.forward`` / ``Conv2D.backward``: 3 x 3 kernel, padding 1, stride 1."""
 
     params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
@@ -39,20 +39,6 @@ class Conv2DLayer(Timed):
         self.X: FloatArray = normal((s.c_in, s.hw, s.hw, s.m), dtype, seed=1)
         self.dZ: FloatArray = normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=2)
         self.layer.forward(self.X)
-
-    def time_forward(self, dtype: str, size: str) -> None:
-        self.layer.forward(self.X)
-
-    def time_backward(self, dtype: str, size: str) -> None:
-        self.layer.backward(self.dZ)
-
-    def time_forward_backward(self, dtype: str, size: str) -> None:
-        self.layer.forward(self.X)
-        self.layer.backward(self.dZ)
-
-    def peakmem_forward_backward(self, dtype: str, size: str) -> None:
-        self.layer.forward(self.X)
-        self.layer.backward(self.dZ)
 
 
 class Pool2D(Timed):

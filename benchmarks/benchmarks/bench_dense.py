@@ -9,10 +9,10 @@ import numpy as np
 from refnn import Dense
 from refnn._types import FloatArray
 
-from .common import DENSE_SIZES, DTYPES, Timed, normal
+from .common import DENSE_SIZES, DTYPES, _LayerTimings, normal
 
 
-class DenseLayer(Timed):
+class DenseLayer(_LayerTimings):
     """``Dense.forward`` / ``Dense.backward`` as a user calls them (input checks included)."""
 
     params: ClassVar[list[list[Any]]] = [DTYPES, list(DENSE_SIZES)]
@@ -24,17 +24,3 @@ class DenseLayer(Timed):
         self.X: FloatArray = normal((s.n_in, s.m), dtype, seed=1)
         self.dZ: FloatArray = normal((s.n_out, s.m), dtype, seed=2)
         self.layer.forward(self.X)
-
-    def time_forward(self, dtype: str, size: str) -> None:
-        self.layer.forward(self.X)
-
-    def time_backward(self, dtype: str, size: str) -> None:
-        self.layer.backward(self.dZ)
-
-    def time_forward_backward(self, dtype: str, size: str) -> None:
-        self.layer.forward(self.X)
-        self.layer.backward(self.dZ)
-
-    def peakmem_forward_backward(self, dtype: str, size: str) -> None:
-        self.layer.forward(self.X)
-        self.layer.backward(self.dZ)

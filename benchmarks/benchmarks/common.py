@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from refnn._types import FloatArray
+from refnn.layer import Layer
 
 DTYPES: list[str] = ["float64", "float32"]
 CONV_KERNEL = 3
@@ -75,3 +76,29 @@ class Timed:
     timeout: ClassVar[float] = 120.0
     params: ClassVar[list[list[Any]]]
     param_names: ClassVar[list[str]]
+
+
+class _LayerTimings(Timed):
+    """Forward, backward, both, and peak memory of ``self.layer`` on ``self.X`` / ``self.dZ``.
+
+    A subclass's ``setup`` builds the layer and its inputs and runs one forward (so that
+    ``time_backward`` has a cache). The leading underscore keeps asv from collecting this base.
+    """
+
+    layer: Layer
+    X: FloatArray
+    dZ: FloatArray
+
+    def time_forward(self, dtype: str, size: str) -> None:
+        self.layer.forward(self.X)
+
+    def time_backward(self, dtype: str, size: str) -> None:
+        self.layer.backward(self.dZ)
+
+    def time_forward_backward(self, dtype: str, size: str) -> None:
+        self.layer.forward(self.X)
+        self.layer.backward(self.dZ)
+
+    def peakmem_forward_backward(self, dtype: str, size: str) -> None:
+        self.layer.forward(self.X)
+        self.layer.backward(self.dZ)
