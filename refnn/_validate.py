@@ -112,14 +112,6 @@ def as_input(
     return out
 
 
-def same_shape(actual: FloatArray, expected: tuple[int, ...], name: str) -> None:
-    """Raise ValueError unless ``actual`` has shape ``expected``."""
-    if not isinstance(actual, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(actual).__name__}")
-    if actual.shape != expected:
-        raise ValueError(f"{name} must have shape {expected}, got {actual.shape}")
-
-
 def as_examples(X: object, name: str, *, dtype: np.dtype[np.floating[Any]]) -> FloatArray:
     """Validate an array of any rank >= 1 whose last axis indexes examples (see ``as_input``)."""
     if isinstance(X, np.ndarray) and X.ndim == 0:
