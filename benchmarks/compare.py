@@ -28,12 +28,12 @@ import time
 import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from refnn import Conv2D, Dense
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 
 BLAS_ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 CONV_K = 3
@@ -69,7 +69,7 @@ class Row:
     """
 
     op: str
-    dtype: str
+    dtype: Literal["float64", "float32"]
     shape: str
     refnn: list[float]
     bound: list[float]
@@ -201,7 +201,7 @@ def format_table(rows: Sequence[Row]) -> str:
 class MemoryRow:
     """Peak traced bytes of one Conv2D forward + backward, against one im2col buffer."""
 
-    dtype: str
+    dtype: Literal["float64", "float32"]
     shape: str
     im2col: int
     peak: int
@@ -351,7 +351,7 @@ def environment_report() -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _normal(shape: tuple[int, ...], dtype: str, seed: int) -> FloatArray:
+def _normal(shape: tuple[int, ...], dtype: Literal["float64", "float32"], seed: int) -> FloatArray:
     out: FloatArray = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     return out
 
@@ -404,7 +404,7 @@ PAUSE_S = 0.15
 
 def _time_row(
     op: str,
-    dtype: str,
+    dtype: Literal["float64", "float32"],
     shape: str,
     fns: dict[str, Callable[[], object]],
     budget: float,
@@ -418,7 +418,9 @@ def _time_row(
     return Row(op, dtype, shape, times["refnn"], times["bound"], times.get("torch"))
 
 
-def dense_row(n_in: int, n_out: int, m: int, dtype: str, torch: Any, budget: float) -> Row:
+def dense_row(
+    n_in: int, n_out: int, m: int, dtype: Literal["float64", "float32"], torch: Any, budget: float
+) -> Row:
     """Dense forward + backward: refnn layer, its three GEMMs, torch.nn.functional.linear."""
     layer = Dense(n_in, n_out, rng=np.random.default_rng(0), dtype=dtype)
     X = _normal((n_in, m), dtype, 1)
@@ -464,7 +466,7 @@ def dense_rows(torch: Any, budget: float) -> list[Row]:
 
 
 def _conv_setup(
-    c_in: int, c_out: int, hw: int, m: int, dtype: str
+    c_in: int, c_out: int, hw: int, m: int, dtype: Literal["float64", "float32"]
 ) -> tuple[Conv2D, FloatArray, FloatArray]:
     layer = Conv2D(
         c_in, c_out, CONV_K, padding=CONV_K // 2, rng=np.random.default_rng(0), dtype=dtype
@@ -472,7 +474,15 @@ def _conv_setup(
     return layer, _normal((c_in, hw, hw, m), dtype, 1), _normal((c_out, hw, hw, m), dtype, 2)
 
 
-def conv_row(c_in: int, c_out: int, hw: int, m: int, dtype: str, torch: Any, budget: float) -> Row:
+def conv_row(
+    c_in: int,
+    c_out: int,
+    hw: int,
+    m: int,
+    dtype: Literal["float64", "float32"],
+    torch: Any,
+    budget: float,
+) -> Row:
     """Conv2D forward + backward: refnn layer, the three im2col GEMMs, torch conv2d + autograd."""
     layer, X, dZ = _conv_setup(c_in, c_out, hw, m, dtype)
     kk = c_in * CONV_K * CONV_K
@@ -508,7 +518,9 @@ def conv_row(c_in: int, c_out: int, hw: int, m: int, dtype: str, torch: Any, bud
     return row
 
 
-def conv_memory(c_in: int, c_out: int, hw: int, m: int, dtype: str) -> MemoryRow:
+def conv_memory(
+    c_in: int, c_out: int, hw: int, m: int, dtype: Literal["float64", "float32"]
+) -> MemoryRow:
     """Peak bytes numpy allocates during one forward + backward of a fresh layer (tracemalloc)."""
     layer, X, dZ = _conv_setup(c_in, c_out, hw, m, dtype)
     tracemalloc.start()

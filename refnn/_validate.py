@@ -1,27 +1,40 @@
-"""Input checks shared by all layers (NOTE-INPUTS).
+"""Argument and input checks shared by all of refnn (NOTE-INPUTS).
 
-Every check raises ``ValueError`` or ``TypeError`` naming what was expected and what came.
+Every check raises ``ValueError`` or ``TypeError`` naming what was expected and what came, before
+any work is done.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import numpy as np
 
-from refnn._types import SUPPORTED_DTYPES, FloatArray
+from refnn.types import SUPPORTED_DTYPES, FloatArray
+
+IntPair = tuple[int, int]
 
 
-def resolve_dtype(dtype: Any) -> np.dtype[np.floating[Any]]:
+def resolve_dtype(dtype: object) -> np.dtype[np.floating[Any]]:
     """Return the numpy dtype for ``dtype``, which must be float64 or float32."""
+    candidate: Any = dtype  # any object may come; np.dtype says which are dtypes
     try:
-        resolved = np.dtype(dtype)
+        resolved = np.dtype(candidate)
     except TypeError as err:
         raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from err
     if resolved not in SUPPORTED_DTYPES:
         raise TypeError(f"dtype must be float64 or float32, got {resolved}")
     out: np.dtype[np.floating[Any]] = resolved
     return out
+
+
+def as_bool(value: object, name: str) -> bool:
+    """Return ``value`` if it is a bool (a numpy bool too); a truthy string or array is refused."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
@@ -31,6 +44,24 @@ def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
     return int(value)
+
+
+def as_pair(value: object, name: str, *, minimum: int) -> IntPair:
+    """Return ``value`` as an (int, int) pair: an int means the same on both axes.
+
+    Only an int or a tuple/list of two ints is a pair (bools, bytes, strings and ranges are not).
+    """
+    if isinstance(value, tuple | list):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return (
+            positive_int(value[0], name, minimum=minimum),
+            positive_int(value[1], name, minimum=minimum),
+        )
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    one = positive_int(value, name, minimum=minimum)
+    return one, one
 
 
 def float_in(value: object, name: str, low: float, high: float, *, closed_high: bool) -> float:
@@ -43,6 +74,38 @@ def float_in(value: object, name: str, low: float, high: float, *, closed_high: 
         bracket = "]" if closed_high else ")"
         raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
     return number
+
+
+def check_rng(rng: object) -> np.random.Generator:
+    """Return ``rng`` if it is a ``numpy.random.Generator`` (NOTE-RNG), else raise TypeError."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            "rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
+
+
+def memory_bytes() -> int:
+    """The machine's physical memory in bytes (a generous 2**40 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+
+
+def check_allocatable(shape: tuple[int, ...], dtype: np.dtype[Any], name: str) -> None:
+    """Refuse an array that cannot be allocated on this machine, before numpy tries.
+
+    Raises ValueError naming ``name``, the shape and its size when the array would need more
+    than the physical memory (numpy would raise MemoryError, or "maximum dimension exceeded").
+    """
+    size = math.prod(shape) * dtype.itemsize
+    if size > memory_bytes():
+        raise ValueError(
+            f"{name} of shape {shape} ({dtype}) needs {size / 2**30:.4g} GiB, more than this "
+            f"machine's {memory_bytes() / 2**30:.4g} GiB of memory"
+        )
 
 
 def to_dtype(X: FloatArray, dtype: np.dtype[np.floating[Any]], name: str) -> FloatArray:
@@ -65,56 +128,76 @@ def to_dtype(X: FloatArray, dtype: np.dtype[np.floating[Any]], name: str) -> Flo
     return out
 
 
+def _layout_hint(shape: tuple[int, ...], size: int) -> str:
+    """Say so when an array looks batch-first: the expected leading size sits on axis 1 or last."""
+    if len(shape) >= 2 and size in (shape[1], shape[-1]):
+        order = (*range(1, len(shape)), 0)
+        return (
+            f"; it looks batch-first (examples on axis 0): refnn takes examples on the LAST "
+            f"axis, e.g. X.transpose{order}"
+        )
+    return ""
+
+
 def as_input(
     X: object,
     name: str,
     *,
-    ndim: int,
     dtype: np.dtype[np.floating[Any]],
-    leading: tuple[int | None, ...] | None = None,
+    ndim: int | None = None,
+    min_ndim: int = 1,
+    leading: tuple[int | None, ...] = (),
+    layout: str = "",
 ) -> FloatArray:
-    """Validate an input array and return it in ``dtype`` (a view when no conversion is needed).
+    """Validate an input array and return it in ``dtype`` (X itself when no conversion is needed).
 
     Parameters
     ----------
     X : object
-        The array the caller passed.
+        The array the caller passed; it must hold real numbers (float, int or uint; bool,
+        complex, timedelta, datetime and object arrays are refused).
     name : str
         Its name in error messages.
-    ndim : int
-        Required rank; the last axis indexes examples (NOTE-AXES) and must be >= 1.
     dtype : numpy.dtype
-        The layer's dtype; float inputs are converted to it, others refused.
+        The layer's dtype; the input is converted to it.
+    ndim : int, optional
+        Required rank. Without it, any rank >= ``min_ndim``. The last axis indexes examples
+        (NOTE-AXES) and must hold at least one.
+    min_ndim : int, default 1
     leading : tuple of (int or None), optional
         Required sizes of the leading axes (None: any size).
+    layout : str, optional
+        The axes' names for messages, e.g. ``"C x H x W x m"``.
     """
+    axes = f"{layout}, examples last" if layout else "examples last"
     if not isinstance(X, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(X).__name__}")
     if isinstance(X, np.ma.MaskedArray | np.matrix):
         # a mask would be silently ignored, a matrix multiplies and broadcasts differently
         raise TypeError(f"{name} must be a plain numpy array, got {type(X).__name__}")
-    if X.ndim != ndim:
+    if ndim is not None and X.ndim != ndim:
         raise ValueError(
-            f"{name} must have {ndim} axes (examples last), got shape {X.shape} with {X.ndim}"
+            f"{name} must have {ndim} axes ({axes}), got shape {X.shape} with {X.ndim}"
         )
-    if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(X.dtype, np.integer):
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    if leading is not None:
-        expected = (*tuple("*" if s is None else s for s in leading), "m")
-        for axis, size in enumerate(leading):
-            if size is not None and X.shape[axis] != size:
-                raise ValueError(f"{name} must have shape {expected}, got {X.shape}")
+    if X.ndim < min_ndim:
+        got = "a 0-d array" if X.ndim == 0 else f"shape {X.shape}"
+        plural = "axis" if min_ndim == 1 else "axes"
+        raise ValueError(f"{name} must have at least {min_ndim} {plural} ({axes}), got {got}")
+    if X.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {X.dtype} (float or int expected)"
+        )
+    names = layout.split(" x ") if layout else [f"axis {i}" for i in range(X.ndim)]
+    for axis, size in enumerate(leading):
+        if size is not None and X.shape[axis] != size:
+            hint = _layout_hint(X.shape, size) if axis == 0 else ""
+            raise ValueError(
+                f"{name} must have {names[axis]} = {size} on axis {axis} ({axes}), "
+                f"got {X.shape[axis]} (shape {X.shape}){hint}"
+            )
     if X.shape[-1] == 0:
         raise ValueError(f"{name} must hold at least one example (m >= 1), got shape {X.shape}")
     out = to_dtype(X, dtype, name)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name} must be finite, got NaN or Inf")
     return out
-
-
-def as_examples(X: object, name: str, *, dtype: np.dtype[np.floating[Any]]) -> FloatArray:
-    """Validate an array of any rank >= 1 whose last axis indexes examples (see ``as_input``)."""
-    if isinstance(X, np.ndarray) and X.ndim == 0:
-        raise ValueError(f"{name} must have at least 1 axis (examples last), got a 0-d array")
-    ndim: int = X.ndim if isinstance(X, np.ndarray) else 1
-    return as_input(X, name, ndim=ndim, dtype=dtype)

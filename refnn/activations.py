@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refnn._types import FloatArray
-from refnn._validate import as_examples
-from refnn.layer import Layer
+from refnn._validate import as_input
+from refnn.layer import CacheT, Layer
+from refnn.types import FloatArray
 
 
 def sigmoid(Z: FloatArray) -> FloatArray:
@@ -113,19 +113,15 @@ class ReLUCache:
     Z: FloatArray
 
 
-class _Elementwise(Layer):
+class _Elementwise(Layer[CacheT]):
     """Shared input handling of element-wise activations: any rank, examples last."""
 
     def _input(self, Z: FloatArray) -> FloatArray:
-        return as_examples(Z, "Z", dtype=self.dtype)
+        return as_input(Z, "Z", dtype=self.dtype)
 
 
-class Sigmoid(_Elementwise):
+class Sigmoid(_Elementwise[SigmoidCache]):
     """Sigmoid activation layer (SIGMOID-FWD, SIGMOID-BWD)."""
-
-    def __init__(self, *, dtype: object = np.float64) -> None:
-        super().__init__(dtype=dtype)
-        self._cache: SigmoidCache | None = None
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         A = sigmoid(self._input(X))
@@ -133,16 +129,12 @@ class Sigmoid(_Elementwise):
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         return sigmoid_backward(self._check_upstream(dA, cache.A.shape), cache.A)
 
 
-class ReLU(_Elementwise):
+class ReLU(_Elementwise[ReLUCache]):
     """ReLU activation layer (RELU-FWD, RELU-BWD)."""
-
-    def __init__(self, *, dtype: object = np.float64) -> None:
-        super().__init__(dtype=dtype)
-        self._cache: ReLUCache | None = None
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         Z = self._input(X)
@@ -150,16 +142,12 @@ class ReLU(_Elementwise):
         return relu(Z)
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         return relu_backward(self._check_upstream(dA, cache.Z.shape), cache.Z)
 
 
-class Tanh(_Elementwise):
+class Tanh(_Elementwise[TanhCache]):
     """Tanh activation layer (TANH-FWD, TANH-BWD)."""
-
-    def __init__(self, *, dtype: object = np.float64) -> None:
-        super().__init__(dtype=dtype)
-        self._cache: TanhCache | None = None
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         A = tanh(self._input(X))
@@ -167,5 +155,5 @@ class Tanh(_Elementwise):
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         return tanh_backward(self._check_upstream(dA, cache.A.shape), cache.A)

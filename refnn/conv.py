@@ -15,31 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
-from refnn._validate import as_input, positive_int
-from refnn.init import check_rng, init_weights
+from refnn._validate import IntPair, as_input, as_pair, check_rng, positive_int
+from refnn.init import init_weights
 from refnn.layer import Layer
-
-IntPair = tuple[int, int]
-
-
-def as_pair(value: object, name: str, *, minimum: int) -> IntPair:
-    """Return ``value`` as an (int, int) pair: an int means the same on both axes.
-
-    Raises TypeError for anything but an int or a pair (tuple or list) of ints (bools refused;
-    bytes, strings and other sequences too), and ValueError for a value below ``minimum`` or a
-    tuple or list of the wrong length.
-    """
-    if isinstance(value, tuple | list):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        first = positive_int(value[0], name, minimum=minimum)
-        second = positive_int(value[1], name, minimum=minimum)
-        return first, second
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    one = positive_int(value, name, minimum=minimum)
-    return one, one
+from refnn.types import DTypeLike, FloatArray
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -293,7 +272,7 @@ def conv_backward(
     return ConvGrads(dX=dX, dW=dW, db=db)
 
 
-class Conv2D(Layer):
+class Conv2D(Layer[ConvCache]):
     """2-D convolution layer, params "W" (F, C, kh, kw) and "b" (F, 1).
 
     Parameters
@@ -329,7 +308,7 @@ class Conv2D(Layer):
         stride: int | IntPair = 1,
         padding: int | IntPair = 0,
         rng: np.random.Generator,
-        dtype: Any = np.float64,
+        dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__(dtype=dtype)
         self.in_channels = positive_int(in_channels, "in_channels")
@@ -348,24 +327,12 @@ class Conv2D(Layer):
             dtype=self.dtype,
         )
         self.params = {"W": W, "b": np.zeros((self.out_channels, 1), dtype=self.dtype)}
-        self._cache: ConvCache | None = None
         self._dcol: FloatArray | None = None  # backward's scratch buffer, kept between calls
 
-    def _input(self, X: object) -> FloatArray:
-        if isinstance(X, np.ndarray):
-            if X.ndim != 4:
-                raise ValueError(
-                    f"X must have 4 axes C x H x W x m (examples last), got shape {X.shape}"
-                )
-            if X.shape[0] != self.in_channels:
-                raise ValueError(
-                    f"X must have in_channels={self.in_channels} channels on axis 0 "
-                    f"(C x H x W x m), got {X.shape[0]} (shape {X.shape})"
-                )
-        return as_input(X, "X", ndim=4, dtype=self.dtype)
-
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        X = self._input(X)
+        X = as_input(
+            X, "X", ndim=4, dtype=self.dtype, leading=(self.in_channels,), layout="C x H x W x m"
+        )
         geo = ConvGeometry.of(X.shape, self.kernel_size, self.stride, self.padding)
         m: int = X.shape[3]
         buffer = None
@@ -382,7 +349,7 @@ class Conv2D(Layer):
         return Z
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         geo = cache.geo
         dZ = self._check_upstream(dA, (self.out_channels, geo.H_out, geo.W_out, cache.m))
         if self._dcol is None or self._dcol.shape != cache.col.shape:

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
-from refnn._validate import as_input, positive_int
-from refnn.init import InitName, check_rng, init_weights
+from refnn._validate import as_input, check_rng, positive_int
+from refnn.init import InitName, init_weights
 from refnn.layer import Layer
+from refnn.types import DTypeLike, FloatArray
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def dense_backward(dZ: FloatArray, W: FloatArray, cache: DenseCache) -> DenseGra
     return DenseGrads(dX=dX, dW=dW, db=db)
 
 
-class Dense(Layer):
+class Dense(Layer[DenseCache]):
     """Fully connected layer, params "W" (n_out, n_in) and "b" (n_out, 1).
 
     Parameters
@@ -97,7 +97,7 @@ class Dense(Layer):
         *,
         rng: np.random.Generator,
         init: InitName = "he",
-        dtype: Any = np.float64,
+        dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__(dtype=dtype)
         self.n_in = positive_int(n_in, "n_in")
@@ -112,15 +112,14 @@ class Dense(Layer):
             dtype=self.dtype,
         )
         self.params = {"W": W, "b": np.zeros((self.n_out, 1), dtype=self.dtype)}
-        self._cache: DenseCache | None = None
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        X = as_input(X, "X", ndim=2, dtype=self.dtype, leading=(self.n_in,))
+        X = as_input(X, "X", ndim=2, dtype=self.dtype, leading=(self.n_in,), layout="n_in x m")
         Z, self._cache = dense_forward(X, self.params["W"], self.params["b"])
         return Z
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         dZ = self._check_upstream(dA, (self.n_out, cache.X.shape[1]))
         grads = dense_backward(dZ, self.params["W"], cache)
         self.grads = {"W": grads.dW, "b": grads.db}

@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refnn._types import FloatArray
-from refnn._validate import as_examples, float_in
-from refnn.init import check_rng
+from refnn._validate import as_input, check_rng, float_in
 from refnn.layer import Layer
+from refnn.types import DTypeLike, FloatArray
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -78,7 +77,7 @@ class DropoutCache:
     shape: tuple[int, ...]
 
 
-class Dropout(Layer):
+class Dropout(Layer[DropoutCache]):
     """Inverted dropout layer (DROPOUT-FWD, DROPOUT-BWD).
 
     Parameters
@@ -107,13 +106,14 @@ class Dropout(Layer):
     ``config()`` holds p_drop and dtype; a loader must pass ``rng=`` itself.
     """
 
-    def __init__(self, p_drop: float, *, rng: np.random.Generator, dtype: Any = np.float64) -> None:
+    def __init__(
+        self, p_drop: float, *, rng: np.random.Generator, dtype: DTypeLike = np.float64
+    ) -> None:
         super().__init__(dtype=dtype)
         self.p_drop = float_in(p_drop, "p_drop", 0.0, 1.0, closed_high=False)
         self.rng = check_rng(rng)
         self._frozen = False
         self._keep: BoolArray | None = None
-        self._cache: DropoutCache | None = None
 
     @property
     def frozen(self) -> bool:
@@ -148,7 +148,7 @@ class Dropout(Layer):
         self._frozen = False
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        X = as_examples(X, "X", dtype=self.dtype)
+        X = as_input(X, "X", dtype=self.dtype)
         if not training or self.p_drop == 0.0:
             self._cache = DropoutCache(None, X.shape)
             return X
@@ -165,7 +165,7 @@ class Dropout(Layer):
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         dA = self._check_upstream(dA, cache.shape)
         if cache.D is None:
             return dA

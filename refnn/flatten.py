@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn._validate import as_input
 from refnn.layer import Layer
+from refnn.types import FloatArray
 
 
 def flatten(X: FloatArray) -> FloatArray:
@@ -54,7 +53,7 @@ class FlattenCache:
     shape: tuple[int, ...]
 
 
-class Flatten(Layer):
+class Flatten(Layer[FlattenCache]):
     """Flatten layer (FLATTEN-FWD, FLATTEN-BWD); no parameters.
 
     Takes C x H x W x m images (any rank >= 2 works: all axes but the last are merged) and
@@ -66,23 +65,13 @@ class Flatten(Layer):
     dtype : float64 or float32
     """
 
-    def __init__(self, *, dtype: Any = np.float64) -> None:
-        super().__init__(dtype=dtype)
-        self._cache: FlattenCache | None = None
-
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        if isinstance(X, np.ndarray) and X.ndim < 2:
-            raise ValueError(
-                f"X must have at least 2 axes (e.g. C x H x W x m, examples last), "
-                f"got shape {X.shape}"
-            )
-        ndim = X.ndim if isinstance(X, np.ndarray) else 4
-        X = as_input(X, "X", ndim=ndim, dtype=self.dtype)
+        X = as_input(X, "X", min_ndim=2, dtype=self.dtype, layout="C x H x W x m")
         self._cache = FlattenCache(X.shape)
         return flatten(X)
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         m: int = cache.shape[-1]
         features = int(np.prod(cache.shape[:-1]))
         dA = self._check_upstream(dA, (features, m))

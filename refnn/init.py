@@ -6,19 +6,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 
 InitName = Literal["he", "xavier"]
-
-
-def check_rng(rng: object) -> np.random.Generator:
-    """Return ``rng`` if it is a ``numpy.random.Generator``, else raise TypeError."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            "rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
 
 
 def init_weights(

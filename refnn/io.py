@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
-from refnn.init import check_rng
+from refnn._validate import check_rng
 from refnn.layer import Layer
 from refnn.model import Sequential
+from refnn.types import FloatArray
 
 #: The value of the header's "format" field.
 FORMAT_NAME = "refnn.model"
@@ -52,7 +52,7 @@ class ModelFileError(ValueError):
     """A model file cannot be loaded: the message names the file and what is wrong with it."""
 
 
-def public_layer_classes(extra: Iterable[type[Layer]] = ()) -> dict[str, type[Layer]]:
+def public_layer_classes(extra: Iterable[type[Layer[Any]]] = ()) -> dict[str, type[Layer[Any]]]:
     """The layer classes a file may name: refnn's exported concrete Layer subclasses + ``extra``.
 
     Parameters
@@ -67,7 +67,7 @@ def public_layer_classes(extra: Iterable[type[Layer]] = ()) -> dict[str, type[La
     """
     import refnn  # late: refnn/__init__ imports this module
 
-    found: dict[str, type[Layer]] = {}
+    found: dict[str, type[Layer[Any]]] = {}
     for name in refnn.__all__:
         obj = getattr(refnn, name, None)
         if isinstance(obj, type) and issubclass(obj, Layer) and not inspect.isabstract(obj):
@@ -90,8 +90,8 @@ def _sha256(a: np.ndarray[Any, Any]) -> str:
 
 
 def _build_layer(
-    cls: type[Layer], config: Mapping[str, Any], rng: np.random.Generator | None = None
-) -> Layer:
+    cls: type[Layer[Any]], config: Mapping[str, Any], rng: np.random.Generator | None = None
+) -> Layer[Any]:
     """Construct ``cls(**config)``, passing ``rng`` when the constructor takes one.
 
     Parameters a layer draws from ``rng`` are overwritten by the caller (the file's arrays); a
@@ -104,7 +104,9 @@ def _build_layer(
     return cls(**kwargs)
 
 
-def _layer_record(i: int, layer: Layer, registry: Mapping[str, type[Layer]]) -> dict[str, Any]:
+def _layer_record(
+    i: int, layer: Layer[Any], registry: Mapping[str, type[Layer[Any]]]
+) -> dict[str, Any]:
     """The header entry of one layer, after checking that a load will rebuild it."""
     cls = type(layer)
     name = cls.__name__
@@ -154,7 +156,7 @@ def _layer_record(i: int, layer: Layer, registry: Mapping[str, type[Layer]]) -> 
     return {"type": name, "config": config_json, "params": params}
 
 
-def encode(model: Sequential, *, layers: Iterable[type[Layer]] = ()) -> bytes:
+def encode(model: Sequential, *, layers: Iterable[type[Layer[Any]]] = ()) -> bytes:
     """The bytes ``save`` writes: a .npz archive of the header and the parameters.
 
     Notes
@@ -235,7 +237,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def save(model: Sequential, path: PathLike, *, layers: Iterable[type[Layer]] = ()) -> None:
+def save(model: Sequential, path: PathLike, *, layers: Iterable[type[Layer[Any]]] = ()) -> None:
     """Write ``model`` to ``path`` as a .npz file (``specs/io.md``), atomically.
 
     Parameters
@@ -402,7 +404,7 @@ def decode(
     *,
     source: str = "<bytes>",
     expect: Sequential | None = None,
-    layers: Iterable[type[Layer]] = (),
+    layers: Iterable[type[Layer[Any]]] = (),
     rng: np.random.Generator | None = None,
 ) -> Sequential:
     """Rebuild a model from the bytes of a file ``save`` wrote (see ``load``).
@@ -431,7 +433,7 @@ def decode(
             raise reader.fail(f"is missing array(s) {missing} that its header lists")
         if extra := sorted(present - expected_members):
             raise reader.fail(f"holds array(s) {extra} that its header does not list")
-        built: list[Layer] = []
+        built: list[Layer[Any]] = []
         for i, rec in enumerate(records):
             built.append(_rebuild(reader, archive, registry, i, rec, generator))
     return Sequential(built)
@@ -440,11 +442,11 @@ def decode(
 def _rebuild(
     reader: _Reader,
     archive: Any,
-    registry: Mapping[str, type[Layer]],
+    registry: Mapping[str, type[Layer[Any]]],
     i: int,
     rec: Mapping[str, Any],
     rng: np.random.Generator,
-) -> Layer:
+) -> Layer[Any]:
     name: str = rec["type"]
     cls = registry.get(name)
     if cls is None:
@@ -497,7 +499,7 @@ def load(
     path: PathLike,
     *,
     expect: Sequential | None = None,
-    layers: Iterable[type[Layer]] = (),
+    layers: Iterable[type[Layer[Any]]] = (),
     rng: np.random.Generator | None = None,
 ) -> Sequential:
     """Rebuild the model that ``save`` wrote to ``path``.

@@ -1,9 +1,9 @@
-"""The layer base class: parameters, gradients and the forward/backward contract.
+"""The layer base class: parameters, gradients, the forward cache and the forward/backward contract.
 
 A layer holds three things: ``params`` (name -> the layer's own array; writing into one changes
 the layer), ``grads`` (the same keys, filled by ``backward`` with dθ = ∂J/∂θ, NOTE-COST) and the
-cache that ``forward`` keeps for ``backward``. The math lives in plain functions; a layer only
-wires them to its state.
+cache that ``forward`` keeps for ``backward``, typed by the layer's ``CacheT``. The math lives in
+plain functions; a layer only wires them to its state.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn._validate import resolve_dtype, to_dtype
+from refnn.types import DTypeLike, FloatArray
 
 CacheT = TypeVar("CacheT")
 
@@ -25,8 +25,8 @@ CacheT = TypeVar("CacheT")
 class Parameter:
     """One trainable array with its gradient, as an optimizer sees it.
 
-    ``name`` is qualified by the position of the layer in a model (``"0.W"``), so two layers never
-    share optimizer state by accident.
+    ``name`` (``"0.W"``: the layer's position in the model, then the key) is for messages and
+    reports; optimizer state is keyed by the array itself.
     """
 
     name: str
@@ -34,8 +34,8 @@ class Parameter:
     grad: FloatArray
 
 
-class Layer(ABC):
-    """Base class of every refnn layer.
+class Layer(ABC, Generic[CacheT]):
+    """Base class of every refnn layer; ``CacheT`` is what ``forward`` keeps for ``backward``.
 
     Parameters
     ----------
@@ -43,10 +43,11 @@ class Layer(ABC):
         The dtype the layer computes in, end to end (NOTE-DTYPE).
     """
 
-    def __init__(self, *, dtype: Any = np.float64) -> None:
+    def __init__(self, *, dtype: DTypeLike = np.float64) -> None:
         self.dtype: np.dtype[np.floating[Any]] = resolve_dtype(dtype)
         self.params: dict[str, FloatArray] = {}
         self.grads: dict[str, FloatArray] = {}
+        self._cache: CacheT | None = None
 
     @abstractmethod
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
@@ -72,19 +73,19 @@ class Layer(ABC):
                 )
             yield Parameter(prefix + key, value, self.grads[key])
 
-    def _cached(self, cache: CacheT | None) -> CacheT:
+    def _cached(self) -> CacheT:
         """Return the forward cache, or explain that backward came before forward."""
-        if cache is None:
+        if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        return cache
+        return self._cache
 
     def _check_upstream(self, dA: object, expected: tuple[int, ...]) -> FloatArray:
-        """Validate the upstream gradient's type, shape and dtype."""
+        """Validate the upstream gradient's type, shape, dtype and finiteness."""
         if not isinstance(dA, np.ndarray):
             raise TypeError(f"dA must be a numpy array, got {type(dA).__name__}")
         if dA.shape != expected:
             raise ValueError(f"dA must have the output's shape {expected}, got {dA.shape}")
-        if not np.issubdtype(dA.dtype, np.floating):
+        if dA.dtype.kind != "f":
             raise TypeError(f"dA must be a float array, got dtype {dA.dtype}")
         if not np.isfinite(dA).all():
             raise ValueError("dA must be finite, got NaN or Inf (an upstream layer diverged?)")

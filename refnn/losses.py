@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
-from refnn._validate import as_examples, as_input, resolve_dtype
+from refnn._validate import as_input, resolve_dtype
 from refnn.activations import sigmoid
+from refnn.types import DTypeLike, FloatArray
 
 
 def check_binary_labels(
@@ -124,13 +124,13 @@ class LossCache:
 class Loss(ABC):
     """A cost J(A, Y): ``forward`` returns J as a float, ``backward`` returns dA = ∂J/∂A."""
 
-    def __init__(self, *, dtype: Any = np.float64) -> None:
+    def __init__(self, *, dtype: DTypeLike = np.float64) -> None:
         self.dtype: np.dtype[np.floating[Any]] = resolve_dtype(dtype)
         self._cache: LossCache | None = None
 
     def forward(self, A: FloatArray, Y: FloatArray) -> float:
         """Return the cost J of predictions A (outputs x m) against labels Y (same shape)."""
-        A_arr = self._check_prediction(as_examples(A, "A", dtype=self.dtype))
+        A_arr = self._check_prediction(as_input(A, "A", dtype=self.dtype))
         Y_arr = self._check_labels(Y, A_arr)
         self._cache = LossCache(A_arr, Y_arr)
         return self._cost(A_arr, Y_arr)
@@ -168,7 +168,7 @@ class _Binary(Loss):
     dtype : float64 or float32
     """
 
-    def __init__(self, *, soft_labels: bool = False, dtype: Any = np.float64) -> None:
+    def __init__(self, *, soft_labels: bool = False, dtype: DTypeLike = np.float64) -> None:
         super().__init__(dtype=dtype)
         self.soft_labels = bool(soft_labels)
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
-from refnn._validate import as_input, float_in, positive_int
+from refnn._validate import as_input, check_rng, float_in, positive_int
 from refnn.activations import sigmoid
-from refnn.init import check_rng, init_weights
+from refnn.init import init_weights
 from refnn.layer import Layer
+from refnn.types import DTypeLike, FloatArray
 
 
 @dataclass(frozen=True)
@@ -354,7 +354,7 @@ def lstm_backward(dH: FloatArray, W: FloatArray, cache: LSTMCache) -> LSTMGrads:
     return LSTMGrads(dX=dX, dW=dW, db=db)
 
 
-class LSTM(Layer):
+class LSTM(Layer[LSTMCache]):
     """Long short-term memory layer returning all hidden states H (n_hidden, T, m).
 
     Params "W" (4 n_hidden, n_in + n_hidden), acting on [x_t; h_{t-1}], and "b"
@@ -384,7 +384,7 @@ class LSTM(Layer):
         *,
         rng: np.random.Generator,
         forget_bias: float = 1.0,
-        dtype: Any = np.float64,
+        dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__(dtype=dtype)
         self.n_in = positive_int(n_in, "n_in")
@@ -398,17 +398,16 @@ class LSTM(Layer):
             dtype=self.dtype,
         )
         self.params = {"W": W, "b": b}
-        self._cache: LSTMCache | None = None
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        X = as_input(X, "X", ndim=3, dtype=self.dtype, leading=(self.n_in, None))
+        X = as_input(X, "X", ndim=3, dtype=self.dtype, leading=(self.n_in,), layout="n_in x T x m")
         if X.shape[1] == 0:
             raise ValueError(f"X must hold at least one time step (T >= 1), got shape {X.shape}")
         H, self._cache = lstm_forward(X, self.params["W"], self.params["b"])
         return H
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         dH = self._check_upstream(dA, cache.H.shape)
         grads = lstm_backward(dH, self.params["W"], cache)
         self.grads = {"W": grads.dW, "b": grads.db}

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn._validate import positive_int
 from refnn.activations import ReLU, Sigmoid
 from refnn.dense import Dense
 from refnn.layer import Layer, Parameter
+from refnn.types import DTypeLike, FloatArray
 
 
 class Sequential:
@@ -26,7 +26,7 @@ class Sequential:
     dA^[l-1] = layer_l.backward(dA^[l]).
     """
 
-    def __init__(self, layers: Sequence[Layer]) -> None:
+    def __init__(self, layers: Sequence[Layer[Any]]) -> None:
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer, got none")
@@ -35,7 +35,7 @@ class Sequential:
                 raise TypeError(f"layer {i} must be a refnn Layer, got {type(layer).__name__}")
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("the same layer object appears twice; build a new layer for each use")
-        self.layers: list[Layer] = layers
+        self.layers: list[Layer[Any]] = layers
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         """Run every layer's forward in order and return the last output."""
@@ -65,7 +65,7 @@ def mlp(
     *,
     rng: np.random.Generator,
     output: str = "sigmoid",
-    dtype: Any = np.float64,
+    dtype: DTypeLike = np.float64,
 ) -> Sequential:
     """The seeds' L-layer model: [Dense, ReLU] * (L-1), then Dense and the output activation.
 
@@ -82,7 +82,7 @@ def mlp(
     dims = [positive_int(d, f"layer_dims[{i}]") for i, d in enumerate(layer_dims)]
     if len(dims) < 2:
         raise ValueError(f"layer_dims needs at least 2 sizes (input, output), got {dims}")
-    layers: list[Layer] = []
+    layers: list[Layer[Any]] = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(dims)):
         layers.append(Dense(n_in, n_out, rng=rng, dtype=dtype))
         if i < len(dims) - 2:

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn._validate import float_in
 from refnn.layer import Parameter
+from refnn.types import FloatArray
 
 
 class HasParameters(Protocol):

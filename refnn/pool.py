@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refnn._types import FloatArray
-from refnn._validate import as_input
-from refnn.conv import IntPair, as_pair
-from refnn.layer import Layer
+from refnn._validate import IntPair, as_input, as_pair
+from refnn.layer import CacheT, Layer
+from refnn.types import DTypeLike, FloatArray
 
 
 @dataclass(frozen=True)
@@ -190,7 +189,7 @@ def avgpool_backward(dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
     return dX
 
 
-class _Pool2D(Layer):
+class _Pool2D(Layer[CacheT]):
     """Shared set-up of the pooling layers: window, stride (default: the window), input checks."""
 
     def __init__(
@@ -198,18 +197,14 @@ class _Pool2D(Layer):
         kernel_size: int | IntPair,
         *,
         stride: int | IntPair | None = None,
-        dtype: Any = np.float64,
+        dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__(dtype=dtype)
         self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", minimum=1)
 
     def _input(self, X: object) -> FloatArray:
-        if isinstance(X, np.ndarray) and X.ndim != 4:
-            raise ValueError(
-                f"X must have 4 axes C x H x W x m (examples last), got shape {X.shape}"
-            )
-        return as_input(X, "X", ndim=4, dtype=self.dtype)
+        return as_input(X, "X", ndim=4, dtype=self.dtype, layout="C x H x W x m")
 
     def config(self) -> dict[str, Any]:
         return {
@@ -219,7 +214,7 @@ class _Pool2D(Layer):
         }
 
 
-class MaxPool2D(_Pool2D):
+class MaxPool2D(_Pool2D[MaxPoolCache]):
     """Max pooling layer (MAXPOOL-FWD, MAXPOOL-BWD); no parameters.
 
     Parameters
@@ -240,22 +235,21 @@ class MaxPool2D(_Pool2D):
         kernel_size: int | IntPair,
         *,
         stride: int | IntPair | None = None,
-        dtype: Any = np.float64,
+        dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__(kernel_size, stride=stride, dtype=dtype)
-        self._cache: MaxPoolCache | None = None
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         A, self._cache = maxpool_forward(self._input(X), self.kernel_size, self.stride)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         dA = self._check_upstream(dA, cache.argmax.shape)
         return maxpool_backward(dA, cache)
 
 
-class AvgPool2D(_Pool2D):
+class AvgPool2D(_Pool2D[AvgPoolCache]):
     """Average pooling layer (AVGPOOL-FWD, AVGPOOL-BWD); no parameters.
 
     Parameters
@@ -271,17 +265,16 @@ class AvgPool2D(_Pool2D):
         kernel_size: int | IntPair,
         *,
         stride: int | IntPair | None = None,
-        dtype: Any = np.float64,
+        dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__(kernel_size, stride=stride, dtype=dtype)
-        self._cache: AvgPoolCache | None = None
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         A, self._cache = avgpool_forward(self._input(X), self.kernel_size, self.stride)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         geo = cache.geo
         dA = self._check_upstream(dA, (geo.C, geo.H_out, geo.W_out, cache.m))
         return avgpool_backward(dA, cache)

@@ -10,19 +10,20 @@ optimizer's ``step``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn._validate import float_in, positive_int
 from refnn.layer import Layer
 from refnn.model import Sequential
+from refnn.types import FloatArray
 
 #: The parameter keys L2 decays.
 DECAYED_KEYS: tuple[str, ...] = ("W",)
 
 
-def _layers(model: Sequential | Layer) -> list[Layer]:
+def _layers(model: Sequential | Layer[Any]) -> list[Layer[Any]]:
     if isinstance(model, Sequential):
         return model.layers
     if isinstance(model, Layer):
@@ -30,7 +31,7 @@ def _layers(model: Sequential | Layer) -> list[Layer]:
     raise TypeError(f"model must be a Sequential or a Layer, got {type(model).__name__}")
 
 
-def decayed_weights(model: Sequential | Layer) -> Iterator[tuple[Layer, str]]:
+def decayed_weights(model: Sequential | Layer[Any]) -> Iterator[tuple[Layer[Any], str]]:
     """Yield (layer, key) for every parameter L2 decays (key in ``DECAYED_KEYS``)."""
     for layer in _layers(model):
         for key in layer.params:
@@ -42,7 +43,7 @@ def _check(lam: float, m: int) -> tuple[float, int]:
     return float_in(lam, "lam", 0.0, float("inf"), closed_high=False), positive_int(m, "m")
 
 
-def l2_penalty(model: Sequential | Layer, lam: float, m: int) -> float:
+def l2_penalty(model: Sequential | Layer[Any], lam: float, m: int) -> float:
     """The L2 penalty of ``model``'s weights.
 
     Parameters
@@ -69,7 +70,7 @@ def l2_penalty(model: Sequential | Layer, lam: float, m: int) -> float:
     return lam / (2.0 * m) * total
 
 
-def add_l2_grads(model: Sequential | Layer, lam: float, m: int) -> None:
+def add_l2_grads(model: Sequential | Layer[Any], lam: float, m: int) -> None:
     """Add the penalty's gradient to every decayed weight's gradient (after ``backward``).
 
     Each ``layer.grads[key]`` is replaced by a new array dW + (λ/m) W; the old gradient array

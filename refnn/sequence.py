@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn._validate import as_input
 from refnn.layer import Layer
+from refnn.types import FloatArray
 
 
 def last_step(X: FloatArray) -> FloatArray:
@@ -54,19 +53,15 @@ class LastStepCache:
     shape: tuple[int, int, int]
 
 
-class LastStep(Layer):
+class LastStep(Layer[LastStepCache]):
     """Keep the last time step of a sequence: H (n, T, m) -> H[:, T-1, :] (n, m).
 
     After an :class:`refnn.LSTM` it makes a many-to-one model (classify a sequence from h_T).
     Implements SEQ-LAST-FWD and SEQ-LAST-BWD.
     """
 
-    def __init__(self, *, dtype: Any = np.float64) -> None:
-        super().__init__(dtype=dtype)
-        self._cache: LastStepCache | None = None
-
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        X = as_input(X, "X", ndim=3, dtype=self.dtype)
+        X = as_input(X, "X", ndim=3, dtype=self.dtype, layout="n x T x m")
         if X.shape[1] == 0:
             raise ValueError(f"X must hold at least one time step (T >= 1), got shape {X.shape}")
         n: int = X.shape[0]
@@ -76,6 +71,6 @@ class LastStep(Layer):
         return last_step(X)
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         n, _, m = cache.shape
         return last_step_backward(self._check_upstream(dA, (n, m)), cache.shape)

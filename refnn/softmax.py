@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn._validate import as_input
 from refnn.layer import Layer
 from refnn.losses import Loss, check_probabilities
+from refnn.types import DTypeLike, FloatArray
 
 
 def softmax(Z: FloatArray) -> FloatArray:
@@ -170,7 +170,7 @@ class SoftmaxCache:
     A: FloatArray
 
 
-class Softmax(Layer):
+class Softmax(Layer[SoftmaxCache]):
     """Softmax over the class axis (axis 0) as a layer (SOFTMAX-FWD, SOFTMAX-BWD).
 
     Parameters
@@ -183,18 +183,13 @@ class Softmax(Layer):
     prefer a linear last layer and :class:`SoftmaxCrossEntropy` (exact from logits).
     """
 
-    def __init__(self, *, dtype: Any = np.float64) -> None:
-        super().__init__(dtype=dtype)
-        self._cache: SoftmaxCache | None = None
-
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        ndim = X.ndim if isinstance(X, np.ndarray) and X.ndim >= 2 else 2
-        A = softmax(as_input(X, "Z", ndim=ndim, dtype=self.dtype))
+        A = softmax(as_input(X, "Z", min_ndim=2, dtype=self.dtype))
         self._cache = SoftmaxCache(A)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached(self._cache)
+        cache = self._cached()
         return softmax_backward(self._check_upstream(dA, cache.A.shape), cache.A)
 
 
@@ -209,7 +204,7 @@ class _Categorical(Loss):
     dtype : float64 or float32
     """
 
-    def __init__(self, *, soft_labels: bool = False, dtype: Any = np.float64) -> None:
+    def __init__(self, *, soft_labels: bool = False, dtype: DTypeLike = np.float64) -> None:
         super().__init__(dtype=dtype)
         self.soft_labels = bool(soft_labels)
 

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refnn._types import FloatArray
-from refnn._validate import float_in, positive_int
-from refnn.init import check_rng
+from refnn._validate import check_rng, float_in, positive_int
 from refnn.losses import Loss
 from refnn.model import Sequential
 from refnn.optim import Optimizer
 from refnn.regularization import add_l2_grads, l2_penalty
+from refnn.types import FloatArray
 
 
 class TrainingDivergedError(ValueError):

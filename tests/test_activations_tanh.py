@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refnn import Tanh
-from refnn._types import FloatArray
 from refnn.activations import tanh, tanh_backward
 from refnn.gradcheck import check_grad
+from refnn.types import FloatArray
 from refnn.verify.problems import layer_problem
 from tests.strategies import normal, seeds, sizes
 

@@ -23,7 +23,7 @@ from refnn import (
     predict,
     save,
 )
-from refnn._types import FloatArray
+from refnn.types import DTypeLike, FloatArray
 from refnn.verify import cases_conv
 from refnn.verify.cases import Case
 from refnn.verify.run import run_case
@@ -35,7 +35,7 @@ from tests.oracles.conv import (
 )
 
 
-def cnn(seed: int, channels: int = 4, dtype: object = np.float64) -> Sequential:
+def cnn(seed: int, channels: int = 4, dtype: DTypeLike = np.float64) -> Sequential:
     rng = np.random.default_rng(seed)
     return Sequential(
         [

@@ -17,6 +17,7 @@ import refnn
 from refnn import Conv2D
 from refnn.conv import ConvGeometry, col2im, conv_backward, conv_forward, im2col, output_size
 from refnn.gradcheck import check_grad
+from refnn.types import DTypeLike
 from refnn.verify import cases_conv
 from refnn.verify.cases import Case
 from refnn.verify.problems import layer_problem
@@ -75,7 +76,7 @@ def geometries(draw: st.DrawFn) -> Geometry:
     return Geometry(C, F, H, W, kernel, stride, (ph, pw), m)
 
 
-def _layer(g: Geometry, seed: int, dtype: object = np.float64) -> Conv2D:
+def _layer(g: Geometry, seed: int, dtype: DTypeLike = np.float64) -> Conv2D:
     layer = Conv2D(
         g.C, g.F, g.kernel, stride=g.stride, padding=g.padding, rng=np.random.default_rng(seed),
         dtype=dtype,
@@ -420,9 +421,13 @@ def test_bad_constructor_arguments(kwargs: dict[str, object], error: type, match
 
 def test_bad_inputs_name_expected_and_actual() -> None:
     layer = Conv2D(3, 2, (3, 4), padding=(1, 0), rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"in_channels=3 channels on axis 0.*got 2 \(shape"):
+    with pytest.raises(
+        ValueError, match=r"C = 3 on axis 0 \(C x H x W x m, examples last\), got 2 \(shape"
+    ):
         layer.forward(np.zeros((2, 5, 5, 1)))
-    with pytest.raises(ValueError, match=r"4 axes C x H x W x m.*got shape \(3, 5, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"4 axes \(C x H x W x m, examples last\), got shape \(3, 5, 5\)"
+    ):
         layer.forward(np.zeros((3, 5, 5)))
     with pytest.raises(ValueError, match=r"4 axes.*got shape \(3, 5, 5, 1, 1\)"):
         layer.forward(np.zeros((3, 5, 5, 1, 1)))

@@ -169,7 +169,7 @@ def test_the_cli_trains_plots_saves_and_reloads(tmp_path: Path) -> None:
     for name in names:
         saved = tmp_path / f"{name}.npz"
         assert f"saved {saved}; reloaded: identical predictions on the 48 test" in text
-        extra: tuple[type[refnn.Layer], ...] = demo_cli.RUNS[name].extra_layers
+        extra: tuple[type[refnn.Layer[Any]], ...] = demo_cli.RUNS[name].extra_layers
         model = refnn.load(saved, layers=extra)
         assert isinstance(model, refnn.Sequential)
         if has_module("matplotlib"):

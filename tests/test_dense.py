@@ -127,7 +127,10 @@ def test_params_are_the_layers_own_arrays() -> None:
 @pytest.mark.parametrize(
     ("X", "message"),
     [
-        (np.ones((3, 5)), r"shape \(2, 'm'\), got \(3, 5\)"),
+        (
+            np.ones((3, 5)),
+            r"n_in = 2 on axis 0 \(n_in x m, examples last\), got 3 \(shape \(3, 5\)\)",
+        ),
         (np.ones(2), r"2 axes .* got shape \(2,\)"),
         (np.ones((2, 0)), "at least one example"),
         (np.array([[np.nan], [1.0]]), "finite"),
@@ -149,7 +152,7 @@ def test_dense_rejects_bad_construction_and_upstream() -> None:
     with pytest.raises(ValueError, match="init must be 'he' or 'xavier'"):
         Dense(2, 3, rng=np.random.default_rng(0), init="zeros")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="dtype must be float64 or float32"):
-        Dense(2, 3, rng=np.random.default_rng(0), dtype=np.int64)
+        Dense(2, 3, rng=np.random.default_rng(0), dtype=np.int64)  # type: ignore[arg-type]
     layer = Dense(2, 3, rng=np.random.default_rng(0))
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.ones((3, 4)))

@@ -24,6 +24,7 @@ from refnn.flatten import Flatten
 from refnn.init import InitName
 from refnn.io import FORMAT_VERSION, HEADER_KEY, decode, encode, public_layer_classes
 from refnn.pool import AvgPool2D, MaxPool2D
+from refnn.types import DTypeLike
 from tests.strategies import normal, seeds
 
 Arrays = dict[str, np.ndarray[Any, Any]]
@@ -91,7 +92,7 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
     """A random stack of refnn's public layers and an input it accepts."""
     seed = draw(seeds)
     rng = np.random.default_rng(seed)
-    dtypes = st.sampled_from(["float64", "float32"])
+    dtypes: st.SearchStrategy[DTypeLike] = st.sampled_from(["float64", "float32"])
     activation = st.sampled_from(["relu", "sigmoid", "tanh", "softmax", "dropout", None])
 
     def add_activation() -> None:
@@ -108,7 +109,7 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
             p_drop = draw(st.sampled_from([0.0, 0.25, 0.5]))
             layers.append(refnn.Dropout(p_drop, rng=rng, dtype=dtype))
 
-    layers: list[Layer] = []
+    layers: list[Layer[Any]] = []
     m = draw(st.integers(1, 5))
     family = draw(st.sampled_from(["dense", "recurrent", "conv"]))
     event(family)
@@ -127,7 +128,8 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
             c, h, w = f, (h + 2 * pad - kh) // sh + 1, (w + 2 * pad - kw) // sw + 1
             add_activation()
             if h >= 2 and w >= 2 and draw(st.booleans()):
-                pool = draw(st.sampled_from([MaxPool2D, AvgPool2D]))
+                pools: list[type[MaxPool2D | AvgPool2D]] = [MaxPool2D, AvgPool2D]
+                pool = draw(st.sampled_from(pools))
                 layers.append(pool(2, stride=draw(st.sampled_from([None, 1])), dtype=draw(dtypes)))
                 step = 2 if layers[-1].config()["stride"] == [2, 2] else 1
                 h, w = (h - 2) // step + 1, (w - 2) // step + 1
@@ -231,10 +233,10 @@ def test_loading_is_independent_of_the_saved_model_and_of_global_random_state(
     same_model(model, load(str(tmp_path / "plain")))
 
 
-class Scaled(Layer):
+class Scaled(Layer[Any]):
     """An application layer (not exported by refnn): A = s X."""
 
-    def __init__(self, s: float = 2.0, *, dtype: Any = np.float64) -> None:
+    def __init__(self, s: float = 2.0, *, dtype: DTypeLike = np.float64) -> None:
         super().__init__(dtype=dtype)
         self.s = float(s)
 
@@ -285,13 +287,13 @@ def test_application_layers_only_when_the_caller_names_them(tmp_path: Path) -> N
         save(Sequential([Drifting(5.0)]), path, layers=[Drifting])
     with pytest.raises(ValueError, match="is not plain JSON"):
         save(Sequential([Unjsonable()]), path, layers=[Unjsonable])
-    impostor: type[Layer] = type("Dense", (refnn.Dense,), {})  # refnn's name, another class
+    impostor: type[Layer[Any]] = type("Dense", (refnn.Dense,), {})  # refnn's name, another class
     with pytest.raises(ValueError, match=r"same name as refnn\.dense\.Dense"):
         public_layer_classes([impostor])
     with pytest.raises(TypeError, match="Layer subclasses"):
         public_layer_classes([int])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"\.Dense is not one of refnn's public"):
-        save(Sequential([impostor(2, 2, rng=np.random.default_rng(0))]), path)  # type: ignore[call-arg]
+        save(Sequential([impostor(2, 2, rng=np.random.default_rng(0))]), path)  # type: ignore[call-arg, arg-type]
     with pytest.raises(TypeError, match="model must be a refnn Sequential, got list"):
         save([refnn.ReLU()], path)  # type: ignore[arg-type]
     # the failed saves above left the last good file in place

@@ -16,7 +16,7 @@ import pytest
 
 import refnn
 from refnn import Layer
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 
 
 def _rng() -> np.random.Generator:
@@ -24,7 +24,7 @@ def _rng() -> np.random.Generator:
 
 
 #: (name, factory(dtype) -> layer, input shape)
-LAYERS: list[tuple[str, Callable[[Any], Layer], tuple[int, ...]]] = [
+LAYERS: list[tuple[str, Callable[[Any], Layer[Any]], tuple[int, ...]]] = [
     ("Dense", lambda dt: refnn.Dense(3, 4, rng=_rng(), dtype=dt), (3, 5)),
     ("Sigmoid", lambda dt: refnn.Sigmoid(dtype=dt), (3, 5)),
     ("ReLU", lambda dt: refnn.ReLU(dtype=dt), (3, 5)),
@@ -53,7 +53,10 @@ def test_every_public_layer_is_covered() -> None:
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
 def test_layer_contract(
-    name: str, make: Callable[[Any], Layer], shape: tuple[int, ...], dtype: Any
+    name: str,
+    make: Callable[[Any], Layer[Any]],
+    shape: tuple[int, ...],
+    dtype: type[np.floating[Any]],
 ) -> None:
     layer = make(dtype)
     X: FloatArray = np.random.default_rng(1).standard_normal(shape).astype(dtype)
@@ -81,5 +84,5 @@ def test_layer_contract(
     assert rebuilt.config() == layer.config()
 
 
-def _params(layer: Layer) -> set[str]:
+def _params(layer: Layer[Any]) -> set[str]:
     return set(inspect.signature(type(layer)).parameters)

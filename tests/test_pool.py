@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import refnn
 from refnn import AvgPool2D, MaxPool2D
-from refnn._types import FloatArray
 from refnn.pool import maxpool_backward, maxpool_forward
+from refnn.types import FloatArray
 from refnn.verify import cases_conv
 from refnn.verify.cases import Case
 from refnn.verify.run import run_case
@@ -212,7 +212,9 @@ def test_bad_input_names_expected_and_actual(cls: type[MaxPool2D | AvgPool2D]) -
     layer = cls((3, 2))
     with pytest.raises(ValueError, match=r"window \(kh, kw\) = \(3, 2\) is larger than.*\(2, 5\)"):
         layer.forward(np.zeros((1, 2, 5, 1)))
-    with pytest.raises(ValueError, match=r"4 axes C x H x W x m.*got shape \(4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"4 axes \(C x H x W x m, examples last\), got shape \(4, 4\)"
+    ):
         layer.forward(np.zeros((4, 4)))
     with pytest.raises(RuntimeError, match=r"backward\(\) called before forward\(\)"):
         layer.backward(np.zeros((1, 1, 1, 1)))

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refnn import Adam, CrossEntropy, Dense, Sequential, Softmax, SoftmaxCrossEntropy, fit, mlp
-from refnn._types import FloatArray
 from refnn.gradcheck import check_grad
 from refnn.softmax import (
     ce_backward,
@@ -20,6 +19,7 @@ from refnn.softmax import (
     softmax_ce_backward,
     softmax_ce_cost,
 )
+from refnn.types import FloatArray
 from refnn.verify.problems import Problem, layer_problem, loss_problem
 from tests.oracles.seeds import cross_entropy_loop, softmax_loop, softmax_vjp_loop
 from tests.strategies import normal, seeds, sizes

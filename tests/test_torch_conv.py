@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from refnn import AvgPool2D, Conv2D, MaxPool2D
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 from tests.oracles.conv import rel_diff
 from tests.strategies import normal
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refnn import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Dense, ReLU, Sigmoid, mlp
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 from tests.strategies import labels, normal, seeds, sizes
 
 torch = pytest.importorskip(

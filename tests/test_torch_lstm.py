@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from refnn import LSTM
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 from tests.strategies import normal, seeds, sizes
 
 torch = pytest.importorskip(

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refnn import Adam, CrossEntropy, Dense, Softmax, SoftmaxCrossEntropy, Tanh
-from refnn._types import FloatArray
 from refnn.softmax import softmax
+from refnn.types import FloatArray
 from tests.strategies import normal, seeds, sizes
 
 torch = pytest.importorskip(

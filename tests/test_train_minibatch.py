@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,7 +19,7 @@ from refnn import (
     Tanh,
     fit,
 )
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 from tests.strategies import labels, normal, seeds
 
 
@@ -27,7 +29,7 @@ def _global_state() -> tuple[list[int], int]:
     return [int(x) for x in state["key"]], int(state["pos"])
 
 
-class Recorder(Layer):
+class Recorder(Layer[Any]):
     """The identity, remembering the columns of every training batch it sees (row 0 = ids)."""
 
     def __init__(self) -> None:
@@ -51,7 +53,7 @@ def _data(seed: int, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _model(seed: int, recorder: Recorder | None = None) -> Sequential:
     rng = np.random.default_rng(seed)
-    layers: list[Layer] = [Dense(3, 4, rng=rng), Tanh(), Dense(4, 1, rng=rng)]
+    layers: list[Layer[Any]] = [Dense(3, 4, rng=rng), Tanh(), Dense(4, 1, rng=rng)]
     return Sequential([recorder, *layers] if recorder else layers)
 
 

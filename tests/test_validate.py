@@ -25,7 +25,7 @@ RANGE = r"must be within the range of float32 \(\|x\| <= 3\.403e\+38\), got valu
 
 @pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
 def test_float32_layer_refuses_float64_beyond_its_range(
-    name: str, make: Callable[[Any], Layer], shape: tuple[int, ...]
+    name: str, make: Callable[[Any], Layer[Any]], shape: tuple[int, ...]
 ) -> None:
     layer = make(np.float32)
     X = np.random.default_rng(1).standard_normal(shape)

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from refnn import BinaryCrossEntropyWithLogits, Dense, GradientDescent, ReLU, Sequential
-from refnn._types import FloatArray
 from refnn.layer import Layer
+from refnn.types import DTypeLike, FloatArray
 
 from .common import CONV_KERNEL, CONV_SIZES, DTYPES, Timed, _LayerTimings, normal
 
@@ -24,7 +24,7 @@ class Conv2DLayer(_LayerTimings):
     params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
     param_names: ClassVar[list[str]] = ["dtype", "size"]
 
-    def setup(self, dtype: str, size: str) -> None:
+    def setup(self, dtype: DTypeLike, size: str) -> None:
         from refnn import Conv2D
 
         s = CONV_SIZES[size]
@@ -47,21 +47,21 @@ class Pool2D(Timed):
     params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES), ["max", "avg"]]
     param_names: ClassVar[list[str]] = ["dtype", "size", "pool"]
 
-    def setup(self, dtype: str, size: str, pool: str) -> None:
+    def setup(self, dtype: DTypeLike, size: str, pool: str) -> None:
         from refnn import AvgPool2D, MaxPool2D
 
         s = CONV_SIZES[size]
-        self.layer: Layer = (
+        self.layer: Layer[Any] = (
             MaxPool2D(2, dtype=dtype) if pool == "max" else AvgPool2D(2, dtype=dtype)
         )
         self.X: FloatArray = normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=1)
         self.dA: FloatArray = normal((s.c_out, s.hw // 2, s.hw // 2, s.m), dtype, seed=2)
         self.layer.forward(self.X)
 
-    def time_forward(self, dtype: str, size: str, pool: str) -> None:
+    def time_forward(self, dtype: DTypeLike, size: str, pool: str) -> None:
         self.layer.forward(self.X)
 
-    def time_backward(self, dtype: str, size: str, pool: str) -> None:
+    def time_backward(self, dtype: DTypeLike, size: str, pool: str) -> None:
         self.layer.backward(self.dA)
 
 
@@ -82,7 +82,7 @@ class CNNTrainingStep(Timed):
     params: ClassVar[list[list[Any]]] = [DTYPES, list(CNN_SIZES)]
     param_names: ClassVar[list[str]] = ["dtype", "size"]
 
-    def setup(self, dtype: str, size: str) -> None:
+    def setup(self, dtype: DTypeLike, size: str) -> None:
         from refnn import Conv2D, Flatten, MaxPool2D
 
         c, hw, m = CNN_SIZES[size]
@@ -109,8 +109,8 @@ class CNNTrainingStep(Timed):
         self.model.backward(self.loss.backward())
         self.optimizer.step(self.model)
 
-    def time_step(self, dtype: str, size: str) -> None:
+    def time_step(self, dtype: DTypeLike, size: str) -> None:
         self._step()
 
-    def peakmem_step(self, dtype: str, size: str) -> None:
+    def peakmem_step(self, dtype: DTypeLike, size: str) -> None:
         self._step()

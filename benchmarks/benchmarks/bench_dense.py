@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from refnn import Dense
-from refnn._types import FloatArray
+from refnn.types import DTypeLike, FloatArray
 
 from .common import DENSE_SIZES, DTYPES, _LayerTimings, normal
 
@@ -18,7 +18,7 @@ class DenseLayer(_LayerTimings):
     params: ClassVar[list[list[Any]]] = [DTYPES, list(DENSE_SIZES)]
     param_names: ClassVar[list[str]] = ["dtype", "size"]
 
-    def setup(self, dtype: str, size: str) -> None:
+    def setup(self, dtype: DTypeLike, size: str) -> None:
         s = DENSE_SIZES[size]
         self.layer = Dense(s.n_in, s.n_out, rng=np.random.default_rng(0), dtype=dtype)
         self.X: FloatArray = normal((s.n_in, s.m), dtype, seed=1)

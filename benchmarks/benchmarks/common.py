@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn.layer import Layer
+from refnn.types import DTypeLike, FloatArray
 
 DTYPES: list[str] = ["float64", "float32"]
 CONV_KERNEL = 3
@@ -56,7 +56,7 @@ CONV_SIZES: dict[str, ConvSize] = {
 }
 
 
-def normal(shape: tuple[int, ...], dtype: str, seed: int = 0) -> FloatArray:
+def normal(shape: tuple[int, ...], dtype: DTypeLike, seed: int = 0) -> FloatArray:
     """Standard normal array of ``shape`` in ``dtype`` from a seeded Generator."""
     out: FloatArray = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     return out
@@ -85,20 +85,20 @@ class _LayerTimings(Timed):
     ``time_backward`` has a cache). The leading underscore keeps asv from collecting this base.
     """
 
-    layer: Layer
+    layer: Layer[Any]
     X: FloatArray
     dZ: FloatArray
 
-    def time_forward(self, dtype: str, size: str) -> None:
+    def time_forward(self, dtype: DTypeLike, size: str) -> None:
         self.layer.forward(self.X)
 
-    def time_backward(self, dtype: str, size: str) -> None:
+    def time_backward(self, dtype: DTypeLike, size: str) -> None:
         self.layer.backward(self.dZ)
 
-    def time_forward_backward(self, dtype: str, size: str) -> None:
+    def time_forward_backward(self, dtype: DTypeLike, size: str) -> None:
         self.layer.forward(self.X)
         self.layer.backward(self.dZ)
 
-    def peakmem_forward_backward(self, dtype: str, size: str) -> None:
+    def peakmem_forward_backward(self, dtype: DTypeLike, size: str) -> None:
         self.layer.forward(self.X)
         self.layer.backward(self.dZ)

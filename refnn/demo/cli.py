@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class Run:
     name: str
     train: Callable[..., RunResult]
     full: Settings
-    extra_layers: tuple[type[Layer], ...] = ()
+    extra_layers: tuple[type[Layer[Any]], ...] = ()
 
 
 RUNS: dict[str, Run] = {

@@ -7,7 +7,7 @@ Target: >= 97% test accuracy on the fixed stratified held-out split (20%, seed 0
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -29,7 +29,7 @@ SEED = 0
 FULL = Settings(epochs=15, batch_size=32, lr=0.003, target=0.97)
 QUICK = Settings(epochs=3, batch_size=32, lr=0.003, limit_train=300, limit_test=100)
 #: Layer classes outside refnn's public ones that a saved model of this run holds (none).
-EXTRA_LAYERS: tuple[type[Layer], ...] = ()
+EXTRA_LAYERS: tuple[type[Layer[Any]], ...] = ()
 
 
 def build(shape: tuple[int, int, int], n_classes: int, *, seed: int = SEED) -> Sequential:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 
 IntArray = np.ndarray[Any, np.dtype[np.intp]]
 

@@ -7,7 +7,7 @@ cross-entropy. ``LastStep`` (H[:, T-1, :]) is refnn.LastStep.
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -27,7 +27,7 @@ SEED = 0
 FULL = Settings(epochs=25, batch_size=32, lr=0.01)
 QUICK = Settings(epochs=3, batch_size=32, lr=0.01, limit_train=300, limit_test=100)
 #: Layer classes outside refnn's public ones that a saved model of this run holds.
-EXTRA_LAYERS: tuple[type[Layer], ...] = ()  # every layer used is public
+EXTRA_LAYERS: tuple[type[Layer[Any]], ...] = ()  # every layer used is public
 
 
 def build(n_in: int, n_classes: int, *, seed: int = SEED) -> Sequential:

@@ -10,12 +10,12 @@ from typing import TextIO
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn.demo.data import Split
 from refnn.losses import Loss
 from refnn.model import Sequential
 from refnn.optim import Optimizer
 from refnn.train import fit
+from refnn.types import FloatArray
 
 
 def accuracy(model: Sequential, X: FloatArray, Y: FloatArray, *, batch: int = 2048) -> float:

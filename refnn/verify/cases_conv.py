@@ -12,7 +12,6 @@ from functools import partial
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn.activations import ReLU, Sigmoid
 from refnn.conv import Conv2D
 from refnn.dense import Dense
@@ -20,6 +19,7 @@ from refnn.flatten import Flatten
 from refnn.losses import BinaryCrossEntropy
 from refnn.model import Sequential
 from refnn.pool import AvgPool2D, MaxPool2D
+from refnn.types import FloatArray
 from refnn.verify.cases import Case
 from refnn.verify.problems import Problem, layer_problem, model_problem
 

@@ -6,11 +6,11 @@ from functools import partial
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn.activations import ReLU, Sigmoid
 from refnn.dense import Dense
 from refnn.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from refnn.model import mlp
+from refnn.types import FloatArray
 from refnn.verify.cases import Case
 from refnn.verify.problems import Problem, layer_problem, loss_problem, model_problem
 

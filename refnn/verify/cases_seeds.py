@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn.activations import ReLU, Tanh
 from refnn.dense import Dense
 from refnn.dropout import Dropout
@@ -21,6 +21,7 @@ from refnn.losses import Loss
 from refnn.model import Sequential, mlp
 from refnn.regularization import add_l2_grads, l2_penalty
 from refnn.softmax import CrossEntropy, Softmax, SoftmaxCrossEntropy, softmax
+from refnn.types import FloatArray
 from refnn.verify.cases import Case
 from refnn.verify.problems import Problem, layer_problem, loss_problem, model_problem
 
@@ -102,7 +103,7 @@ def _l2_model(kind: str, lam: float, seed: int) -> Problem:
         model = mlp([4, 5, 3], rng=rng, output="linear")
         loss = SoftmaxCrossEntropy()
     elif kind == "tanh-softmax":
-        layers: list[Layer] = [Dense(3, 4, rng=rng), Tanh(), Dense(4, 3, rng=rng), Softmax()]
+        layers: list[Layer[Any]] = [Dense(3, 4, rng=rng), Tanh(), Dense(4, 3, rng=rng), Softmax()]
         model = Sequential(layers)
         loss = CrossEntropy()
     else:  # dropout: the mask is frozen before the problem is built

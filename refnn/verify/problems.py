@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from refnn._types import FloatArray
 from refnn.gradcheck import ContractResult, check_backward_contract
 from refnn.layer import Layer
 from refnn.losses import Loss
 from refnn.model import Sequential
+from refnn.types import FloatArray
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Problem:
     contract: Callable[[], ContractResult] | None = None
 
 
-def _param_writer(layers: Sequence[Layer]) -> tuple[list[FloatArray], Callable[[], None]]:
+def _param_writer(layers: Sequence[Layer[Any]]) -> tuple[list[FloatArray], Callable[[], None]]:
     """The layers' parameter arrays (in order) and a function restoring their current values."""
     arrays = [p for layer in layers for p in layer.params.values()]
     saved = [a.copy() for a in arrays]
@@ -48,7 +49,9 @@ def _param_writer(layers: Sequence[Layer]) -> tuple[list[FloatArray], Callable[[
     return arrays, restore
 
 
-def layer_problem(layer: Layer, X: FloatArray, *, seed: int = 0, training: bool = True) -> Problem:
+def layer_problem(
+    layer: Layer[Any], X: FloatArray, *, seed: int = 0, training: bool = True
+) -> Problem:
     """J = Σ U ⊙ layer(X) for a fixed random U, so dJ/dA = U exercises every output.
 
     The inputs are X and each parameter ("W", "b", ...); all are checked.

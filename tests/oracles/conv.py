@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 
 
 def _pad(X: FloatArray, ph: int, pw: int) -> FloatArray:

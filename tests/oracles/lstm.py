@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 
 
 def _sigmoid(a: FloatArray) -> FloatArray:

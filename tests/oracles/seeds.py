@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from refnn._types import FloatArray
+from refnn.types import FloatArray
 
 
 def softmax_loop(Z: FloatArray) -> FloatArray:
