@@ -125,7 +125,7 @@ class Sigmoid(_Elementwise[SigmoidCache]):
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         A = sigmoid(self._input(X))
-        self._cache = SigmoidCache(A)
+        self._remember(SigmoidCache(A), output=A)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
@@ -138,7 +138,7 @@ class ReLU(_Elementwise[ReLUCache]):
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         Z = self._input(X)
-        self._cache = ReLUCache(Z)
+        self._remember(ReLUCache(Z), X=Z)
         return relu(Z)
 
     def backward(self, dA: FloatArray) -> FloatArray:
@@ -151,7 +151,7 @@ class Tanh(_Elementwise[TanhCache]):
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         A = tanh(self._input(X))
-        self._cache = TanhCache(A)
+        self._remember(TanhCache(A), output=A)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:

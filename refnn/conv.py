@@ -338,7 +338,7 @@ class Conv2D(Layer[ConvCache]):
         buffer = None
         if self._cache is not None and self._cache.col.shape == geo.col_shape(m):
             buffer = self._cache.col  # refilled in place: backward uses the last forward
-        Z, self._cache = conv_forward(
+        Z, cache = conv_forward(
             X,
             self.params["W"],
             self.params["b"],
@@ -346,6 +346,7 @@ class Conv2D(Layer[ConvCache]):
             padding=self.padding,
             col_out=buffer,
         )
+        self._remember(cache)
         return Z
 
     def backward(self, dA: FloatArray) -> FloatArray:

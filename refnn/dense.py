@@ -115,7 +115,8 @@ class Dense(Layer[DenseCache]):
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         X = as_input(X, "X", ndim=2, dtype=self.dtype, leading=(self.n_in,), layout="n_in x m")
-        Z, self._cache = dense_forward(X, self.params["W"], self.params["b"])
+        Z, cache = dense_forward(X, self.params["W"], self.params["b"])
+        self._remember(cache, X=X)
         return Z
 
     def backward(self, dA: FloatArray) -> FloatArray:

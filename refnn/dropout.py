@@ -150,7 +150,7 @@ class Dropout(Layer[DropoutCache]):
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         X = as_input(X, "X", dtype=self.dtype)
         if not training or self.p_drop == 0.0:
-            self._cache = DropoutCache(None, X.shape)
+            self._remember(DropoutCache(None, X.shape))
             return X
         if self._frozen and self._keep is not None:
             if self._keep.shape != X.shape:
@@ -161,7 +161,7 @@ class Dropout(Layer[DropoutCache]):
         else:
             self._keep = dropout_mask(X.shape, self.p_drop, self.rng)
         A, D = dropout_forward(X, self._keep, self.p_drop)
-        self._cache = DropoutCache(D, X.shape)
+        self._remember(DropoutCache(D, X.shape))
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:

@@ -67,7 +67,7 @@ class Flatten(Layer[FlattenCache]):
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         X = as_input(X, "X", min_ndim=2, dtype=self.dtype, layout="C x H x W x m")
-        self._cache = FlattenCache(X.shape)
+        self._remember(FlattenCache(X.shape))
         return flatten(X)
 
     def backward(self, dA: FloatArray) -> FloatArray:

@@ -14,11 +14,29 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from refnn._validate import resolve_dtype, to_dtype
 from refnn.types import DTypeLike, FloatArray
 
 CacheT = TypeVar("CacheT")
+
+#: Arrays up to this many elements are fingerprinted whole; larger ones at this many positions.
+FINGERPRINT_SAMPLES = 4096
+
+
+def fingerprint(a: npt.NDArray[Any]) -> bytes:
+    """A cheap fingerprint of an array's contents (NOTE-STALE).
+
+    The bytes of every element for arrays of up to ``FINGERPRINT_SAMPLES`` elements, else of
+    that many elements at evenly spaced flat positions (first and last included): any change to
+    a small array is seen, and so is any change to a large one that touches a sampled position
+    (``X[...] = 0``, an optimizer step on W), at the cost of copying at most 32 KiB.
+    """
+    if a.size <= FINGERPRINT_SAMPLES:
+        return a.tobytes()
+    positions = np.linspace(0, a.size - 1, FINGERPRINT_SAMPLES).astype(np.intp)
+    return bytes(a.flat[positions].tobytes())
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,7 @@ class Layer(ABC, Generic[CacheT]):
         self.params: dict[str, FloatArray] = {}
         self.grads: dict[str, FloatArray] = {}
         self._cache: CacheT | None = None
+        self._prints: list[tuple[str, npt.NDArray[Any], bytes]] = []
 
     @abstractmethod
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
@@ -73,10 +92,28 @@ class Layer(ABC, Generic[CacheT]):
                 )
             yield Parameter(prefix + key, value, self.grads[key])
 
+    def _remember(self, cache: CacheT, **shared: npt.NDArray[Any]) -> None:
+        """Keep ``cache`` for ``backward``, fingerprinting what it shares with the caller.
+
+        ``shared`` names the arrays the cache holds by reference that the caller can still write
+        to (the input X, an output returned to the caller); the parameters are always watched.
+        ``backward`` refuses to run if any of them changed since (NOTE-STALE).
+        """
+        self._cache = cache
+        watched = {**shared, **self.params}
+        self._prints = [(name, a, fingerprint(a)) for name, a in watched.items()]
+
     def _cached(self) -> CacheT:
-        """Return the forward cache, or explain that backward came before forward."""
+        """Return the forward cache, refusing a missing or stale one (NOTE-STALE)."""
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        for name, a, before in self._prints:
+            if fingerprint(a) != before:
+                raise RuntimeError(
+                    f"{type(self).__name__}.backward(): {name} was modified after forward(); "
+                    "refnn keeps references, not copies, of what forward() used: call forward() "
+                    "again after changing it"
+                )
         return self._cache
 
     def _check_upstream(self, dA: object, expected: tuple[int, ...]) -> FloatArray:

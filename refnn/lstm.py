@@ -403,7 +403,8 @@ class LSTM(Layer[LSTMCache]):
         X = as_input(X, "X", ndim=3, dtype=self.dtype, leading=(self.n_in,), layout="n_in x T x m")
         if X.shape[1] == 0:
             raise ValueError(f"X must hold at least one time step (T >= 1), got shape {X.shape}")
-        H, self._cache = lstm_forward(X, self.params["W"], self.params["b"])
+        H, cache = lstm_forward(X, self.params["W"], self.params["b"])
+        self._remember(cache, X=X)
         return H
 
     def backward(self, dA: FloatArray) -> FloatArray:

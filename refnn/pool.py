@@ -240,7 +240,8 @@ class MaxPool2D(_Pool2D[MaxPoolCache]):
         super().__init__(kernel_size, stride=stride, dtype=dtype)
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        A, self._cache = maxpool_forward(self._input(X), self.kernel_size, self.stride)
+        A, cache = maxpool_forward(self._input(X), self.kernel_size, self.stride)
+        self._remember(cache)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
@@ -270,7 +271,8 @@ class AvgPool2D(_Pool2D[AvgPoolCache]):
         super().__init__(kernel_size, stride=stride, dtype=dtype)
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        A, self._cache = avgpool_forward(self._input(X), self.kernel_size, self.stride)
+        A, cache = avgpool_forward(self._input(X), self.kernel_size, self.stride)
+        self._remember(cache)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:

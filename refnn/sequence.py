@@ -67,7 +67,7 @@ class LastStep(Layer[LastStepCache]):
         n: int = X.shape[0]
         T: int = X.shape[1]
         m: int = X.shape[2]
-        self._cache = LastStepCache((n, T, m))
+        self._remember(LastStepCache((n, T, m)))
         return last_step(X)
 
     def backward(self, dA: FloatArray) -> FloatArray:

@@ -185,7 +185,7 @@ class Softmax(Layer[SoftmaxCache]):
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         A = softmax(as_input(X, "Z", min_ndim=2, dtype=self.dtype))
-        self._cache = SoftmaxCache(A)
+        self._remember(SoftmaxCache(A), output=A)
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:

@@ -86,3 +86,44 @@ def test_layer_contract(
 
 def _params(layer: Layer[Any]) -> set[str]:
     return set(inspect.signature(type(layer)).parameters)
+
+
+def _backward_after(
+    make: Callable[[Any], Layer[Any]], shape: tuple[int, ...], change: str
+) -> tuple[FloatArray, dict[str, FloatArray]] | str:
+    """Forward, then modify ``change`` ("X", "output" or a parameter key) in place, then backward.
+
+    Returns backward's dX and grads, or the RuntimeError's message.
+    """
+    layer = make(np.float64)
+    X: FloatArray = np.random.default_rng(1).standard_normal(shape)
+    A = layer.forward(X)
+    dA: FloatArray = np.random.default_rng(2).standard_normal(A.shape)
+    target = {"X": X, "output": A, **layer.params}.get(change)
+    if target is not None:
+        target *= -2.0
+    try:
+        dX = layer.backward(dA)
+    except RuntimeError as err:
+        return str(err)
+    return dX, {k: g.copy() for k, g in layer.grads.items()}
+
+
+@pytest.mark.spec("NOTE-STALE")
+@pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
+def test_backward_refuses_a_cache_modified_after_forward(
+    name: str, make: Callable[[Any], Layer[Any]], shape: tuple[int, ...]
+) -> None:
+    """Writing into X, the output A or a parameter between forward and backward either changes
+    nothing backward returns or makes backward raise, naming what was modified; never a silent
+    gradient of other data (as a cache holding the caller's arrays gave before NOTE-STALE)."""
+    reference = _backward_after(make, shape, "nothing")
+    assert not isinstance(reference, str)
+    for change in ["X", "output", *make(np.float64).params]:
+        outcome = _backward_after(make, shape, change)
+        if isinstance(outcome, str):
+            assert f"{change} was modified after forward()" in outcome
+            continue
+        np.testing.assert_array_equal(outcome[0], reference[0], err_msg=f"{name}: {change}")
+        for k, g in outcome[1].items():
+            np.testing.assert_array_equal(g, reference[1][k], err_msg=f"{name}: {change} -> d{k}")
