@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test lint typecheck pytest clean bench bench-compare compare asvcheck oracle demo
+.PHONY: check test test-oldest lint typecheck pytest clean bench bench-compare compare asvcheck oracle demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,18 @@ test: pytest typecheck lint asvcheck
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## test-oldest: pytest against the oldest supported numpy (the floor pyproject claims), in .venv-oldest
+OLDEST       := .venv-oldest
+OLDEST_NUMPY := numpy==1.26.4
+$(OLDEST)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' '$(OLDEST_NUMPY)'
+	touch $@
+
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/python -c "import numpy; assert numpy.__version__ == '$(OLDEST_NUMPY:numpy==%=%)', numpy.__version__"
+	$(OLDEST)/bin/python -m pytest -q
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -91,4 +103,4 @@ demo: $(DEMO_STAMP)
 	$(BIN)/python -m refnn.demo
 
 clean:
-	rm -rf $(VENV) .hypothesis .mypy_cache .ruff_cache .pytest_cache check-report.json
+	rm -rf $(VENV) $(OLDEST) .hypothesis .mypy_cache .ruff_cache .pytest_cache check-report.json
