@@ -13,8 +13,8 @@ import numpy as np
 
 from refnn.activations import ReLU
 from refnn.conv import Conv2D
-from refnn.demo.data import Split, digits
-from refnn.demo.training import RunResult, Settings, train_run
+from demo.data import Split, digits
+from demo.training import RunResult, Settings, train_run
 from refnn.dense import Dense
 from refnn.flatten import Flatten
 from refnn.layer import Layer
