@@ -83,11 +83,14 @@ def layer_objective(
     scale: float = 1.0,
     dtype: DTypeLike = np.float64,
     training: bool = True,
+    after_other_batch: bool = False,
 ) -> Objective:
     """J = Σ U ⊙ layer(X) (:func:`layer_problem`) for a layer built by ``make`` in ``dtype``.
 
     A layer with a bias gets a random one (not the init's zeros: db is checked at a generic
-    point); a Dropout layer's mask is frozen, so J is one function of X.
+    point); a Dropout layer's mask is frozen, so J is one function of X. ``after_other_batch``:
+    the layer first runs forward and backward on a batch with one more example, as a model does
+    between training and prediction (anything a layer keeps between calls must follow m).
     """
     rng = np.random.default_rng(seed)
     layer = make(rng, dtype)
@@ -95,6 +98,9 @@ def layer_objective(
         layer.params["b"][...] = 0.5 * rng.standard_normal(layer.params["b"].shape)
     if isinstance(layer, Dropout):
         layer.freeze_mask()  # the first training forward draws the mask, every later one reuses it
+    if after_other_batch:
+        other = random_input(x, (*shape[:-1], shape[-1] + 1), seed + 2, scale).astype(dtype)
+        layer.backward(np.ones_like(layer.forward(other, training=training)))
     X = random_input(x, shape, seed + 1, scale).astype(dtype)
     return layer_problem(layer, X, seed=seed, training=training)
 

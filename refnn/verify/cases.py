@@ -38,6 +38,7 @@ from refnn import (
     Tanh,
 )
 from refnn.verify.builders import (
+    InputKind,
     L2Kind,
     Make,
     cnn_objective,
@@ -269,6 +270,15 @@ def all_cases() -> list[Case]:
         3,
         x="ties",
     )
+    # layers reused across batch sizes (what they keep between calls must follow m)
+    for name, specs, make, shape in (
+        ("Conv2D", CONV, seeded(Conv2D, 2, 3, 3, padding=1), (2, 5, 4, 2)),
+        ("MaxPool2D", MAXPOOL, plain(MaxPool2D, 2), (2, 4, 4, 2)),
+        ("LSTM", LSTM_IDS, seeded(LSTM, 2, 3), (2, 3, 2)),
+    ):
+        x: InputKind = "distinct" if name == "MaxPool2D" else "normal"
+        layer(name, f"{_shape(shape)} after a batch of m=3", specs, make, shape, x=x,
+              after_other_batch=True)  # fmt: skip
     layer("Flatten", "3x4x2 m=3", FLATTEN, plain(Flatten), (3, 4, 2, 3))
     layer("Flatten", "1x1x1 m=1 seed=1", FLATTEN, plain(Flatten), (1, 1, 1, 1), 1)
     for dims, m, logits in (

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from refnn.gradcheck import ArrayResult
+
 if TYPE_CHECKING:
     from refnn.verify.run import CaseOutcome, Report
 
@@ -38,12 +42,19 @@ def verdict(o: CaseOutcome) -> str:
     return "CONTRACT" if o.contract is not None and not o.contract.passed else "ok"
 
 
+def _ratio(a: ArrayResult) -> float:
+    """The worst element's error over the tolerance it was judged against."""
+    if a.tolerance > 0:
+        return a.abs_error / a.tolerance
+    return np.inf if a.abs_error > 0 else 0.0
+
+
 def _row(o: CaseOutcome) -> list[str]:
     case, result = o.case, o.result
     if result is None:
         return [case.component, case.config, "-", "-", "-", "-", "-", verdict(o)]
     arrays = result.arrays
-    ratio = max((a.abs_error / a.tolerance if a.tolerance > 0 else 0.0) for a in arrays)
+    ratio = max(_ratio(a) for a in arrays)
     found = sum(a.kinks.found for a in arrays)
     kinks = f"{found}/{sum(a.kinks.moved for a in arrays)}/{sum(a.kinks.excluded for a in arrays)}"
     slopes = [s for s in (result.taylor.slopes if result.taylor else ()) if s is not None]
@@ -128,6 +139,12 @@ def format_report(report: Report, *, trace_table: bool = False) -> str:
         f"cases: {len(report.outcomes)} ({sum(o.passed for o in report.outcomes)} passed); "
         f"inputs checked: {len(arrays)} ({n_ok} ok, {len(arrays) - n_ok} failed)",
     ]
+    if arrays:
+        case, a = max(arrays, key=lambda ca: _ratio(ca[1]))
+        out.append(
+            f"worst err/tol (<= 1 passes): {_ratio(a):.1e} ({case.component} [{case.config}], "
+            f"input {a.name})"
+        )
     for dtype, float32 in (("float64", False), ("float32", True)):
         judged = [(case, a) for case, a in arrays if case.float32 == float32]
         if judged:
