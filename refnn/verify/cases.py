@@ -133,14 +133,14 @@ def all_cases() -> list[Case]:
     ) -> None:
         """A layer's case: J = Σ U ⊙ layer(X) over X and every parameter (layer_problem)."""
         float32 = options.get("dtype") is F32
-        config += " float32" if float32 else ""
+        component += " float32" if float32 else ""
         build = partial(layer_objective, make, shape, seed, **options)
         out.append(Case(component, config, specs, build, float32))
 
     def loss(component: str, config: str, specs: tuple[str, ...], *args: Any) -> None:
         """A loss's case: args are loss_objective's (loss, logits, labels, seed[, dtype])."""
         float32 = F32 in args
-        config += " float32" if float32 else ""
+        component += " float32" if float32 else ""
         out.append(Case(component, config, specs, partial(loss_objective, *args), float32))
 
     for (n_in, n_out, m), seed in product(((3, 4, 5), (1, 1, 1), (7, 2, 3)), SEEDS):
@@ -359,5 +359,5 @@ def all_cases() -> list[Case]:
         F32,
     )
     build = partial(mlp_objective, (3, 6, 4, 2), 5, 0, False, F32)
-    out.append(Case("mlp 3-6-4-2", "m=5 float32", MLP, build, float32=True))
+    out.append(Case("mlp 3-6-4-2 float32", "m=5 seed=0", MLP, build, float32=True))
     return out
