@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import refnn
 from refnn import Dense, Dropout
 from refnn.gradcheck import check_backward_contract
 from refnn.types import FloatArray
-from refnn.verify.cases import Case, all_cases
+from refnn.verify.cases import CONV_CONFIGS, LSTM_CONFIGS, POOL_CONFIGS, Case, all_cases
 from refnn.verify.problems import Objective, layer_problem
 from refnn.verify.report import TRACE_SKIPPED, format_report, to_json
 from refnn.verify.run import CaseOutcome, Report, main, run, run_case
@@ -48,9 +49,40 @@ def test_every_make_check_case_passes(i: int) -> None:
     assert outcome.passed, details
 
 
-def test_the_table_has_no_duplicate_case() -> None:
+def test_the_table_has_no_duplicate_case_and_builds_reproducibly() -> None:
     keys = [(c.component, c.config) for c in CASES]
     assert len(keys) == len(set(keys))
+    for case in (CASES[0], CASES[-1]):  # building a case twice gives the same objective
+        a, b = case.build(), case.build()
+        assert a.inputs.keys() == b.inputs.keys()
+        for k in a.inputs:
+            np.testing.assert_array_equal(a.inputs[k], b.inputs[k])
+
+
+def test_the_table_covers_every_public_component_in_both_dtypes() -> None:
+    """Every layer and loss refnn exports, in float64 and in float32, and whole models."""
+    public = {name for name in refnn.__all__ if isinstance(getattr(refnn, name), type)}
+    components = {c.component.removesuffix(" float32") for c in CASES}
+    float32 = {c.component.removesuffix(" float32") for c in CASES if c.float32}
+    layers_and_losses = {
+        n for n in public if issubclass(getattr(refnn, n), refnn.Layer | refnn.Loss)
+    } - {"Layer", "Loss", "Sequential"}
+    assert layers_and_losses <= components
+    assert layers_and_losses - {"BinaryCrossEntropyWithLogits", "CrossEntropy"} <= float32
+    assert {"mlp 3-6-4-2", "cnn conv-relu-maxpool-dense", "L2 model (dropout)"} <= components
+
+
+def test_the_table_covers_the_geometries_and_sequence_lengths() -> None:
+    configs = CONV_CONFIGS
+    assert any(s[0] > k[0] for _, _, _, _, k, s, _, _, _ in configs)  # stride > kernel
+    assert any(k[0] != k[1] for _, _, _, _, k, _, _, _, _ in configs)  # non-square kernel
+    assert any(p[0] > 0 for _, _, _, _, _, _, p, _, _ in configs)  # padding
+    assert any(  # kernel equal to the padded input
+        k == (H + 2 * p[0], W + 2 * p[1]) and p != (0, 0) for _, _, H, W, k, _, p, _, _ in configs
+    )
+    assert len({(s, p) for *_, s, p, _, _ in configs}) >= 4  # several stride/padding pairs
+    assert any(s is not None and s[0] < k[0] for *_, k, s, _, _ in POOL_CONFIGS)  # overlapping
+    assert {T for _, _, T, _, _ in LSTM_CONFIGS} == set(range(1, 11))
 
 
 def _identity_path_negated(monkeypatch: pytest.MonkeyPatch) -> None:
