@@ -108,7 +108,10 @@ def run(cases: Sequence[Case] | None = None, *, root: Path | None = None) -> Rep
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m refnn.verify [--json PATH] [--only TEXT] [--trace]``."""
-    parser = argparse.ArgumentParser(prog="python -m refnn.verify", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m refnn.verify",
+        description="Verify every derivative in refnn by finite differences (make check).",
+    )
     parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
     parser.add_argument("--only", help="run only components whose name contains this text")
     parser.add_argument("--trace", action="store_true", help="print the table of every spec ID")
