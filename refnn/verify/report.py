@@ -54,7 +54,7 @@ def _row(o: CaseOutcome) -> list[str]:
     if result is None:
         return [case.component, case.config, "-", "-", "-", "-", "-", verdict(o)]
     arrays = result.arrays
-    ratio = max(_ratio(a) for a in arrays)
+    ratio = max((_ratio(a) for a in arrays), default=0.0)
     found = sum(a.kinks.found for a in arrays)
     kinks = f"{found}/{sum(a.kinks.moved for a in arrays)}/{sum(a.kinks.excluded for a in arrays)}"
     slopes = [s for s in (result.taylor.slopes if result.taylor else ()) if s is not None]
@@ -65,7 +65,7 @@ def _row(o: CaseOutcome) -> list[str]:
     return [
         case.component,
         case.config,
-        f"{max(a.max_rel_error for a in arrays):.1e}",
+        f"{max((a.max_rel_error for a in arrays), default=0.0):.1e}",
         f"{ratio:.1e}",
         kinks if found else "-",
         taylor,
