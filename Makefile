@@ -100,7 +100,7 @@ $(DEMO_STAMP): $(STAMP) pyproject.toml
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(BIN)/python -m refnn.demo
+	$(BIN)/python -m demo
 
 clean:
 	rm -rf $(VENV) $(OLDEST) .hypothesis .mypy_cache .ruff_cache .pytest_cache check-report.json

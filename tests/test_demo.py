@@ -1,4 +1,4 @@
-"""The demo (python -m refnn.demo): data handling, progress, plots, save/reload.
+"""The demo (python -m demo): data handling, progress, plots, save/reload.
 
 The training machinery runs on small synthetic splits, so it is tested without scikit-learn;
 the tests on the real (bundled) data sets skip when scikit-learn is not installed.
@@ -19,10 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import refnn
-from refnn.demo import RunResult, accuracy, cnn_run, lstm_run, main, mlp_run
-from refnn.demo import cli as demo_cli
-from refnn.demo import plot as demo_plot
-from refnn.demo.data import Split, one_hot, standardize, stratified_split
+from demo import RunResult, accuracy, cnn_run, lstm_run, main, mlp_run
+from demo import cli as demo_cli
+from demo import plot as demo_plot
+from demo.data import Split, one_hot, standardize, stratified_split
 from tests.strategies import normal, seeds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,7 +274,7 @@ def test_a_missing_dependency_is_reported_not_raised(
 
 @needs_sklearn
 def test_the_bundled_data_sets_are_split_and_laid_out_examples_last() -> None:
-    from refnn.demo.data import breast_cancer, digits
+    from demo.data import breast_cancer, digits
 
     bc = breast_cancer()
     assert bc.X_train.shape == (30, 456) and bc.X_test.shape == (30, 113)
@@ -296,10 +296,10 @@ def test_the_bundled_data_sets_are_split_and_laid_out_examples_last() -> None:
 
 
 @needs_sklearn
-def test_python_m_refnn_demo_quick_on_the_real_data(tmp_path: Path) -> None:
+def test_python_m_demo_quick_on_the_real_data(tmp_path: Path) -> None:
     """The module entry point, in a fresh process, as a user runs it."""
     proc = subprocess.run(
-        [sys.executable, "-m", "refnn.demo", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "demo", "--quick", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -313,3 +313,11 @@ def test_python_m_refnn_demo_quick_on_the_real_data(tmp_path: Path) -> None:
         costs = [float(c) for c in re.findall(r"  cost (\d+\.\d+)", block)]
         assert len(costs) >= 3 and costs[-1] < costs[0], (name, costs)
         assert (tmp_path / f"{name}.npz").exists()
+
+
+def test_the_demo_is_an_application_outside_the_installed_package() -> None:
+    """The wheel ships ``refnn*`` only: the demo lives in the checkout's top-level ``demo/``."""
+    import demo
+
+    assert Path(demo.__file__).resolve().parent == ROOT / "demo"
+    assert not (Path(refnn.__file__).resolve().parent / "demo").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from refnn.verify.trace import build_trace, parse_specs
+from refnn.verify.trace import build_trace, parse_specs, source_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +58,15 @@ def test_a_malformed_spec_line_is_a_problem_not_silently_ignored(tmp_path: Path,
     )
     problems = build_trace(tmp_path).problems()
     assert any("refnn.m.g" in p and "malformed" in p for p in problems), problems
+
+
+def test_the_trace_runs_in_a_checkout_and_not_in_an_installed_package(tmp_path: Path) -> None:
+    """An installed package has no specs/, tests/ or pyproject.toml beside it: nothing to trace."""
+    assert source_root(ROOT / "refnn") == ROOT
+    (tmp_path / "refnn").mkdir()
+    assert source_root(tmp_path / "refnn") is None
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "tests").mkdir()  # site-packages may hold a stray tests/ from another package
+    assert source_root(tmp_path / "refnn") is None
+    (tmp_path / "pyproject.toml").write_text("")
+    assert source_root(tmp_path / "refnn") == tmp_path

@@ -8,7 +8,7 @@ run forward and backward, and restore the parameters afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -17,12 +17,13 @@ from refnn.gradcheck import ContractResult, check_backward_contract
 from refnn.layer import Layer
 from refnn.losses import Loss
 from refnn.model import Sequential
+from refnn.regularization import add_l2_grads, l2_penalty
 from refnn.types import FloatArray
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A scalar function of named arrays and its claimed gradient.
+class Objective:
+    """A scalar objective J of named arrays and its claimed gradient, ready for ``check_grad``.
 
     ``f(*inputs.values())`` is J; ``grad(*inputs.values())`` returns dJ/d(input) for each name in
     ``wrt``, in that order. ``restore()`` puts back any state the two changed. ``contract``, when
@@ -51,7 +52,7 @@ def _param_writer(layers: Sequence[Layer[Any]]) -> tuple[list[FloatArray], Calla
 
 def layer_problem(
     layer: Layer[Any], X: FloatArray, *, seed: int = 0, training: bool = True
-) -> Problem:
+) -> Objective:
     """J = Σ U ⊙ layer(X) for a fixed random U, so dJ/dA = U exercises every output.
 
     The inputs are X and each parameter ("W", "b", ...); all are checked.
@@ -94,10 +95,10 @@ def layer_problem(
         )
 
     inputs = {"X": X.copy(), **{k: v.copy() for k, v in layer.params.items()}}
-    return Problem(f, grad, inputs, tuple(inputs), restore, contract)
+    return Objective(f, grad, inputs, tuple(inputs), restore, contract)
 
 
-def loss_problem(loss: Loss, A: FloatArray, Y: FloatArray) -> Problem:
+def loss_problem(loss: Loss, A: FloatArray, Y: FloatArray) -> Objective:
     """J = loss(A, Y) as a function of A, labels held fixed."""
 
     def f(A_: FloatArray, Y_: FloatArray) -> float:
@@ -107,10 +108,10 @@ def loss_problem(loss: Loss, A: FloatArray, Y: FloatArray) -> Problem:
         loss.forward(A_, Y_)
         return [loss.backward()]
 
-    return Problem(f, grad, {"A": A.copy(), "Y": Y.copy()}, ("A",), lambda: None)
+    return Objective(f, grad, {"A": A.copy(), "Y": Y.copy()}, ("A",), lambda: None)
 
 
-def model_problem(model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray) -> Problem:
+def model_problem(model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray) -> Objective:
     """J = loss(model(X), Y) as a function of X and every parameter (named "<layer>.<key>")."""
     arrays, restore = _param_writer(model.layers)
     names = [f"{i}.{k}" for i, layer in enumerate(model.layers) for k in layer.params]
@@ -135,4 +136,29 @@ def model_problem(model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray) -
         "Y": Y.copy(),
         **dict(zip(names, (a.copy() for a in arrays), strict=True)),
     }
-    return Problem(f, grad, inputs, ("X", *names), restore)
+    return Objective(f, grad, inputs, ("X", *names), restore)
+
+
+def l2_model_problem(
+    model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray, lam: float
+) -> Objective:
+    """J = loss(model(X), Y) + l2_penalty(model, λ, m) as a function of X and every parameter.
+
+    The gradient is the model's backward followed by :func:`add_l2_grads`, exactly what
+    ``fit(..., l2=λ)`` does; m is the number of examples in X.
+    """
+    base = model_problem(model, loss, X, Y)
+    m: int = X.shape[-1]
+    names = base.wrt[1:]
+
+    def f(*args: FloatArray) -> float:
+        J = base.f(*args)  # loads the parameters into the model, so the penalty sees them
+        return J + l2_penalty(model, lam, m)
+
+    def grad(*args: FloatArray) -> Sequence[FloatArray]:
+        dX = base.grad(*args)[0]
+        add_l2_grads(model, lam, m)
+        by_name = {p.name: p.grad for p in model.parameters()}
+        return [dX, *(by_name[n] for n in names)]
+
+    return replace(base, f=f, grad=grad)  # same inputs, wrt, restore (and any later field)

@@ -60,12 +60,21 @@ class Trace:
         return out
 
 
-def repo_root() -> Path:
-    """The repository holding ``specs/`` next to the ``refnn`` package."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "specs").is_dir():
-        raise FileNotFoundError(f"specs/ not found next to the refnn package (looked in {root})")
-    return root
+#: The directory of the ``refnn`` package this module belongs to.
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def source_root(package: Path = PACKAGE) -> Path | None:
+    """The checkout holding ``specs/``, ``tests/`` and ``pyproject.toml`` next to the package.
+
+    None for an installed package: a wheel ships ``refnn`` alone, so there is nothing to trace
+    (the derivatives are still all verified).
+    """
+    root = package.parent
+    found = (
+        all((root / d).is_dir() for d in ("specs", "tests")) and (root / "pyproject.toml").is_file()
+    )
+    return root if found else None
 
 
 def parse_specs(specs_dir: Path) -> dict[str, str]:
@@ -134,9 +143,8 @@ def _scan(root: Path, folder: str, kind: str) -> dict[str, list[str]]:
     return table
 
 
-def build_trace(root: Path | None = None, checked: dict[str, list[str]] | None = None) -> Trace:
-    """Scan specs, package sources and tests under ``root`` (default: this repository)."""
-    root = root or repo_root()
+def build_trace(root: Path, checked: dict[str, list[str]] | None = None) -> Trace:
+    """Scan the specs, package sources and tests of the checkout ``root``."""
     return Trace(
         defined=parse_specs(root / "specs"),
         implemented=_scan(root, "refnn", "doc"),

@@ -10,7 +10,7 @@ from typing import TextIO
 
 import numpy as np
 
-from refnn.demo.data import Split
+from demo.data import Split
 from refnn.losses import Loss
 from refnn.model import Sequential
 from refnn.optim import Optimizer

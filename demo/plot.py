@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from refnn.demo.training import RunResult
+from demo.training import RunResult
 
 
 def matplotlib_available() -> bool:

@@ -1,9 +1,11 @@
-"""Demos on real data that ships inside a package (nothing is downloaded at run time).
+"""An example application of refnn on real data (nothing is downloaded at run time).
 
-``python -m refnn.demo`` (or ``make demo``) trains three models on scikit-learn's bundled data
+Not part of the installed package: run it from a checkout.
+
+``python -m demo`` (or ``make demo``) trains three models on scikit-learn's bundled data
 sets, printing cost, accuracy and time per epoch, and writes to ``demo-output/``:
 
-* ``mlp``: the seeds' L-layer binary classifier on the breast-cancer data (:mod:`.mlp_run`);
+* ``mlp``: an L-layer MLP binary classifier on the breast-cancer data (:mod:`.mlp_run`);
 * ``cnn``: Conv2D - ReLU - MaxPool2D - Flatten - Dense on the 8 x 8 digits (:mod:`.cnn_run`);
 * ``lstm``: an LSTM reading the digits row by row (:mod:`.lstm_run`).
 
@@ -13,8 +15,7 @@ Options: ``--quick``, ``--only mlp|cnn|lstm``, ``--out DIR``, ``--no-plots``. Th
 plots need the ``demo`` extra: ``pip install 'refnn[demo]'``.
 """
 
-from refnn.demo.cli import main
-from refnn.demo.training import EpochRecord, RunResult, Settings, accuracy, train_run
-from refnn.sequence import LastStep
+from demo.cli import main
+from demo.training import EpochRecord, RunResult, Settings, accuracy, train_run
 
-__all__ = ["EpochRecord", "LastStep", "RunResult", "Settings", "accuracy", "main", "train_run"]
+__all__ = ["EpochRecord", "RunResult", "Settings", "accuracy", "main", "train_run"]

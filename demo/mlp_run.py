@@ -1,4 +1,4 @@
-"""Run 1: the seeds' L-layer binary classifier on the breast-cancer data.
+"""Run 1: an L-layer MLP binary classifier on the breast-cancer data.
 
 mlp([30, 16, 8, 1]): Dense-ReLU, Dense-ReLU, Dense-Sigmoid, He initialisation, binary
 cross-entropy, Adam on mini-batches. Features are standardized with the training split's mean
@@ -11,8 +11,8 @@ from typing import TextIO
 
 import numpy as np
 
-from refnn.demo.data import Split, breast_cancer
-from refnn.demo.training import RunResult, Settings, train_run
+from demo.data import Split, breast_cancer
+from demo.training import RunResult, Settings, train_run
 from refnn.losses import BinaryCrossEntropy
 from refnn.model import Sequential, mlp
 from refnn.optim import Adam

@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from demo.data import Split, digits
+from demo.training import RunResult, Settings, train_run
 from refnn.activations import ReLU
 from refnn.conv import Conv2D
-from refnn.demo.data import Split, digits
-from refnn.demo.training import RunResult, Settings, train_run
 from refnn.dense import Dense
 from refnn.flatten import Flatten
 from refnn.layer import Layer

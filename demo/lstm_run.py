@@ -11,8 +11,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from refnn.demo.data import Split, digits
-from refnn.demo.training import RunResult, Settings, train_run
+from demo.data import Split, digits
+from demo.training import RunResult, Settings, train_run
 from refnn.dense import Dense
 from refnn.layer import Layer
 from refnn.lstm import LSTM

@@ -1,9 +1,9 @@
-"""``python -m refnn.demo``: train the three demo models, print progress, plot, save, reload.
+"""``python -m demo``: train the three demo models, print progress, plot, save, reload.
 
-    python -m refnn.demo                 # all three runs (a minute or two on 2 cores)
-    python -m refnn.demo --quick         # a few epochs on a subset (for tests)
-    python -m refnn.demo --only cnn      # one run: mlp, cnn or lstm
-    python -m refnn.demo --out DIR       # where plots and saved models go (default demo-output/)
+    python -m demo                 # all three runs (a minute or two on 2 cores)
+    python -m demo --quick         # a few epochs on a subset (for tests)
+    python -m demo --only cnn      # one run: mlp, cnn or lstm
+    python -m demo --out DIR       # where plots and saved models go (default demo-output/)
 
 Every run is seeded: the printed costs and accuracies repeat exactly from one run to the next
 (only the times change).
@@ -22,10 +22,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from refnn.demo import cnn_run, lstm_run, mlp_run
-from refnn.demo.data import INSTALL_HINT, DemoDependencyError, Split
-from refnn.demo.plot import matplotlib_available, plot_run
-from refnn.demo.training import RunResult, Settings
+from demo import cnn_run, lstm_run, mlp_run
+from demo.data import INSTALL_HINT, DemoDependencyError, Split
+from demo.plot import matplotlib_available, plot_run
+from demo.training import RunResult, Settings
 from refnn.io import load, save
 from refnn.layer import Layer
 
@@ -51,7 +51,7 @@ RUNS: dict[str, Run] = {
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m refnn.demo",
+        prog="python -m demo",
         description="Train refnn models on scikit-learn's bundled data sets (nothing is "
         "downloaded): an MLP on breast cancer, a CNN and an LSTM on the 8x8 digits.",
     )

@@ -1,0 +1,173 @@
+"""Build each ``make check`` case's objective from its configuration: seeded inputs, labels,
+layers, losses and models, made from public refnn classes only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+
+from refnn import (
+    BinaryCrossEntropy,
+    BinaryCrossEntropyWithLogits,
+    Conv2D,
+    CrossEntropy,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    Loss,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    SoftmaxCrossEntropy,
+    Tanh,
+    mlp,
+)
+from refnn.types import DTypeLike, FloatArray
+from refnn.verify.problems import (
+    Objective,
+    l2_model_problem,
+    layer_problem,
+    loss_problem,
+    model_problem,
+)
+
+#: Builds a layer from the case's generator and dtype.
+Make = Callable[[np.random.Generator, DTypeLike], Layer[Any]]
+#: How a layer's input is drawn (see :func:`random_input`).
+InputKind = Literal["normal", "zeros", "distinct", "ties"]
+#: How labels are drawn (see :func:`labels`).
+LabelKind = Literal["binary", "one-hot", "soft"]
+#: The models :func:`l2_objective` builds.
+L2Kind = Literal["mlp", "tanh-softmax", "dropout"]
+
+
+def seeded(cls: Callable[..., Layer[Any]], *args: Any, **kwargs: Any) -> Make:
+    """A layer whose initial parameters come from the case's generator."""
+    return lambda rng, dtype: cls(*args, rng=rng, dtype=dtype, **kwargs)
+
+
+def plain(cls: Callable[..., Layer[Any]], *args: Any, **kwargs: Any) -> Make:
+    """A layer without randomness."""
+    return lambda rng, dtype: cls(*args, dtype=dtype, **kwargs)
+
+
+def random_input(kind: InputKind, shape: tuple[int, ...], seed: int, scale: float) -> FloatArray:
+    """A seeded input: ``normal`` (scale N(0, 1)); ``zeros`` (the same, a quarter of the entries
+    exactly 0: ReLU's kink); ``distinct`` (a shuffled grid in [-2, 2), entries >= 4/size apart:
+    no max-pool ties); ``ties`` (integers 0..2: many windows with several equal maxima)."""
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    if kind == "distinct":
+        out: FloatArray = rng.permutation(-2.0 + 4.0 * np.arange(size) / size).reshape(shape)
+        return out
+    if kind == "ties":
+        return rng.integers(0, 3, shape).astype(np.float64)
+    out = scale * rng.standard_normal(shape)
+    if kind == "zeros":
+        out.flat[:: max(1, size // 4)] = 0.0
+    return out
+
+
+def layer_objective(
+    make: Make,
+    shape: tuple[int, ...],
+    seed: int,
+    *,
+    x: InputKind = "normal",
+    scale: float = 1.0,
+    dtype: DTypeLike = np.float64,
+    training: bool = True,
+    after_other_batch: bool = False,
+) -> Objective:
+    """J = Σ U ⊙ layer(X) (:func:`layer_problem`) for a layer built by ``make`` in ``dtype``.
+
+    A layer with a bias gets a random one (not the init's zeros: db is checked at a generic
+    point); a Dropout layer's mask is frozen, so J is one function of X. ``after_other_batch``:
+    the layer first runs forward and backward on a batch with one more example, as a model does
+    between training and prediction (anything a layer keeps between calls must follow m).
+    """
+    rng = np.random.default_rng(seed)
+    layer = make(rng, dtype)
+    if "b" in layer.params:  # a random bias, not the init's: db is checked at a generic point
+        layer.params["b"][...] = 0.5 * rng.standard_normal(layer.params["b"].shape)
+    if isinstance(layer, Dropout):
+        layer.freeze_mask()  # the first training forward draws the mask, every later one reuses it
+    if after_other_batch:
+        other = random_input(x, (*shape[:-1], shape[-1] + 1), seed + 2, scale).astype(dtype)
+        layer.backward(np.ones_like(layer.forward(other, training=training)))
+    X = random_input(x, shape, seed + 1, scale).astype(dtype)
+    return layer_problem(layer, X, seed=seed, training=training)
+
+
+def labels(kind: LabelKind, k: int, m: int, seed: int) -> FloatArray:
+    """``binary`` (0/1), ``one-hot`` columns, or ``soft`` columns (every entry > 0, sum 1)."""
+    rng = np.random.default_rng(seed + 100)
+    if kind == "binary":
+        return (rng.random((k, m)) < 0.5).astype(np.float64)
+    if kind == "one-hot":
+        return np.eye(k)[:, rng.integers(0, k, m)]
+    e = np.exp(rng.standard_normal((k, m)))
+    soft: FloatArray = e / e.sum(axis=0)
+    return soft
+
+
+def loss_objective(
+    make: Callable[[], Loss],
+    logits: bool,
+    label_kind: LabelKind,
+    seed: int,
+    dtype: DTypeLike = np.float64,
+) -> Objective:
+    """J = loss(A, Y) for A 4 x 5: probabilities in [0.1, 0.9], or logits 3 N(0, 1)."""
+    rng = np.random.default_rng(seed)
+    A = 3.0 * rng.standard_normal((4, 5)) if logits else rng.uniform(0.1, 0.9, (4, 5))
+    Y = labels(label_kind, 4, 5, seed)
+    return loss_problem(make(), A.astype(dtype), Y.astype(dtype))
+
+
+def mlp_objective(
+    dims: tuple[int, ...], m: int, seed: int, logits: bool, dtype: DTypeLike
+) -> Objective:
+    """J = BCE(mlp(X), Y), from logits or after a sigmoid, over X and every parameter."""
+    rng = np.random.default_rng(seed)
+    model = mlp(dims, rng=rng, output="linear" if logits else "sigmoid", dtype=dtype)
+    loss = (BinaryCrossEntropyWithLogits if logits else BinaryCrossEntropy)(dtype=dtype)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    return model_problem(model, loss, X, labels("binary", dims[-1], m, seed).astype(dtype))
+
+
+def cnn_objective(m: int, seed: int) -> Objective:
+    """Conv2D(2->3, 3x3, pad 1) -> ReLU -> MaxPool2D(2) -> Flatten -> Dense(27->1) -> Sigmoid."""
+    rng = np.random.default_rng(seed)
+    conv = Conv2D(2, 3, 3, padding=1, rng=rng)
+    conv.params["b"][...] = 0.1 * rng.standard_normal((3, 1))
+    model = Sequential([conv, ReLU(), MaxPool2D(2), Flatten(), Dense(27, 1, rng=rng), Sigmoid()])
+    X = rng.standard_normal((2, 6, 6, m))
+    return model_problem(model, BinaryCrossEntropy(), X, labels("binary", 1, m, seed))
+
+
+def l2_objective(kind: L2Kind, lam: float, seed: int) -> Objective:
+    """J + λ/(2m) Σ ||W||² for an MLP, a tanh/softmax stack or a model with (frozen) dropout."""
+    rng = np.random.default_rng(seed)
+    loss: Loss = SoftmaxCrossEntropy()
+    if kind == "mlp":
+        model = mlp([4, 5, 3], rng=rng, output="linear")
+    elif kind == "tanh-softmax":
+        model = Sequential([Dense(3, 4, rng=rng), Tanh(), Dense(4, 3, rng=rng), Softmax()])
+        loss = CrossEntropy()
+    else:
+        drop = Dropout(0.4, rng=np.random.default_rng(seed + 300))
+        drop.freeze_mask()  # the first forward below draws the mask; every later one reuses it
+        model = Sequential([Dense(4, 6, rng=rng), ReLU(), drop, Dense(6, 3, rng=rng)])
+    for layer in model.layers:  # non-zero biases: db is checked at a generic point
+        if "b" in layer.params:
+            layer.params["b"][...] = 0.5 * rng.standard_normal(layer.params["b"].shape)
+    X = rng.standard_normal((model.layers[0].params["W"].shape[1], 5))
+    model.forward(X)
+    return l2_model_problem(model, loss, X, labels("one-hot", 3, 5, seed), lam)

@@ -1,0 +1,204 @@
+"""The ``make check`` report: what a person scans on a terminal, and the full detail as JSON.
+
+The text has one line per case (component and configuration, within about 120 columns), failing
+cases first; then each failure in full; then the traceability in a few lines (``--trace`` adds
+one line per spec ID); then the summary. The JSON holds everything: every input's figures, the
+Taylor sweeps, the contract checks and the traceability of every spec ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from refnn.gradcheck import ArrayResult
+
+if TYPE_CHECKING:
+    from refnn.verify.run import CaseOutcome, Report
+
+#: Printed instead of the traceability where the package is installed.
+TRACE_SKIPPED = "skipped (specs/ not shipped in an installed package)"
+
+HEADER = ("component", "configuration", "rel err", "err/tol", "kinks", "taylor", "contract",
+          "verdict")  # fmt: skip
+LEGEND = (
+    "rel err: the largest over every element of every input; err/tol: |a-n| / tolerance at the\n"
+    "worst element (<= 1 passes); kinks: elements found on a kink / moved off it / excluded;\n"
+    "taylor: smallest remainder slope (2 right, 1 wrong; lin: f linear; kink: not judged)"
+)
+
+
+def verdict(o: CaseOutcome) -> str:
+    """``ok``, or the first reason the case failed: ERROR, an input's verdict, TAYLOR, CONTRACT."""
+    if o.error or o.result is None:
+        return "ERROR"
+    bad = [a.verdict for a in o.result.arrays if not a.passed]
+    if bad:
+        return bad[0]
+    if not o.result.passed:
+        return "TAYLOR"
+    return "CONTRACT" if o.contract is not None and not o.contract.passed else "ok"
+
+
+def _ratio(a: ArrayResult) -> float:
+    """The worst element's error over the tolerance it was judged against."""
+    if a.tolerance > 0:
+        return a.abs_error / a.tolerance
+    return np.inf if a.abs_error > 0 else 0.0
+
+
+def _row(o: CaseOutcome) -> list[str]:
+    case, result = o.case, o.result
+    if result is None:
+        return [case.component, case.config, "-", "-", "-", "-", "-", verdict(o)]
+    arrays = result.arrays
+    ratio = max((_ratio(a) for a in arrays), default=0.0)
+    found = sum(a.kinks.found for a in arrays)
+    kinks = f"{found}/{sum(a.kinks.moved for a in arrays)}/{sum(a.kinks.excluded for a in arrays)}"
+    slopes = [s for s in (result.taylor.slopes if result.taylor else ()) if s is not None]
+    taylor = f"{min(slopes):.2f}" if slopes else "lin"
+    if not result.taylor_judged:
+        taylor = "kink" if result.taylor is not None else "-"
+    contract = "-" if o.contract is None else ("ok" if o.contract.passed else "FAIL")
+    return [
+        case.component,
+        case.config,
+        f"{max((a.max_rel_error for a in arrays), default=0.0):.1e}",
+        f"{ratio:.1e}",
+        kinks if found else "-",
+        taylor,
+        contract,
+        verdict(o),
+    ]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, a rule under the header."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return [line.rstrip() for line in lines]
+
+
+def _failure(o: CaseOutcome) -> list[str]:
+    out = [f"FAILED: {o.case.component} [{o.case.config}] ({verdict(o)})"]
+    if o.error:
+        out.append(f"  {o.error}")
+    if o.result is not None and not o.result.passed:
+        out += [a.message() for a in o.result.arrays if not a.passed]
+        out.append(o.result.format())
+    if o.contract is not None and not o.contract.passed:
+        out.append(o.contract.format())
+    return out
+
+
+def _trace_lines(report: Report, per_id: bool) -> list[str]:
+    t = report.trace
+    if t is None:
+        return [f"traceability: {TRACE_SKIPPED}"]
+    ids = [i for i in sorted(t.defined) if not i.startswith("NOTE-")]
+    n_impl, n_tested, n_checked = (
+        sum(1 for i in ids if links.get(i)) for links in (t.implemented, t.tested, t.checked)
+    )
+    out = [
+        f"traceability: {len(ids)} spec IDs; {n_impl} implemented, {n_tested} tested, "
+        f"{n_checked} verified by make-check cases; "
+        f"{len(report.trace_problems)} problems",
+        *(f"TRACE PROBLEM: {p}" for p in report.trace_problems),
+    ]
+    for i in ids if per_id else ():
+        impl = t.implemented.get(i, [])
+        where = (impl[0].removeprefix("refnn.") + (f" +{len(impl) - 1}" if len(impl) > 1 else "")
+                 if impl else "NOT IMPLEMENTED")  # fmt: skip
+        cases = len(t.checked.get(i, []))
+        out.append(f"  {i:<18} {where:<44} tests {len(t.tested.get(i, [])):>3}  cases {cases:>3}")
+    return out
+
+
+def format_report(report: Report, *, trace_table: bool = False) -> str:
+    """The text report; ``trace_table`` adds one line per spec ID."""
+    outcomes = sorted(report.outcomes, key=lambda o: o.passed)  # failing cases first, else order
+    out = [
+        "GRADIENT CHECKS (refnn.gradcheck: central differences + Richardson, Taylor test, "
+        "backward contract)",
+        LEGEND,
+        "",
+        *table(HEADER, [_row(o) for o in outcomes]),
+    ]
+    for o in outcomes:
+        if not o.passed:
+            out += ["", *_failure(o)]
+    out += ["", *_trace_lines(report, trace_table)]
+    arrays = [(o.case, a) for o in report.outcomes if o.result for a in o.result.arrays]
+    n_ok = sum(a.passed for _, a in arrays)
+    out += [
+        "",
+        "SUMMARY",
+        f"cases: {len(report.outcomes)} ({sum(o.passed for o in report.outcomes)} passed); "
+        f"inputs checked: {len(arrays)} ({n_ok} ok, {len(arrays) - n_ok} failed)",
+    ]
+    if arrays:
+        case, a = max(arrays, key=lambda ca: _ratio(ca[1]))
+        out.append(
+            f"worst err/tol (<= 1 passes): {_ratio(a):.1e} ({case.component} [{case.config}], "
+            f"input {a.name})"
+        )
+    for dtype, float32 in (("float64", False), ("float32", True)):
+        judged = [(case, a) for case, a in arrays if case.float32 == float32]
+        if judged:
+            case, a = max(judged, key=lambda ca: ca[1].max_rel_error)
+            out.append(
+                f"worst relative error, {dtype}: {a.max_rel_error:.2e} "
+                f"({case.component} [{case.config}], input {a.name})"
+            )
+    trace = TRACE_SKIPPED if report.trace is None else f"{len(report.trace_problems)} problems"
+    out += [
+        f"kink elements found: {sum(a.kinks.found for _, a in arrays)}; traceability: {trace}",
+        f"time: {report.seconds:.1f} s",
+        "RESULT: " + ("PASS" if report.passed else "FAIL"),
+    ]
+    return "\n".join(out)
+
+
+def _case_json(o: CaseOutcome) -> dict[str, Any]:
+    r = o.result
+    return {
+        "component": o.case.component,
+        "config": o.case.config,
+        "specs": list(o.case.specs),
+        "float32": o.case.float32,
+        "passed": o.passed,
+        "verdict": verdict(o),
+        "error": o.error,
+        "seconds": o.seconds,
+        "arrays": [a.to_dict() for a in r.arrays] if r else [],
+        "taylor": r.taylor.to_dict() if r and r.taylor else None,
+        "taylor_judged": r.taylor_judged if r else False,
+        "contract": o.contract.to_dict() if o.contract else None,
+    }
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The whole report as plain JSON data (``trace`` None and ``trace_skipped`` set when the
+    package is installed)."""
+    t = report.trace
+    return {
+        "passed": report.passed,
+        "seconds": report.seconds,
+        "cases": [_case_json(o) for o in report.outcomes],
+        "trace": None
+        if t is None
+        else {
+            spec_id: {
+                "defined": t.defined[spec_id],
+                "implemented_by": t.implemented.get(spec_id, []),
+                "tests": t.tested.get(spec_id, []),
+                "checked_by": sorted(set(t.checked.get(spec_id, []))),
+            }
+            for spec_id in sorted(t.defined)
+        },
+        "trace_skipped": TRACE_SKIPPED if t is None else None,
+        "trace_problems": report.trace_problems,
+    }
