@@ -63,7 +63,7 @@ def show(figures: dict[str, Figure]) -> list[str]:
         elif spread is None:
             text = f"{value:g} (no spread recorded)"
         elif spread > value:
-            text = f"noise exceeds the figure (spread {spread:.3g} > median {value:.3g})"
+            text = f"noise exceeds the figure ({human(name, value, spread)})"
         else:
             text = human(name, value, spread)
         lines.append(f"{name.ljust(width)}  {text}")

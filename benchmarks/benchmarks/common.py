@@ -1,8 +1,9 @@
 """Sizes, dtypes and input builders shared by the benchmark modules.
 
 Three sizes per layer, small to large. The large ones are the shapes ``benchmarks/compare.py``
-judges against the GEMM bound and PyTorch: Dense 1024 -> 1024 with m = 512, and Conv2D
-32 -> 64 channels on 32 x 32 images, 3 x 3 kernel, padding 1, m = 64.
+judges against its bound and PyTorch: Dense 1024 -> 1024 with m = 512; Conv2D 32 -> 64 channels
+on 32 x 32 images, 3 x 3 kernel, padding 1, m = 64 (pooling: on its output); LSTM 64 -> 128,
+T = 50, m = 64.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class ConvSize:
         return self.k // 2
 
 
+@dataclass(frozen=True)
+class LSTMSize:
+    """An LSTM n_in -> n_hidden over T steps of m examples."""
+
+    n_in: int
+    n_hidden: int
+    T: int
+    m: int
+
+
 DENSE_SIZES: dict[str, DenseSize] = {
     "64->64,m=32": DenseSize(64, 64, 32),
     "256->256,m=128": DenseSize(256, 256, 128),
@@ -53,6 +64,13 @@ CONV_SIZES: dict[str, ConvSize] = {
     "3->8,8x8,m=8": ConvSize(3, 8, 8, 8),
     "16->32,16x16,m=32": ConvSize(16, 32, 16, 32),
     "32->64,32x32,m=64": ConvSize(32, 64, 32, 64),
+}
+
+
+LSTM_SIZES: dict[str, LSTMSize] = {
+    "8->16,T=10,m=8": LSTMSize(8, 16, 10, 8),
+    "32->64,T=20,m=32": LSTMSize(32, 64, 20, 32),
+    "64->128,T=50,m=64": LSTMSize(64, 128, 50, 64),
 }
 
 
@@ -79,15 +97,22 @@ class Timed:
 
 
 class _LayerTimings(Timed):
-    """Forward, backward, both, and peak memory of ``self.layer`` on ``self.X`` / ``self.dZ``.
+    """Forward, backward, both, and peak memory of a layer, per dtype and size.
 
-    A subclass's ``setup`` builds the layer and its inputs and runs one forward (so that
-    ``time_backward`` has a cache). The leading underscore keeps asv from collecting this base.
+    A subclass's ``make`` builds the layer, its input X and the upstream gradient dZ; ``setup``
+    runs one forward, so that ``time_backward`` has a cache. The leading underscore keeps asv
+    from collecting this base.
     """
 
-    layer: Layer[Any]
-    X: FloatArray
-    dZ: FloatArray
+    params: ClassVar[list[list[Any]]]
+    param_names: ClassVar[list[str]] = ["dtype", "size"]
+
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        raise NotImplementedError
+
+    def setup(self, dtype: DTypeLike, size: str) -> None:
+        self.layer, self.X, self.dZ = self.make(dtype, size)
+        self.layer.forward(self.X)
 
     def time_forward(self, dtype: DTypeLike, size: str) -> None:
         self.layer.forward(self.X)

@@ -1,0 +1,26 @@
+"""LSTM layer over a whole sequence: forward, backward (through time), both, peak memory."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from refnn.layer import Layer
+from refnn.types import DTypeLike, FloatArray
+
+from .common import DTYPES, LSTM_SIZES, _LayerTimings, normal
+
+
+class LSTMLayer(_LayerTimings):
+    """``LSTM.forward`` / ``LSTM.backward`` on n_in x T x m inputs, all hidden states out."""
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(LSTM_SIZES)]
+
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        from refnn import LSTM
+
+        s = LSTM_SIZES[size]
+        layer = LSTM(s.n_in, s.n_hidden, rng=np.random.default_rng(0), dtype=dtype)
+        X = normal((s.n_in, s.T, s.m), dtype, seed=1)
+        return layer, X, normal((s.n_hidden, s.T, s.m), dtype, seed=2)
