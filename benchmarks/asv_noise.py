@@ -19,6 +19,7 @@ import math
 import os
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,38 +80,55 @@ class Change:
     label: str
 
 
-def change(pairs: Sequence[tuple[Figure, Figure]]) -> Change:
-    """The change over the rounds' (parent, HEAD) figures, less the rounds where either failed."""
-    ratios, within = [], []
-    for (b, sb), (h, sh) in pairs:
-        if b is None or h is None or b <= 0:
-            continue
-        ratios.append(h / b)
-        within.append(h / b * ((sb or 0.0) / b + (sh or 0.0) / max(h, 1e-300)))
-    if not ratios:
-        return Change(float("nan"), float("nan"), "failed")
+def half_range(values: Sequence[float]) -> float:
+    """Half the range of ``values`` relative to their median."""
+    return (max(values) - min(values)) / 2 / statistics.median(values)
+
+
+def change(pairs: Sequence[tuple[Figure, Figure]], *, busy: bool = False) -> Change:
+    """The change over the rounds' (parent, HEAD) figures, less the rounds where either failed.
+
+    Its noise is the largest of: half the range of the per-round ratios; each side's half range
+    over the rounds (the same code measured again: an A/A test); the median over rounds of the
+    ratio's spread within a round. On a ``busy`` machine a regression or improvement gets a "?".
+    """
+    kept = [(b, sb or 0.0, h, sh or 0.0) for (b, sb), (h, sh) in pairs if b and h]
+    if not kept:
+        return Change(math.nan, math.nan, "failed")
+    ratios = [h / b for b, _, h, _ in kept]
+    within = [h / b * (sb / b + sh / h) for b, sb, h, sh in kept]
     r = statistics.median(ratios)
-    noise = max((max(ratios) - min(ratios)) / 2, statistics.median(within))
+    aa = max(half_range([b for b, *_ in kept]), half_range([h for *_, h, _ in kept]))
+    noise = max(half_range(ratios) * r, aa * r, statistics.median(within))
     if abs(r - 1) <= noise:
         label = "noise > change" if noise > FACTOR - 1 else "same"
     elif r > FACTOR:
         label = "REGRESSION"
     else:
         label = "improvement" if r < 1 / FACTOR else "same"
-    return Change(r, noise, label)
+    return Change(
+        r, noise, label + ("?" if busy and label in ("REGRESSION", "improvement") else "")
+    )
 
 
 def compare_rounds(
-    base: Sequence[dict[str, Figure]], head: Sequence[dict[str, Figure]]
+    base: Sequence[dict[str, Figure]], head: Sequence[dict[str, Figure]], *, busy: bool = False
 ) -> dict[str, Change]:
     """Each benchmark of the first HEAD round against the parent, round by round."""
     missing: Figure = (None, None)
     return {
         key: change(
-            [(b.get(key, missing), h.get(key, missing)) for b, h in zip(base, head, strict=True)]
+            [(b.get(key, missing), h.get(key, missing)) for b, h in zip(base, head, strict=True)],
+            busy=busy,
         )
         for key in head[0]
     }
+
+
+def busy(load: Sequence[float], cpus: int) -> bool:
+    """Other processes ran: the 5 or 15 min load average exceeds what the benchmarks alone
+    make (their BLAS threads, at most one per cpu) by half the cpus."""
+    return max(load[1:]) > 1.5 * cpus
 
 
 def load_average() -> str:
@@ -133,7 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if len(args.base) != len(args.head):
         parser.error(f"--base has {len(args.base)} rounds, --head {len(args.head)}")
-    changes = compare_rounds([load(p) for p in args.base], [load(p) for p in args.head])
+    cpus = os.cpu_count() or 1
+    was_busy = busy(os.getloadavg(), cpus)
+    changes = compare_rounds(
+        [load(p) for p in args.base], [load(p) for p in args.head], busy=was_busy
+    )
     width = max(map(len, changes), default=0)
     print(f"== HEAD / parent over {len(args.head)} rounds (median ratio ± noise)")
     worst_first = sorted(
@@ -141,11 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for key, c in worst_first:
         print(f"{key.ljust(width)}  {c.ratio:6.2f} ± {c.noise:.2f}  {c.label}")
-    counts = {
-        label: sum(c.label == label for c in changes.values())
-        for label in ("REGRESSION", "improvement", "same", "noise > change", "failed")
-    }
-    print("== " + ", ".join(f"{n} {label}" for label, n in counts.items()))
+    counts = Counter(c.label for c in changes.values())
+    print("== " + ", ".join(f"{n} {label}" for label, n in sorted(counts.items())))
+    if was_busy:
+        print(
+            f"== WARNING: busy machine ({load_average()} on {cpus} cpus): other processes "
+            "took turns with the benchmarks; the changes marked '?' may be theirs"
+        )
     if counts["noise > change"]:
         print(
             f"== WARNING: for {counts['noise > change']} benchmarks the noise exceeds the change "

@@ -354,9 +354,10 @@ def threads() -> tuple[int, list[str]]:
     ]
 
 
-def load() -> str:
+def load(own: float) -> str:
+    """The load average, flagged when it exceeds ``own`` (this process's threads) by 0.5."""
     one, five, fifteen = os.getloadavg()
-    busy = "  <- other processes are running: figures are noisy" if one > 0.5 else ""
+    busy = "  <- other processes are running: figures are noisy" if one > own + 0.5 else ""
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min){busy}"
 
 
@@ -403,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if var in os.environ:
             say(f"   {var}={os.environ[var]!r}: may slow numpy's BLAS")
-    say(f"   before: {load()}", "")
+    say(f"   before: {load(0)}", "")
     say(line([name for name, _ in COLUMNS]), line(["-" * max(w, 4) for _, w in COLUMNS]))
 
     verdicts: list[str] = []
@@ -428,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdicts.append(f"{v}: Conv2D memory {dtype}")
             say(f"   {dtype}: {v}")
     missed = [v for v in verdicts if v.startswith("MISS")]
-    say("", f"   after: {load()}")
+    say("", f"   after: {load(n_threads)}")
     say(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS ('?': within noise)")
     say(*(f"   {v}" for v in missed))
     return exit_status(verdicts, args.strict)

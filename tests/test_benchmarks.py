@@ -203,5 +203,22 @@ def test_compare_pairs_rounds_and_warns_when_noise_exceeds_the_change() -> None:
     # Wide quartiles within every round count as noise too.
     wide = asv_noise.compare_rounds([{key: (1.0, 0.8)}] * 3, [{key: (1.5, 0.8)}] * 3)
     assert wide[key].label == "noise > change"
+    # The same code measured again drifted by as much as the change: an A/A test says noise.
+    drift = asv_noise.compare_rounds(
+        [{key: (1.0, 0.01)}, {key: (1.5, 0.01)}, {key: (1.0, 0.01)}],
+        [{key: (1.3, 0.01)}, {key: (1.95, 0.01)}, {key: (1.3, 0.01)}],
+    )
+    assert drift[key].ratio == pytest.approx(1.3) and drift[key].label == "noise > change"
     failed = asv_noise.compare_rounds([{key: (None, None)}], [{key: (1.0, 0.01)}])
     assert failed[key].label == "failed"
+
+
+def test_a_busy_machine_marks_regressions_and_improvements_as_doubtful() -> None:
+    key = "t"
+    slower = asv_noise.compare_rounds([{key: (1.0, 0.01)}] * 3, [{key: (2.0, 0.01)}] * 3, busy=True)
+    assert slower[key].label == "REGRESSION?"
+    same = asv_noise.compare_rounds([{key: (1.0, 0.01)}] * 3, [{key: (1.0, 0.01)}] * 3, busy=True)
+    assert same[key].label == "same"
+    # 2 cpus: the benchmarks alone load them up to about 2; 9 is other processes.
+    assert asv_noise.busy((9.0, 8.7, 5.2), cpus=2)
+    assert not asv_noise.busy((2.1, 2.0, 1.2), cpus=2)
