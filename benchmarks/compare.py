@@ -163,7 +163,7 @@ def line(cells: Sequence[str]) -> str:
 
 
 def judge(times: Mapping[str, Timing], bars: Bars) -> list[str]:
-    """The verdict of each bar refnn / side <= limit (MISS when the side was not timed)."""
+    """The verdict of each bar refnn / side <= limit whose side was timed."""
     out = []
     for side, limit in bars:
         if "refnn" not in times or side not in times:
@@ -300,7 +300,7 @@ def pool(kind: str, c: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[s
 
 
 #: (operation, shape, builder, bars in float64, bars in float32): the issue's goals.
-ROWS: tuple[tuple[str, str, Callable[[str, Any], dict[str, Fn]], Bars, Bars], ...] = (
+ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], ...] = (
     ("Dense", "256->256, m=128", partial(dense, 256, 256, 128), (), ()),
     ("Dense", "1024->1024, m=512", partial(dense, 1024, 1024, 512), (("bound", 1.05),), ()),
     ("Conv2D", "16->32, 16x16, m=32", partial(conv, 16, 32, 16, 32), (), ()),
