@@ -186,39 +186,35 @@ def test_show_prints_noise_instead_of_a_figure_whose_spread_exceeds_it(tmp_path:
     assert "failed" in bad[1]
 
 
-def test_compare_pairs_rounds_and_warns_when_noise_exceeds_the_change() -> None:
-    key = "t('float64')"
-    steady = asv_noise.compare_rounds([{key: (1.0, 0.01)}] * 3, [{key: (2.0, 0.01)}] * 3)
-    assert steady[key].ratio == pytest.approx(2.0) and steady[key].label == "REGRESSION"
-    faster = asv_noise.compare_rounds([{key: (1.0, 0.01)}] * 3, [{key: (0.5, 0.01)}] * 3)
-    assert faster[key].label == "improvement"
-    same = asv_noise.compare_rounds([{key: (1.0, 0.01)}] * 3, [{key: (1.02, 0.01)}] * 3)
-    assert same[key].label == "same"
-    # A busy machine: the rounds disagree by more than the change they would report.
-    busy = asv_noise.compare_rounds(
-        [{key: (1.0, 0.01)}, {key: (4.4, 0.01)}, {key: (1.0, 0.01)}],
-        [{key: (4.4, 0.01)}, {key: (1.0, 0.01)}, {key: (1.5, 0.01)}],
-    )
-    assert busy[key].label == "noise > change"
-    # Wide quartiles within every round count as noise too.
-    wide = asv_noise.compare_rounds([{key: (1.0, 0.8)}] * 3, [{key: (1.5, 0.8)}] * 3)
-    assert wide[key].label == "noise > change"
-    # The same code measured again drifted by as much as the change: an A/A test says noise.
-    drift = asv_noise.compare_rounds(
-        [{key: (1.0, 0.01)}, {key: (1.5, 0.01)}, {key: (1.0, 0.01)}],
-        [{key: (1.3, 0.01)}, {key: (1.95, 0.01)}, {key: (1.3, 0.01)}],
-    )
-    assert drift[key].ratio == pytest.approx(1.3) and drift[key].label == "noise > change"
-    failed = asv_noise.compare_rounds([{key: (None, None)}], [{key: (1.0, 0.01)}])
-    assert failed[key].label == "failed"
+CASES = {
+    "steady 2x slower": ([1.0] * 3, [2.0] * 3, 0.01, 2.0, "REGRESSION"),
+    "steady 2x faster": ([1.0] * 3, [0.5] * 3, 0.01, 0.5, "improvement"),
+    "2 % is no change": ([1.0] * 3, [1.02] * 3, 0.01, 1.02, "same"),
+    # The rounds disagree by more than the change they would report (the 4.4x).
+    "rounds disagree": ([1.0, 4.4, 1.0], [4.4, 1.0, 1.5], 0.01, 1.5, "noise > change"),
+    # Wide quartiles within every round.
+    "wide quartiles": ([1.0] * 3, [1.5] * 3, 0.8, 1.5, "noise > change"),
+    # Each side drifted over the rounds by as much as the change (the same code measured again).
+    "A/A drift": ([1.0, 1.5, 1.0], [1.3, 1.95, 1.3], 0.01, 1.3, "noise > change"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compare_pairs_rounds_and_says_when_noise_exceeds_the_change(case: str) -> None:
+    base, head, spread, ratio, label = CASES[case]
+    got = asv_noise.change([((b, spread), (h, spread)) for b, h in zip(base, head, strict=True)])
+    assert got.label == label
+    assert got.ratio == pytest.approx(ratio)
+
+
+def test_compare_rounds_keys_by_head_and_reports_failures() -> None:
+    got = asv_noise.compare_rounds([{"t": (None, None)}], [{"t": (1.0, 0.01), "new": (1.0, 0.0)}])
+    assert got["t"].label == got["new"].label == "failed"
 
 
 def test_a_busy_machine_marks_regressions_and_improvements_as_doubtful() -> None:
-    key = "t"
-    slower = asv_noise.compare_rounds([{key: (1.0, 0.01)}] * 3, [{key: (2.0, 0.01)}] * 3, busy=True)
-    assert slower[key].label == "REGRESSION?"
-    same = asv_noise.compare_rounds([{key: (1.0, 0.01)}] * 3, [{key: (1.0, 0.01)}] * 3, busy=True)
-    assert same[key].label == "same"
+    assert asv_noise.change([((1.0, 0.01), (2.0, 0.01))] * 3, busy=True).label == "REGRESSION?"
+    assert asv_noise.change([((1.0, 0.01), (1.0, 0.01))] * 3, busy=True).label == "same"
     # 2 cpus: the benchmarks alone load them up to about 2; 9 is other processes.
     assert asv_noise.busy((9.0, 8.7, 5.2), cpus=2)
     assert not asv_noise.busy((2.1, 2.0, 1.2), cpus=2)

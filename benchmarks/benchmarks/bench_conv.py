@@ -27,11 +27,15 @@ class Conv2DLayer(_LayerTimings):
     def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
         from refnn import Conv2D
 
-        s = CONV_SIZES[size]
-        rng = np.random.default_rng(0)
-        layer = Conv2D(s.c_in, s.c_out, CONV_KERNEL, padding=s.padding, rng=rng, dtype=dtype)
-        X = normal((s.c_in, s.hw, s.hw, s.m), dtype, seed=1)
-        return layer, X, normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=2)
+        c_in, c_out, hw, m = CONV_SIZES[size]
+        layer = Conv2D(
+            c_in, c_out, CONV_KERNEL, padding=1, rng=np.random.default_rng(0), dtype=dtype
+        )
+        return (
+            layer,
+            normal((c_in, hw, hw, m), dtype, seed=1),
+            normal((c_out, hw, hw, m), dtype, seed=2),
+        )
 
 
 class _Pool2DTimings(_LayerTimings):
@@ -43,10 +47,13 @@ class _Pool2DTimings(_LayerTimings):
     def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
         import refnn
 
-        s = CONV_SIZES[size]
+        _, c, hw, m = CONV_SIZES[size]
         layer: Layer[Any] = getattr(refnn, self.layer_name)(2, dtype=dtype)
-        X = normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=1)
-        return layer, X, normal((s.c_out, s.hw // 2, s.hw // 2, s.m), dtype, seed=2)
+        return (
+            layer,
+            normal((c, hw, hw, m), dtype, seed=1),
+            normal((c, hw // 2, hw // 2, m), dtype, seed=2),
+        )
 
 
 class MaxPool2DLayer(_Pool2DTimings):

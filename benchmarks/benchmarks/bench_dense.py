@@ -19,6 +19,6 @@ class DenseLayer(_LayerTimings):
     params: ClassVar[list[list[Any]]] = [DTYPES, list(DENSE_SIZES)]
 
     def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
-        s = DENSE_SIZES[size]
-        layer = Dense(s.n_in, s.n_out, rng=np.random.default_rng(0), dtype=dtype)
-        return layer, normal((s.n_in, s.m), dtype, seed=1), normal((s.n_out, s.m), dtype, seed=2)
+        n_in, n_out, m = DENSE_SIZES[size]
+        layer = Dense(n_in, n_out, rng=np.random.default_rng(0), dtype=dtype)
+        return layer, normal((n_in, m), dtype, seed=1), normal((n_out, m), dtype, seed=2)

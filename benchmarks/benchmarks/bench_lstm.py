@@ -20,7 +20,6 @@ class LSTMLayer(_LayerTimings):
     def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
         from refnn import LSTM
 
-        s = LSTM_SIZES[size]
-        layer = LSTM(s.n_in, s.n_hidden, rng=np.random.default_rng(0), dtype=dtype)
-        X = normal((s.n_in, s.T, s.m), dtype, seed=1)
-        return layer, X, normal((s.n_hidden, s.T, s.m), dtype, seed=2)
+        n_in, n_hidden, T, m = LSTM_SIZES[size]
+        layer = LSTM(n_in, n_hidden, rng=np.random.default_rng(0), dtype=dtype)
+        return layer, normal((n_in, T, m), dtype, seed=1), normal((n_hidden, T, m), dtype, seed=2)

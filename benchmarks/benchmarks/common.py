@@ -8,7 +8,6 @@ T = 50, m = 64.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,57 +19,25 @@ DTYPES: list[str] = ["float64", "float32"]
 CONV_KERNEL = 3
 
 
-@dataclass(frozen=True)
-class DenseSize:
-    """A Dense layer n_in -> n_out applied to m examples."""
-
-    n_in: int
-    n_out: int
-    m: int
-
-
-@dataclass(frozen=True)
-class ConvSize:
-    """A k x k Conv2D, C_in -> C_out channels, on H x W images, m examples, padding k // 2."""
-
-    c_in: int
-    c_out: int
-    hw: int
-    m: int
-    k: int = 3
-
-    @property
-    def padding(self) -> int:
-        return self.k // 2
-
-
-@dataclass(frozen=True)
-class LSTMSize:
-    """An LSTM n_in -> n_hidden over T steps of m examples."""
-
-    n_in: int
-    n_hidden: int
-    T: int
-    m: int
-
-
-DENSE_SIZES: dict[str, DenseSize] = {
-    "64->64,m=32": DenseSize(64, 64, 32),
-    "256->256,m=128": DenseSize(256, 256, 128),
-    "1024->1024,m=512": DenseSize(1024, 1024, 512),
+#: Dense n_in -> n_out on m examples.
+DENSE_SIZES: dict[str, tuple[int, int, int]] = {
+    "64->64,m=32": (64, 64, 32),
+    "256->256,m=128": (256, 256, 128),
+    "1024->1024,m=512": (1024, 1024, 512),
 }
 
-CONV_SIZES: dict[str, ConvSize] = {
-    "3->8,8x8,m=8": ConvSize(3, 8, 8, 8),
-    "16->32,16x16,m=32": ConvSize(16, 32, 16, 32),
-    "32->64,32x32,m=64": ConvSize(32, 64, 32, 64),
+#: Conv2D (3 x 3, padding 1) C_in -> C_out on H x W images (H = W), m examples.
+CONV_SIZES: dict[str, tuple[int, int, int, int]] = {
+    "3->8,8x8,m=8": (3, 8, 8, 8),
+    "16->32,16x16,m=32": (16, 32, 16, 32),
+    "32->64,32x32,m=64": (32, 64, 32, 64),
 }
 
-
-LSTM_SIZES: dict[str, LSTMSize] = {
-    "8->16,T=10,m=8": LSTMSize(8, 16, 10, 8),
-    "32->64,T=20,m=32": LSTMSize(32, 64, 20, 32),
-    "64->128,T=50,m=64": LSTMSize(64, 128, 50, 64),
+#: LSTM n_in -> n_hidden over T steps of m examples.
+LSTM_SIZES: dict[str, tuple[int, int, int, int]] = {
+    "8->16,T=10,m=8": (8, 16, 10, 8),
+    "32->64,T=20,m=32": (32, 64, 20, 32),
+    "64->128,T=50,m=64": (64, 128, 50, 64),
 }
 
 
