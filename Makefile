@@ -65,8 +65,8 @@ bench: $(STAMP)
 ## bench-compare: HEAD~1 (from a temporary git worktree) against HEAD (the working tree), in
 ## ROUNDS rounds (default 3: parent HEAD, HEAD parent, ...); per benchmark the median over rounds
 ## of HEAD / parent, said to be noise where the rounds disagree by more than the change.
-## STRICT=1: exit 1 on a regression. asv's exit 2 (some benchmarks failed) is tolerated for the
-## parent only (it may predate them).
+## That is 2 x ROUNDS runs of the suite: narrow it with ASV_ARGS="--bench LSTM". STRICT=1: exit 1
+## on a regression. asv's exit 2 (some benchmarks failed) is tolerated for the parent only.
 bench-compare: $(STAMP)
 	@set -e; \
 	head=$$(git rev-parse HEAD); parent=$$(git rev-parse HEAD~1); \
@@ -74,7 +74,8 @@ bench-compare: $(STAMP)
 	trap 'git worktree remove --force "$$wt" 2>/dev/null; rm -rf "$$wt"; git worktree prune' EXIT; \
 	git worktree add --detach --quiet "$$wt" "$$parent"; \
 	cd benchmarks; $(ASV_SIDE); status=0; \
-	parent_run() { asv_side parent-$$1 $$parent "$$wt" || { rc=$$?; [ $$rc -eq 2 ] || exit $$rc; }; }; \
+	parent_run() { asv_side parent-$$1 $$parent "$$wt" || { rc=$$?; [ $$rc -eq 2 ] || exit $$rc; \
+		echo "== some benchmarks failed on the parent (code it predates?)"; }; }; \
 	head_run() { asv_side head-$$1 $$head "$(CURDIR)" || status=$$?; }; \
 	for r in $$(seq $(ROUNDS)); do \
 		echo "== round $$r of $(ROUNDS): parent $$parent (refnn from $$wt), HEAD $$head"; \
