@@ -333,6 +333,30 @@ def conv_memory(c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> tuple[f
     return buffers, f"{verdict(buffers, 0.0, 2.05)} (peak-outputs)/im2col {buffers:.3f} <= 2.05"
 
 
+def conv_accuracy(torch: Any, c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> str:
+    """Largest error of refnn's Conv2D (its default algorithm) in ``dtype`` against PyTorch's
+    direct convolution in float64 on the same numbers, relative to the largest reference value,
+    for Z, dX and dW: whatever fast path is the default must keep the precision of the dtype."""
+    layer = Conv2D(c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+    X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
+    Z, dX = layer.forward(X), layer.backward(dZ)
+    tX = tensor(torch, X.astype(np.float64), 3, 0, 1, 2).requires_grad_()
+    tW = tensor(torch, layer.params["W"].astype(np.float64)).requires_grad_()
+    b = torch.from_numpy(layer.params["b"].astype(np.float64).ravel())
+    torch.nn.functional.conv2d(tX, tW, b, padding=1).backward(
+        tensor(torch, dZ, 3, 0, 1, 2).double()
+    )
+    with torch.no_grad():
+        tZ = torch.nn.functional.conv2d(tX, tW, b, padding=1)
+    pairs = {
+        "Z": (Z, tZ.numpy().transpose(1, 2, 3, 0)),
+        "dX": (dX, tX.grad.numpy().transpose(1, 2, 3, 0)),
+        "dW": (layer.grads["W"], tW.grad.numpy()),
+    }
+    errors = (f"{k} {np.abs(a - r).max() / np.abs(r).max():.1e}" for k, (a, r) in pairs.items())
+    return f"max |refnn - torch float64| / max |torch float64|: {', '.join(errors)}"
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -423,11 +447,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(line([op, dtype, shape, cell(r), cell(b), rb, cell(t), rt, "; ".join(got)]))
 
     if not args.rows or "Conv2D" in args.rows:
-        say("", "== Conv2D 32->64, 32x32, m=64: peak traced memory of a forward + backward")
+        say("", "== Conv2D 32->64, 32x32, m=64, forward + backward: peak traced memory, accuracy")
         for dtype in DTYPES:
             _, v = conv_memory(32, 64, 32, 64, dtype)
             verdicts.append(f"{v}: Conv2D memory {dtype}")
             say(f"   {dtype}: {v}")
+            if torch is not None:
+                say(f"   {dtype}: {conv_accuracy(torch, 32, 64, 32, 64, dtype)}")
     missed = [v for v in verdicts if v.startswith("MISS")]
     say("", f"   after: {load(n_threads)}")
     say(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS ('?': within noise)")

@@ -218,3 +218,11 @@ def test_a_busy_machine_marks_regressions_and_improvements_as_doubtful() -> None
     # 2 cpus: the benchmarks alone load them up to about 2; 9 is other processes.
     assert asv_noise.busy((9.0, 8.7, 5.2), cpus=2)
     assert not asv_noise.busy((2.1, 2.0, 1.2), cpus=2)
+
+
+def test_conv_accuracy_lines_the_layouts_up_with_torch() -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    line = compare.conv_accuracy(torch, 2, 3, 5, 2, "float64")
+    # A transposed or misaligned layout would give errors of order 1, not of order eps.
+    errors = [float(part.split()[-1]) for part in line.split(": ")[1].split(", ")]
+    assert len(errors) == 3 and max(errors) < 1e-13
