@@ -49,7 +49,8 @@ ASV_SIDE = asv_side() { \
 		--set-commit-hash=$$2 $(ASV_ARGS) 2>&1; echo $$? >"$(BENCH_LOG)/$$1.rc"; } \
 	| tee "$(BENCH_LOG)/$$1.log" | grep --line-buffered -E ' (ok|failed|skipped)$$' || true; \
 	cp "$$(ls -t results/*/$$(echo $$2 | cut -c1-8)-*.json | head -1)" "$(BENCH_LOG)/$$1.json"; \
-	return "$$(cat "$(BENCH_LOG)/$$1.rc")"; }; \
+	rc=$$(cat "$(BENCH_LOG)/$$1.rc"); [ $$rc -eq 0 ] || echo "== asv exit $$rc: see $(BENCH_LOG)/$$1.log"; \
+	return $$rc; }; \
 	rm -rf "$(BENCH_LOG)"; mkdir -p "$(BENCH_LOG)"; $(ASV) machine --yes >/dev/null; \
 	echo "== before: $$(uptime)"
 STRICT_FLAG = $(if $(filter 1 yes true,$(STRICT)),--strict)
