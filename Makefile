@@ -42,9 +42,11 @@ asvcheck: $(STAMP)
 
 # asv_side NAME COMMIT ROOT: the suite on refnn from ROOT, saved as COMMIT's results; prints a
 # line per benchmark (asv's tables, whose ± may exceed the figure, go to $(BENCH_LOG)/NAME.log),
-# copies the results to $(BENCH_LOG)/NAME.json and returns asv's status (2: some failed).
+# copies the results to $(BENCH_LOG)/NAME.json and returns asv's status (2: some failed). COMMIT's
+# earlier results are removed first: asv merges into them, and they are not this run's.
 BENCH_LOG = $(CURDIR)/benchmarks/.asv/last
 ASV_SIDE = asv_side() { \
+	rm -f results/*/$$(echo $$2 | cut -c1-8)-*.json; \
 	{ ASV_PYTHONPATH="$$3" REFNN_BENCH_EXPECT_ROOT="$$3" $(NOBLAS) $(ASV) run --python=same \
 		--set-commit-hash=$$2 $(ASV_ARGS) 2>&1; echo $$? >"$(BENCH_LOG)/$$1.rc"; } \
 	| tee "$(BENCH_LOG)/$$1.log" | grep --line-buffered -E ' (ok|failed|skipped)$$' || true; \
