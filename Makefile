@@ -52,39 +52,62 @@ HERE_ENV := ASV_PYTHONPATH="$(CURDIR)" REFNN_BENCH_EXPECT_ROOT="$(CURDIR)"
 asvcheck: $(STAMP)
 	cd benchmarks && $(HERE_ENV) $(ASV) check --python=same
 
-## bench: run the asv suite in this environment, save results for HEAD, show them
-bench: $(STAMP)
-	@set -e; head=$$(git rev-parse HEAD); cd benchmarks; \
-	$(ASV) machine --yes >/dev/null; \
-	$(HERE_ENV) $(NOBLAS) $(ASV) run --python=same --set-commit-hash=$$head $(ASV_ARGS); \
-	$(ASV) show $$head
+# asv_side NAME COMMIT ROOT: the suite on refnn from ROOT, saved as COMMIT's results; prints a
+# line per benchmark (asv's tables, whose ± may exceed the figure, go to $(BENCH_LOG)/NAME.log),
+# copies the results to $(BENCH_LOG)/NAME.json and returns asv's status (2: some failed). COMMIT's
+# earlier results are removed first: asv merges into them, and they are not this run's.
+BENCH_LOG = $(CURDIR)/benchmarks/.asv/last
+ASV_SIDE = asv_side() { \
+	rm -f results/*/$$(echo $$2 | cut -c1-8)-*.json; \
+	{ ASV_PYTHONPATH="$$3" REFNN_BENCH_EXPECT_ROOT="$$3" $(NOBLAS) $(ASV) run --python=same \
+		--set-commit-hash=$$2 $(ASV_ARGS) 2>&1; echo $$? >"$(BENCH_LOG)/$$1.rc"; } \
+	| tee "$(BENCH_LOG)/$$1.log" | grep --line-buffered -E ' (ok|failed|skipped)$$' || true; \
+	cp "$$(ls -t results/*/$$(echo $$2 | cut -c1-8)-*.json | head -1)" "$(BENCH_LOG)/$$1.json"; \
+	rc=$$(cat "$(BENCH_LOG)/$$1.rc"); [ $$rc -eq 0 ] || echo "== asv exit $$rc: see $(BENCH_LOG)/$$1.log"; \
+	return $$rc; }; \
+	rm -rf "$(BENCH_LOG)"; mkdir -p "$(BENCH_LOG)"; $(ASV) machine --yes >/dev/null; \
+	echo "== before: $$(uptime)"
+STRICT_FLAG = $(if $(filter 1 yes true,$(STRICT)),--strict)
+ROUNDS ?= 3
 
-## bench-compare: benchmark HEAD~1 (from a temporary git worktree) and HEAD, then asv compare.
-## asv exits 2 when some benchmarks fail: tolerated for the parent only (it may predate them).
+## bench: the asv suite on the working tree, saved as HEAD's results; each figure is printed as
+## median ± half its interquartile range, or as noise where that spread exceeds it
+bench: $(STAMP)
+	@set -e; head=$$(git rev-parse HEAD); cd benchmarks; $(ASV_SIDE); \
+	status=0; asv_side head $$head "$(CURDIR)" || status=$$?; \
+	$(CURDIR)/$(BIN)/python asv_noise.py show "$(BENCH_LOG)/head.json"; exit $$status
+
+## bench-compare: HEAD~1 (from a temporary git worktree) against HEAD (the working tree), in
+## ROUNDS rounds (default 3: parent HEAD, HEAD parent, ...); per benchmark the median over rounds
+## of HEAD / parent, said to be noise where the rounds disagree by more than the change.
+## That is 2 x ROUNDS runs of the suite: narrow it with ASV_ARGS="--bench LSTM". STRICT=1: exit 1
+## on a regression. asv's exit 2 (some benchmarks failed) is tolerated for the parent only.
 bench-compare: $(STAMP)
 	@set -e; \
 	head=$$(git rev-parse HEAD); parent=$$(git rev-parse HEAD~1); \
 	wt=$$(mktemp -d "$${TMPDIR:-/tmp}/refnn-parent.XXXXXX"); \
 	trap 'git worktree remove --force "$$wt" 2>/dev/null; rm -rf "$$wt"; git worktree prune' EXIT; \
 	git worktree add --detach --quiet "$$wt" "$$parent"; \
-	cd benchmarks; \
-	$(ASV) machine --yes >/dev/null; \
-	echo "== parent $$parent: refnn from $$wt"; \
-	ASV_PYTHONPATH="$$wt" REFNN_BENCH_EXPECT_ROOT="$$wt" $(NOBLAS) $(ASV) run --python=same \
-		--set-commit-hash=$$parent $(ASV_ARGS) || { rc=$$?; [ $$rc -eq 2 ] || exit $$rc; \
-		echo "== note: some benchmarks failed on the parent (code it predates?)"; }; \
-	echo "== HEAD $$head: refnn from the working tree $(CURDIR)"; \
-	status=0; \
-	$(HERE_ENV) $(NOBLAS) $(ASV) run --python=same --set-commit-hash=$$head $(ASV_ARGS) || status=$$?; \
-	$(ASV) compare $$parent $$head; \
+	cd benchmarks; $(ASV_SIDE); status=0; \
+	parent_run() { asv_side parent-$$1 $$parent "$$wt" || { rc=$$?; [ $$rc -eq 2 ] || exit $$rc; \
+		echo "== some benchmarks failed on the parent (code it predates?)"; }; }; \
+	head_run() { asv_side head-$$1 $$head "$(CURDIR)" || status=$$?; }; \
+	for r in $$(seq $(ROUNDS)); do \
+		echo "== round $$r of $(ROUNDS): parent $$parent (refnn from $$wt), HEAD $$head"; \
+		if [ $$((r % 2)) -eq 1 ]; then parent_run $$r; head_run $$r; \
+		else head_run $$r; parent_run $$r; fi; \
+	done; \
+	$(CURDIR)/$(BIN)/python asv_noise.py compare $(STRICT_FLAG) \
+		--base "$(BENCH_LOG)"/parent-*.json --head "$(BENCH_LOG)"/head-*.json || status=$$?; \
 	exit $$status
 
-## compare: refnn vs its GEMM bound and PyTorch CPU, one process (installs the pinned torch)
+## compare: refnn vs its bound and PyTorch CPU, one process (installs the pinned torch); rows
+## print as they are measured; STRICT=1: exit 1 when a bar is missed
 compare: $(STAMP)
 	$(BIN)/python -c "import torch" 2>/dev/null || \
 		$(BIN)/python -m pip install --disable-pip-version-check torch==2.13.0 || \
 		echo "torch==2.13.0 could not be installed: the PyTorch columns will be empty"
-	$(NOBLAS) PYTHONPATH="$(CURDIR)" $(BIN)/python benchmarks/compare.py
+	$(NOBLAS) PYTHONPATH="$(CURDIR)" $(BIN)/python benchmarks/compare.py $(STRICT_FLAG)
 
 ## oracle: every layer against PyTorch in float64 (installs the pinned CPU build first)
 oracle: $(STAMP)

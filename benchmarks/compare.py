@@ -1,553 +1,360 @@
-"""Side-by-side speed report: refnn against its GEMM bound and PyTorch CPU (``make compare``).
+"""Side-by-side speed report (``make compare``): refnn against its bound and PyTorch CPU.
 
-For each core operation (forward + backward of one layer at a fixed shape and dtype) this times,
-in one process and in turn (A B C A B C ...):
+Each row is one operation, forward + backward of one layer at a fixed shape and dtype, timed
+three ways in one process:
 
 * refnn, through the layer API a user calls (input checks included);
-* the bound: the bare matrix products the operation cannot avoid, at the same shapes (Dense:
-  W X, dZ X^T, W^T dZ; Conv2D: the same three products on the im2col matrix);
-* PyTorch CPU at the same shapes and dtype (autograd forward + backward), when installed, with
-  ``torch.set_num_threads`` equal to numpy's BLAS thread count.
+* the bound, what the operation cannot avoid at the same shapes: the matrix products for Dense,
+  Conv2D (on the im2col matrix) and LSTM (input products hoisted out of the time loop), one copy
+  of the input for pooling (forward reads X, backward writes dX);
+* PyTorch CPU autograd at the same shapes and dtype, on as many threads as numpy's BLAS.
 
-It prints medians, ratios and the project's bars (PASS / MISS), and the Conv2D peak memory
-(tracemalloc sees numpy's allocations) relative to one im2col buffer. It is a report: the exit
-status is 0 even when a bar is missed.
+Timing the sides in strict alternation (A B A B) charges each first call after the other side's
+with page faults and cold caches (up to +45 % for PyTorch on 2 cores). So each side runs in
+blocks: an untimed pause (the other library's worker threads park), one untimed warm-up call,
+then timed calls; the blocks go A B C A B C, so a drift of the machine reaches every side. A
+figure is the median of its calls and its spread half their interquartile range (asv's ±); a
+figure whose spread exceeds it is printed as noise. ``--sides torch`` times one side alone, to
+check that it agrees with the table. Rows print as they are measured; ``--strict`` (``make
+compare STRICT=1``) exits 1 when a bar is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib
 import math
 import os
-import re
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 
-from refnn import Conv2D, Dense
+from refnn import LSTM, AvgPool2D, Conv2D, Dense, MaxPool2D
+from refnn.layer import Layer
 from refnn.types import FloatArray
 
-BLAS_ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-CONV_K = 3
+Fn = Callable[[], object]
+DType = Literal["float64", "float32"]
+DTYPES: tuple[DType, DType] = ("float64", "float32")
+#: Untimed seconds before each block: numpy's OpenBLAS workers spin about 0.1 s after a call.
+PAUSE_S = 0.15
+#: Bars: (side, limit) means refnn / side <= limit.
+Bars = tuple[tuple[str, float], ...]
+
 
 # --------------------------------------------------------------------------------------------
-# Pure helpers (tested in tests/test_benchmarks.py)
+# Measuring and judging (pure; tested in tests/test_benchmarks.py)
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Bar:
-    """A target: ``value <= limit`` passes. ``what`` names the quantity (e.g. "refnn/bound")."""
+class Timing:
+    """Seconds per call of one side, one sample per call."""
 
-    what: str
-    value: float
-    limit: float
+    samples: tuple[float, ...]
 
     @property
-    def passed(self) -> bool:
-        return self.value <= self.limit
-
-    def format(self) -> str:
-        verdict = "PASS" if self.passed else "MISS"
-        return f"{verdict} {self.what} {self.value:.3f} <= {self.limit:g}"
-
-
-@dataclass
-class Row:
-    """One operation's samples (seconds per call, one per round, taken in turn) and its bars.
-
-    Times are reported as medians; ratios as the median of the per-round ratios, since the two
-    calls of a round ran back to back and share the machine's state (load, frequency).
-    """
-
-    op: str
-    dtype: Literal["float64", "float32"]
-    shape: str
-    refnn: list[float]
-    bound: list[float]
-    torch: list[float] | None
-    bars: list[Bar] = field(default_factory=list)
-    bound_products: str = ""
+    def median(self) -> float:
+        return statistics.median(self.samples)
 
     @property
-    def refnn_ms(self) -> float:
-        return median_ms(self.refnn)
+    def spread(self) -> float:
+        """Half the interquartile range (asv's ±); 0 for fewer than two samples."""
+        if len(self.samples) < 2:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(self.samples, n=4, method="inclusive")
+        return (q3 - q1) / 2
 
     @property
-    def bound_ms(self) -> float:
-        return median_ms(self.bound)
-
-    @property
-    def torch_ms(self) -> float | None:
-        return None if self.torch is None else median_ms(self.torch)
-
-    @property
-    def to_bound(self) -> float:
-        return paired_ratio(self.refnn, self.bound)
-
-    @property
-    def to_torch(self) -> float | None:
-        return None if self.torch is None else paired_ratio(self.refnn, self.torch)
+    def noisy(self) -> bool:
+        """A figure whose spread exceeds it is not a result."""
+        return self.spread > self.median
 
 
-def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
-    """Median over rounds of a[i] / b[i] (samples of the same round ran back to back)."""
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+def reps_for(seconds_per_call: float, budget: float, *, low: int = 3, high: int = 50) -> int:
+    """How many calls fit in ``budget`` seconds, clamped to [low, high]."""
+    if seconds_per_call <= 0:
+        return high
+    return max(low, min(high, int(budget / seconds_per_call)))
 
 
-def interleaved_times(
-    fns: Mapping[str, Callable[[], object]],
+def time_blocks(
+    fns: Mapping[str, Fn],
     *,
-    rounds: int,
-    warmup: int = 1,
-    pause: Mapping[str, float] | None = None,
+    budget: float,
+    passes: int = 2,
+    pause: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], object] = time.sleep,
-) -> dict[str, list[float]]:
-    """Time each function once per round, in turn (A B C A B C ...), after ``warmup`` rounds.
+) -> dict[str, Timing]:
+    """Time each function in blocks, ``passes`` times in turn (A B C A B C).
 
-    Interleaving spreads slow drifts of the machine (frequency, other processes) over every
-    contender instead of charging them to whichever ran last. ``pause[name]`` seconds are slept
-    (untimed) before each call of ``name``: long enough, the other library's idle worker threads
-    stop spinning and park, so they do not steal cores from this call. Returns seconds per call.
+    A block: ``pause`` seconds of sleep, one untimed warm-up call (whose duration sizes the
+    block), then as many timed calls as fit in ``budget / (passes * len(fns))`` seconds.
+    ``pause`` defaults to ``PAUSE_S``.
     """
-    if rounds < 1:
-        raise ValueError(f"rounds must be >= 1, got {rounds}")
-    pause = pause or {}
-    out: dict[str, list[float]] = {name: [] for name in fns}
-    for r in range(warmup + rounds):
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    per_block = budget / (passes * max(1, len(fns)))
+    for _ in range(passes):
         for name, fn in fns.items():
-            if pause.get(name, 0.0) > 0:
-                sleep(pause[name])
+            sleep(PAUSE_S if pause is None else pause)
             t0 = clock()
             fn()
-            t1 = clock()
-            if r >= warmup:
-                out[name].append(t1 - t0)
+            for _ in range(reps_for(clock() - t0, per_block)):
+                t0 = clock()
+                fn()
+                samples[name].append(clock() - t0)
+    return {name: Timing(tuple(s)) for name, s in samples.items()}
+
+
+def ratio(a: Timing, b: Timing) -> tuple[float, float]:
+    """a / b of the medians and its spread (the relative spreads add)."""
+    r = a.median / b.median
+    return r, r * (a.spread / a.median + b.spread / b.median)
+
+
+def verdict(value: float, spread: float, limit: float) -> str:
+    """PASS or MISS of ``value <= limit``; "?" when the limit lies within the spread."""
+    word = "PASS" if value <= limit else "MISS"
+    return word + ("?" if abs(value - limit) <= spread else "")
+
+
+def figure(value: float, spread: float) -> str:
+    """``value±spread`` to three significant digits of the value."""
+    decimals = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 3
+    return f"{value:.{decimals}f}±{spread:.{decimals}f}"
+
+
+def cell(t: Timing | None) -> str:
+    """A time in ms with its spread, "noise" when the spread exceeds it, "-" when not timed."""
+    if t is None:
+        return "-"
+    return "noise" if t.noisy else figure(1e3 * t.median, 1e3 * t.spread)
+
+
+def ratio_cell(a: Timing, b: Timing | None) -> str:
+    if b is None:
+        return "-"
+    if a.noisy or b.noisy:
+        return "noise"
+    return figure(*ratio(a, b))
+
+
+COLUMNS: tuple[tuple[str, int], ...] = (
+    *(("operation", 10), ("dtype", 7), ("shape", 20), ("refnn ms", 12), ("bound ms", 12)),
+    *(("x bound", 10), ("torch ms", 12), ("x torch", 10), ("bars", 0)),
+)
+
+
+def line(cells: Sequence[str]) -> str:
+    """One table line; the columns are fixed so that rows print as they are measured."""
+    parts = [
+        c.rjust(w) if 3 <= i <= 7 else c.ljust(w)
+        for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS, strict=True))
+    ]
+    return "  ".join(parts).rstrip()
+
+
+def judge(times: Mapping[str, Timing], bars: Bars) -> list[str]:
+    """The verdict of each bar refnn / side <= limit whose side was timed."""
+    out = []
+    for side, limit in bars:
+        if "refnn" not in times or side not in times:
+            continue
+        a, b = times["refnn"], times[side]
+        r, s = ratio(a, b)
+        out.append(f"{verdict(r, s, limit)} refnn/{side} {r:.2f} <= {limit:g}")
     return out
 
 
-def rounds_for(seconds_per_round: float, budget: float, *, low: int = 5, high: int = 30) -> int:
-    """How many rounds fit in ``budget`` seconds, clamped to [low, high]."""
-    if seconds_per_round <= 0:
-        return high
-    return max(low, min(high, math.floor(budget / seconds_per_round)))
-
-
-def median_ms(samples: Sequence[float]) -> float:
-    """Median of samples given in seconds, in milliseconds."""
-    return 1e3 * statistics.median(samples)
-
-
-def im2col_bytes(c_in: int, k: int, h_out: int, w_out: int, m: int, itemsize: int) -> int:
-    """Bytes of one im2col matrix: (C_in k k) rows x (H_out W_out m) columns."""
-    return c_in * k * k * h_out * w_out * m * itemsize
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def format_table(rows: Sequence[Row]) -> str:
-    """The report table: one line per row, bars verdicts in the last column."""
-    header = (
-        "operation",
-        "dtype",
-        "shape",
-        "refnn ms",
-        "bound ms",
-        "x bound",
-        "torch ms",
-        "x torch",
-        "bar",
-    )
-    lines = [
-        (
-            r.op,
-            r.dtype,
-            r.shape,
-            _fmt(r.refnn_ms, ".3f"),
-            _fmt(r.bound_ms, ".3f"),
-            _fmt(r.to_bound, ".2f"),
-            _fmt(r.torch_ms, ".3f"),
-            _fmt(r.to_torch, ".2f"),
-            "; ".join(b.format() for b in r.bars) or "-",
-        )
-        for r in rows
-    ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
-    right = {3, 4, 5, 6, 7}
-
-    def render(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([render(header), rule, *(render(line) for line in lines)])
-
-
-@dataclass(frozen=True)
-class MemoryRow:
-    """Peak traced bytes of one Conv2D forward + backward, against one im2col buffer."""
-
-    dtype: Literal["float64", "float32"]
-    shape: str
-    im2col: int
-    peak: int
-    outputs: int
-
-    @property
-    def ratio(self) -> float:
-        """Peak traced bytes over one im2col buffer."""
-        return self.peak / self.im2col
-
-    @property
-    def work_ratio(self) -> float:
-        """Peak minus the results every implementation must hand back (Z, dX, dW, db), over one
-        im2col buffer: how many im2col-sized working buffers were live at the peak."""
-        return (self.peak - self.outputs) / self.im2col
-
-    @property
-    def bar(self) -> Bar:
-        """At most two im2col-sized buffers; 5 % of one more for small temporaries (db, caches)."""
-        return Bar("(peak-outputs)/im2col", self.work_ratio, 2.05)
-
-
-def format_memory(rows: Sequence[MemoryRow]) -> str:
-    """The Conv2D memory table: peak traced bytes against one im2col buffer."""
-    mib = 2.0**20
-    header = (
-        "Conv2D fwd+bwd",
-        "dtype",
-        "im2col MiB",
-        "peak MiB",
-        "outputs MiB",
-        "peak/im2col",
-        "(peak-outputs)/im2col",
-        "bar",
-    )
-    lines = [
-        (
-            r.shape,
-            r.dtype,
-            f"{r.im2col / mib:.1f}",
-            f"{r.peak / mib:.1f}",
-            f"{r.outputs / mib:.1f}",
-            f"{r.ratio:.2f}",
-            f"{r.work_ratio:.3f}",
-            r.bar.format(),
-        )
-        for r in rows
-    ]
-    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=True)]
-
-    def render(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if 2 <= i <= 6 else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([render(header), rule, *(render(line) for line in lines)])
+def exit_status(verdicts: Sequence[str], strict: bool) -> int:
+    """1 when ``strict`` and any verdict is a MISS, else 0."""
+    return int(strict and any(v.startswith("MISS") for v in verdicts))
 
 
 # --------------------------------------------------------------------------------------------
-# Environment: which BLAS, how many threads, the OpenBLAS variables
+# The operations: each builder returns the sides' callables for one dtype
 # --------------------------------------------------------------------------------------------
 
 
-def _openblas_lib() -> ctypes.CDLL | None:
-    """numpy's loaded OpenBLAS shared library (Linux: found in /proc/self/maps), or None."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted(set(re.findall(r"\S*openblas\S*\.so\S*", maps.read())))
-    except OSError:
-        return None
-    for path in paths:
-        try:
-            return ctypes.CDLL(path)
-        except OSError:
-            continue
-    return None
-
-
-def _openblas_call(lib: ctypes.CDLL, names: Sequence[str], restype: Any) -> Any:
-    for name in names:
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            fn.restype = restype
-            return fn()
-    return None
-
-
-def blas_threads() -> int:
-    """The number of threads numpy's BLAS uses (threadpoolctl, else OpenBLAS itself, else 1)."""
-    try:
-        threadpoolctl: Any = importlib.import_module("threadpoolctl")
-    except ImportError:
-        pass
-    else:
-        info: list[dict[str, Any]] = threadpoolctl.threadpool_info()
-        for pool in info:
-            if pool.get("user_api") == "blas" and "numpy" in str(pool.get("filepath", "")):
-                return int(pool["num_threads"])
-    lib = _openblas_lib()
-    if lib is not None:
-        n = _openblas_call(
-            lib,
-            (
-                "scipy_openblas_get_num_threads64_",
-                "openblas_get_num_threads64_",
-                "openblas_get_num_threads",
-            ),
-            ctypes.c_int,
-        )
-        if isinstance(n, int) and n > 0:
-            return n
-    return 1
-
-
-def environment_report() -> list[str]:
-    """Lines describing numpy's BLAS, its threads, the OpenBLAS variables and PyTorch."""
-    lines = [f"python {sys.version.split()[0]}, numpy {np.__version__}"]
-    try:
-        config: Any = np.show_config(mode="dicts")
-        blas: dict[str, Any] = config["Build Dependencies"]["blas"]
-        lines.append(f"numpy BLAS: {blas.get('name')} {blas.get('version')}")
-    except (KeyError, TypeError, AttributeError):
-        lines.append("numpy BLAS: unknown (np.show_config gave no 'blas' entry)")
-    lib = _openblas_lib()
-    if lib is not None:
-        core = _openblas_call(
-            lib, ("scipy_openblas_get_corename64_", "openblas_get_corename"), ctypes.c_char_p
-        )
-        if isinstance(core, bytes):
-            lines.append(f"OpenBLAS kernel in use: {core.decode()}")
-    lines.append(f"numpy BLAS threads: {blas_threads()} (cpus: {os.cpu_count()})")
-    if hasattr(os, "getloadavg"):
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        lines.append(f"load average (1, 5, 15 min): {load}  <- other processes skew timings")
-    for var in BLAS_ENV_VARS:
-        value = os.environ.get(var)
-        note = "unset" if value is None else f"{value!r}  <- set: may slow numpy's BLAS"
-        lines.append(f"{var}: {note}")
-    return lines
-
-
-# --------------------------------------------------------------------------------------------
-# The operations
-# --------------------------------------------------------------------------------------------
-
-
-def _normal(shape: tuple[int, ...], dtype: Literal["float64", "float32"], seed: int) -> FloatArray:
+def normal(shape: tuple[int, ...], dtype: DType, seed: int) -> FloatArray:
     out: FloatArray = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     return out
 
 
-@dataclass(frozen=True)
-class Product:
-    """One unavoidable matrix product ``a @ b``, evaluated in its faster BLAS orientation.
-
-    ``a @ b`` and ``(b.T @ a.T).T`` are the same numbers, but OpenBLAS may run them at very
-    different speeds (Conv2D's dW = dZ col^T, 64 x 65536 times 65536 x 288, float32: 2.5-4x
-    faster as (col dZ^T)^T on the 2-core test machine). The bound takes the faster one, so it is
-    a bound, not a straw man.
-    """
-
-    name: str
-    a: FloatArray
-    b: FloatArray
-    flipped: bool
-
-    @classmethod
-    def fastest(cls, name: str, a: FloatArray, b: FloatArray) -> Product:
-        times = interleaved_times(
-            {"direct": lambda: a @ b, "flipped": lambda: (b.T @ a.T).T}, rounds=3, warmup=1
-        )
-        flipped = statistics.median(times["flipped"]) < statistics.median(times["direct"])
-        return cls(name, a, b, flipped)
-
-    def __call__(self) -> FloatArray:
-        out: FloatArray = (self.b.T @ self.a.T).T if self.flipped else self.a @ self.b
-        return out
-
-    def describe(self) -> str:
-        return f"({self.name} flipped)" if self.flipped else self.name
-
-
-def bound_of(products: Sequence[Product]) -> Callable[[], object]:
-    """A function computing every product in turn: the operation's GEMM bound."""
-
+def fwd_bwd(layer: Layer[Any], X: FloatArray, dZ: FloatArray) -> Fn:
     def run() -> object:
-        return [p() for p in products]
+        layer.forward(X)
+        return layer.backward(dZ)
 
     return run
 
 
-#: Seconds slept (untimed) before each call when PyTorch takes part. numpy's OpenBLAS workers
-#: spin for about 0.1 s after a call before they sleep; measured on 2 cores at Dense 1024 -> 1024,
-#: m = 512, float64: torch alone 37 ms, right after numpy 96 ms, after a 0.1-0.2 s pause 37-42 ms.
-PAUSE_S = 0.15
+def fastest(a: FloatArray, b: FloatArray) -> Fn:
+    """``a @ b`` in its faster BLAS orientation: ``(b.T @ a.T).T`` is the same numbers but may
+    run 2.5-4x faster (Conv2D's dW in float32), so the bound is a bound, not a straw man."""
+    direct, flipped = (lambda: a @ b), (lambda: (b.T @ a.T).T)
+    t = time_blocks({"d": direct, "f": flipped}, budget=0.2, passes=1, pause=0.0)
+    return direct if t["d"].median <= t["f"].median else flipped
 
 
-def _time_row(
-    op: str,
-    dtype: Literal["float64", "float32"],
-    shape: str,
-    fns: dict[str, Callable[[], object]],
-    budget: float,
-) -> Row:
-    pause = dict.fromkeys(fns, PAUSE_S) if "torch" in fns else None
-    probe = interleaved_times(fns, rounds=1, warmup=1, pause=pause)
-    per_round = sum(s[0] for s in probe.values())
-    times = interleaved_times(
-        fns, rounds=rounds_for(per_round, budget, low=7), warmup=0, pause=pause
-    )
-    return Row(op, dtype, shape, times["refnn"], times["bound"], times.get("torch"))
+def gemms(*products: tuple[int, FloatArray, FloatArray]) -> Fn:
+    """Each product ``a @ b`` run ``count`` times, in its faster orientation."""
+    plan = [(count, fastest(a, b)) for count, a, b in products]
+
+    def run() -> object:
+        return [fn() for count, fn in plan for _ in range(count)]
+
+    return run
 
 
-def dense_row(
-    n_in: int, n_out: int, m: int, dtype: Literal["float64", "float32"], torch: Any, budget: float
-) -> Row:
-    """Dense forward + backward: refnn layer, its three GEMMs, torch.nn.functional.linear."""
+def autograd(torch: Any, forward: Callable[[], Any], leaves: Sequence[Any], dY: Any) -> Fn:
+    """PyTorch forward + backward: ``forward().backward(dY)`` with fresh gradients."""
+
+    def run() -> object:
+        for t in leaves:
+            t.grad = None
+        forward().backward(dY)
+        return leaves[0].grad
+
+    return run
+
+
+def tensor(torch: Any, a: FloatArray, *axes: int) -> Any:
+    """A contiguous copy of ``a`` (axes transposed, examples first) as a leaf tensor."""
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(axes) if axes else a))
+
+
+def dense(n_in: int, n_out: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
     layer = Dense(n_in, n_out, rng=np.random.default_rng(0), dtype=dtype)
-    X = _normal((n_in, m), dtype, 1)
-    dZ = _normal((n_out, m), dtype, 2)
-    W = layer.params["W"]
-
-    def run_refnn() -> object:
-        layer.forward(X)
-        return layer.backward(dZ)
-
-    products = [
-        Product.fastest("W@X", W, X),
-        Product.fastest("dZ@X.T", dZ, X.T),
-        Product.fastest("W.T@dZ", W.T, dZ),
-    ]
-    fns: dict[str, Callable[[], object]] = {"refnn": run_refnn, "bound": bound_of(products)}
+    X, dZ, W = normal((n_in, m), dtype, 1), normal((n_out, m), dtype, 2), layer.params["W"]
+    sides = {
+        "refnn": fwd_bwd(layer, X, dZ),
+        "bound": gemms((1, W, X), (1, dZ, X.T), (1, W.T, dZ)),
+    }
     if torch is not None:
-        tX = torch.from_numpy(np.ascontiguousarray(X.T)).requires_grad_(True)
-        tW = torch.from_numpy(W.copy()).requires_grad_(True)
+        tX, tW = tensor(torch, X, 1, 0).requires_grad_(), tensor(torch, W).requires_grad_()
         tb = torch.zeros(n_out, dtype=tX.dtype, requires_grad=True)
-        tdY = torch.from_numpy(np.ascontiguousarray(dZ.T))
-
-        def run_torch() -> object:
-            tX.grad = tW.grad = tb.grad = None
-            torch.nn.functional.linear(tX, tW, tb).backward(tdY)
-            return tX.grad
-
-        fns["torch"] = run_torch
-    row = _time_row("Dense fwd+bwd", dtype, f"{n_in}->{n_out}, m={m}", fns, budget)
-    row.bound_products = ", ".join(p.describe() for p in products)
-    return row
+        F = torch.nn.functional
+        run = partial(F.linear, tX, tW, tb)
+        sides["torch"] = autograd(torch, run, [tX, tW, tb], tensor(torch, dZ, 1, 0))
+    return sides
 
 
-def dense_rows(torch: Any, budget: float) -> list[Row]:
-    rows = []
-    for dtype in ("float64", "float32"):
-        for n, m, judged in ((256, 128, False), (1024, 512, True)):
-            row = dense_row(n, n, m, dtype, torch, budget)
-            if judged and dtype == "float64":
-                row.bars.append(Bar("refnn/bound", row.to_bound, 1.05))
-            rows.append(row)
-    return rows
-
-
-def _conv_setup(
-    c_in: int, c_out: int, hw: int, m: int, dtype: Literal["float64", "float32"]
-) -> tuple[Conv2D, FloatArray, FloatArray]:
-    layer = Conv2D(
-        c_in, c_out, CONV_K, padding=CONV_K // 2, rng=np.random.default_rng(0), dtype=dtype
-    )
-    return layer, _normal((c_in, hw, hw, m), dtype, 1), _normal((c_out, hw, hw, m), dtype, 2)
-
-
-def conv_row(
-    c_in: int,
-    c_out: int,
-    hw: int,
-    m: int,
-    dtype: Literal["float64", "float32"],
-    torch: Any,
-    budget: float,
-) -> Row:
-    """Conv2D forward + backward: refnn layer, the three im2col GEMMs, torch conv2d + autograd."""
-    layer, X, dZ = _conv_setup(c_in, c_out, hw, m, dtype)
-    kk = c_in * CONV_K * CONV_K
-    cols = _normal((kk, hw * hw * m), dtype, 3)
-    W_mat = np.ascontiguousarray(layer.params["W"].reshape(c_out, kk))
-    dZ_mat = dZ.reshape(c_out, hw * hw * m)
-
-    def run_refnn() -> object:
-        layer.forward(X)
-        return layer.backward(dZ)
-
-    products = [
-        Product.fastest("W@col", W_mat, cols),
-        Product.fastest("dZ@col.T", dZ_mat, cols.T),
-        Product.fastest("W.T@dZ", W_mat.T, dZ_mat),
-    ]
-    fns: dict[str, Callable[[], object]] = {"refnn": run_refnn, "bound": bound_of(products)}
+def conv(c_in: int, c_out: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    layer = Conv2D(c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+    X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
+    W = layer.params["W"]
+    cols = normal((c_in * 9, hw * hw * m), dtype, 3)
+    W_mat, dZ_mat = W.reshape(c_out, -1), dZ.reshape(c_out, -1)
+    sides = {
+        "refnn": fwd_bwd(layer, X, dZ),
+        "bound": gemms((1, W_mat, cols), (1, dZ_mat, cols.T), (1, W_mat.T, dZ_mat)),
+    }
     if torch is not None:
-        tX = torch.from_numpy(np.ascontiguousarray(X.transpose(3, 0, 1, 2))).requires_grad_(True)
-        tW = torch.from_numpy(layer.params["W"].copy()).requires_grad_(True)
+        tX, tW = tensor(torch, X, 3, 0, 1, 2).requires_grad_(), tensor(torch, W).requires_grad_()
         tb = torch.zeros(c_out, dtype=tX.dtype, requires_grad=True)
-        tdY = torch.from_numpy(np.ascontiguousarray(dZ.transpose(3, 0, 1, 2)))
-
-        def run_torch() -> object:
-            tX.grad = tW.grad = tb.grad = None
-            torch.nn.functional.conv2d(tX, tW, tb, padding=CONV_K // 2).backward(tdY)
-            return tX.grad
-
-        fns["torch"] = run_torch
-    shape = f"{c_in}->{c_out}, {hw}x{hw}, m={m}"
-    row = _time_row("Conv2D fwd+bwd", dtype, shape, fns, budget)
-    row.bound_products = ", ".join(p.describe() for p in products)
-    return row
+        run = partial(torch.nn.functional.conv2d, tX, tW, tb, padding=1)
+        sides["torch"] = autograd(torch, run, [tX, tW, tb], tensor(torch, dZ, 3, 0, 1, 2))
+    return sides
 
 
-def conv_memory(
-    c_in: int, c_out: int, hw: int, m: int, dtype: Literal["float64", "float32"]
-) -> MemoryRow:
-    """Peak bytes numpy allocates during one forward + backward of a fresh layer (tracemalloc)."""
-    layer, X, dZ = _conv_setup(c_in, c_out, hw, m, dtype)
+def lstm(n_in: int, n_h: int, T: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    layer = LSTM(n_in, n_h, rng=np.random.default_rng(0), dtype=dtype)
+    X, dH = normal((n_in, T, m), dtype, 1), normal((n_h, T, m), dtype, 2)
+    W = layer.params["W"]
+    Wx, Wh = W[:, :n_in], W[:, n_in:]
+    XH, dZ = normal((n_in + n_h, T * m), dtype, 3), normal((4 * n_h, T * m), dtype, 4)
+    h, dz = XH[n_in:, :m], dZ[:, :m]
+    # Forward: Wx X for all steps at once, then Wh h_{t-1} per step; backward: dW over all
+    # steps at once, dX = Wx^T dZ at once, dh_{t-1} = Wh^T dz_t per step.
+    products = ((1, Wx, XH[:n_in]), (T, Wh, h), (1, dZ, XH.T), (1, Wx.T, dZ), (T, Wh.T, dz))
+    sides = {"refnn": fwd_bwd(layer, X, dH), "bound": gemms(*products)}
+    if torch is not None:
+        net = torch.nn.LSTM(n_in, n_h).to(getattr(torch, dtype))
+        tX = tensor(torch, X, 1, 2, 0).requires_grad_()  # T x m x n_in
+        sides["torch"] = autograd(
+            torch, lambda: net(tX)[0], [tX, *net.parameters()], tensor(torch, dH, 1, 2, 0)
+        )
+    return sides
+
+
+def pool(kind: str, c: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    layer = (MaxPool2D if kind == "max" else AvgPool2D)(2, dtype=dtype)
+    X, dA = normal((c, hw, hw, m), dtype, 1), normal((c, hw // 2, hw // 2, m), dtype, 2)
+    out = np.empty_like(X)
+    sides: dict[str, Fn] = {"refnn": fwd_bwd(layer, X, dA), "bound": partial(np.copyto, out, X)}
+    if torch is not None:
+        tX = tensor(torch, X, 3, 0, 1, 2).requires_grad_()
+        F = torch.nn.functional
+        run = partial(F.max_pool2d if kind == "max" else F.avg_pool2d, tX, 2)
+        sides["torch"] = autograd(torch, run, [tX], tensor(torch, dA, 3, 0, 1, 2))
+    return sides
+
+
+#: (operation, shape, builder, bars in float64, bars in float32): the issue's goals.
+ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], ...] = (
+    ("Dense", "256->256, m=128", partial(dense, 256, 256, 128), (), ()),
+    ("Dense", "1024->1024, m=512", partial(dense, 1024, 1024, 512), (("bound", 1.05),), ()),
+    ("Conv2D", "16->32, 16x16, m=32", partial(conv, 16, 32, 16, 32), (), ()),
+    (
+        "Conv2D",
+        "32->64, 32x32, m=64",
+        partial(conv, 32, 64, 32, 64),
+        (("bound", 1.35), ("torch", 0.6)),
+        (("torch", 1.0),),
+    ),
+    ("LSTM", "64->128, T=50, m=64", partial(lstm, 64, 128, 50, 64), (("torch", 1.0),), ()),
+    ("MaxPool2D", "2x2, 64x32x32, m=64", partial(pool, "max", 64, 32, 64), (("torch", 1.0),), ()),
+    ("AvgPool2D", "2x2, 64x32x32, m=64", partial(pool, "avg", 64, 32, 64), (("torch", 1.0),), ()),
+)
+
+
+def conv_memory(c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> tuple[float, str]:
+    """Peak traced bytes of one Conv2D forward + backward minus its outputs (Z, dX, dW, db), in
+    im2col buffers ((C_in 9) x (H W m)), and its verdict: at most two, 5 % for small temporaries."""
+    layer = Conv2D(c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+    X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
     tracemalloc.start()
     try:
-        Z = layer.forward(X)
-        dX = layer.backward(dZ)
-        _, peak = tracemalloc.get_traced_memory()
+        Z, dX = layer.forward(X), layer.backward(dZ)
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     outputs = Z.nbytes + dX.nbytes + sum(g.nbytes for g in layer.grads.values())
-    itemsize = np.dtype(dtype).itemsize
-    shape = f"{c_in}->{c_out}, {hw}x{hw}, m={m}"
-    return MemoryRow(dtype, shape, im2col_bytes(c_in, CONV_K, hw, hw, m, itemsize), peak, outputs)
+    buffers = (peak - outputs) / (c_in * 9 * hw * hw * m * np.dtype(dtype).itemsize)
+    return buffers, f"{verdict(buffers, 0.0, 2.05)} (peak-outputs)/im2col {buffers:.3f} <= 2.05"
 
 
-def conv_rows(torch: Any, budget: float) -> list[Row]:
-    rows = []
-    for dtype in ("float64", "float32"):
-        for (c_in, c_out, hw, m), judged in (((16, 32, 16, 32), False), ((32, 64, 32, 64), True)):
-            row = conv_row(c_in, c_out, hw, m, dtype, torch, budget)
-            if judged and dtype == "float64":
-                row.bars.append(Bar("refnn/bound", row.to_bound, 1.35))
-            if judged and row.to_torch is not None:
-                limit = 0.6 if dtype == "float64" else 1.0
-                row.bars.append(Bar("refnn/torch", row.to_torch, limit))
-            rows.append(row)
-    return rows
+def conv_accuracy(torch: Any, c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> str:
+    """Largest error of refnn's Conv2D (its default algorithm) in ``dtype`` against PyTorch's
+    direct convolution in float64 on the same numbers, relative to the largest reference value,
+    for Z, dX and dW: whatever fast path is the default must keep the precision of the dtype."""
+    layer = Conv2D(c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+    X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
+    Z, dX = layer.forward(X), layer.backward(dZ)
+    tX = tensor(torch, X.astype(np.float64), 3, 0, 1, 2).requires_grad_()
+    tW = tensor(torch, layer.params["W"].astype(np.float64)).requires_grad_()
+    b = torch.from_numpy(layer.params["b"].astype(np.float64).ravel())
+    torch.nn.functional.conv2d(tX, tW, b, padding=1).backward(
+        tensor(torch, dZ, 3, 0, 1, 2).double()
+    )
+    with torch.no_grad():
+        tZ = torch.nn.functional.conv2d(tX, tW, b, padding=1)
+    pairs = {
+        "Z": (Z, tZ.numpy().transpose(1, 2, 3, 0)),
+        "dX": (dX, tX.grad.numpy().transpose(1, 2, 3, 0)),
+        "dW": (layer.grads["W"], tW.grad.numpy()),
+    }
+    errors = (f"{k} {np.abs(a - r).max() / np.abs(r).max():.1e}" for k, (a, r) in pairs.items())
+    return f"max |refnn - torch float64| / max |torch float64|: {', '.join(errors)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,54 +362,103 @@ def conv_rows(torch: Any, budget: float) -> list[Row]:
 # --------------------------------------------------------------------------------------------
 
 
-def _import_torch(threads: int) -> Any:
+def threads() -> tuple[int, list[str]]:
+    """numpy's BLAS thread count and a line per thread pool (threadpoolctl, when installed)."""
     try:
-        import torch
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")
     except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
+        n = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.cpu_count() or 1)
+        return n, [f"thread pools: unknown (no threadpoolctl); numpy BLAS threads assumed {n}"]
+    pools: list[dict[str, Any]] = threadpoolctl.threadpool_info()
+    n = next((p["num_threads"] for p in pools if "numpy" in p["filepath"]), os.cpu_count() or 1)
+    return int(n), [
+        f"thread pool {p['internal_api']} {p.get('version')}: {p['num_threads']} threads "
+        f"({os.path.basename(p['filepath'])})"
+        for p in pools
+    ]
+
+
+def load(own: float) -> str:
+    """The load average, flagged when it exceeds ``own`` (this process's threads) by 0.5."""
+    one, five, fifteen = os.getloadavg()
+    busy = "  <- other processes are running: figures are noisy" if one > own + 0.5 else ""
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min){busy}"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0] if names else 'unknown CPU'}, {os.cpu_count()} cpus"
+
+
+def say(*lines: str) -> None:
+    print(*lines, sep="\n", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--budget", type=float, default=3.0, help="seconds per row (default 3)")
     parser.add_argument(
-        "--budget", type=float, default=3.0, help="seconds of timing per row (default 3)"
+        "--sides",
+        nargs="+",
+        default=["refnn", "bound", "torch"],
+        choices=["refnn", "bound", "torch"],
+        help="the sides to time",
     )
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns")
+    parser.add_argument("--rows", nargs="+", default=[], help="only operations named so")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a bar is missed")
     args = parser.parse_args(argv)
 
-    print("== environment")
-    for line in environment_report():
-        print("  " + line)
-    threads = blas_threads()
-    torch = None if args.no_torch else _import_torch(threads)
-    if torch is None:
-        print("  torch: not used (install the pinned extra: pip install torch==2.13.0)")
-    else:
-        print(f"  torch {torch.__version__}, threads set to {torch.get_num_threads()}")
-    print()
+    n_threads, pool_lines = threads()
+    torch: Any = None
+    if "torch" in args.sides:
+        try:
+            import torch
+        except ImportError:
+            pool_lines.append("torch: not installed (pip install torch==2.13.0): no torch column")
+        else:
+            torch.set_num_threads(n_threads)
+            _, pool_lines = threads()
+            pool_lines.append(f"torch {torch.__version__}: {torch.get_num_threads()} threads")
+    say(f"== {cpu_model()}; python {sys.version.split()[0]}, numpy {np.__version__}")
+    say(*(f"   {s}" for s in pool_lines))
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            say(f"   {var}={os.environ[var]!r}: may slow numpy's BLAS")
+    say(f"   before: {load(0)}", "")
+    say(line([name for name, _ in COLUMNS]), line(["-" * max(w, 4) for _, w in COLUMNS]))
 
-    rows = [*dense_rows(torch, args.budget), *conv_rows(torch, args.budget)]
-    print("== times: medians of interleaved runs (refnn, bound, torch in turn);")
-    print("   ratios: medians of the per-round ratios")
-    print(format_table(rows))
-    print("  bound = the three products, each in its faster orientation:")
-    for r in rows:
-        print(f"    {r.op} {r.dtype} {r.shape}: {r.bound_products}")
-    print()
-    memory = [conv_memory(32, 64, 32, 64, dtype) for dtype in ("float64", "float32")]
-    print("== Conv2D peak memory, one forward + backward of a fresh layer (tracemalloc; the")
-    print("   inputs X, dZ are allocated before tracing; outputs = Z + dX + dW + db)")
-    print(format_memory(memory))
-    print()
-    verdicts = [(f"{r.op} {r.dtype} {r.shape}", b) for r in rows for b in r.bars]
-    verdicts += [(f"Conv2D memory {r.dtype} {r.shape}", r.bar) for r in memory]
-    missed = [(what, bar) for what, bar in verdicts if not bar.passed]
-    print(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS")
-    for what, bar in missed:
-        print(f"  MISS: {what}: {bar.format()}")
-    return 0
+    verdicts: list[str] = []
+    for op, shape, build, bars64, bars32 in ROWS:
+        if args.rows and op not in args.rows:
+            continue
+        dtypes: tuple[tuple[DType, Bars], ...] = (("float64", bars64), ("float32", bars32))
+        for dtype, bars in dtypes:
+            sides = {k: v for k, v in build(dtype, torch).items() if k in args.sides}
+            times = time_blocks(sides, budget=args.budget)
+            got = judge(times, bars)
+            verdicts += [f"{v}: {op} {dtype} {shape}" for v in got]
+            r, b, t = (times.get(k) for k in ("refnn", "bound", "torch"))
+            rb = "-" if r is None else ratio_cell(r, b)
+            rt = "-" if r is None else ratio_cell(r, t)
+            say(line([op, dtype, shape, cell(r), cell(b), rb, cell(t), rt, "; ".join(got)]))
+
+    if not args.rows or "Conv2D" in args.rows:
+        say("", "== Conv2D 32->64, 32x32, m=64, forward + backward: peak traced memory, accuracy")
+        for dtype in DTYPES:
+            _, v = conv_memory(32, 64, 32, 64, dtype)
+            verdicts.append(f"{v}: Conv2D memory {dtype}")
+            say(f"   {dtype}: {v}")
+            if torch is not None:
+                say(f"   {dtype}: {conv_accuracy(torch, 32, 64, 32, 64, dtype)}")
+    missed = [v for v in verdicts if v.startswith("MISS")]
+    say("", f"   after: {load(n_threads)}")
+    say(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS ('?': within noise)")
+    say(*(f"   {v}" for v in missed))
+    return exit_status(verdicts, args.strict)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Conv2D forward/backward, pooling, and a whole small CNN training step, per dtype and size.
 
-The conv and pooling layers are imported in ``setup`` (not at module level): benchmarking a
-commit that predates them (``make bench-compare``) then fails only these benchmarks instead of
-the discovery of the whole suite.
+The conv and pooling layers are imported when a benchmark is set up (not at module level):
+benchmarking a commit that predates them (``make bench-compare``) then fails only these
+benchmarks instead of the discovery of the whole suite.
 """
 
 from __future__ import annotations
@@ -19,50 +19,53 @@ from .common import CONV_KERNEL, CONV_SIZES, DTYPES, Timed, _LayerTimings, norma
 
 
 class Conv2DLayer(_LayerTimings):
-    """``Conv2D.forward`` / ``Conv2D.backward``: 3 x 3 kernel, padding 1, stride 1."""
+    """``Conv2D.forward`` / ``Conv2D.backward``: 3 x 3 kernel, padding 1, stride 1, the layer's
+    default algorithm."""
 
     params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
-    param_names: ClassVar[list[str]] = ["dtype", "size"]
 
-    def setup(self, dtype: DTypeLike, size: str) -> None:
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
         from refnn import Conv2D
 
-        s = CONV_SIZES[size]
-        self.layer = Conv2D(
-            s.c_in,
-            s.c_out,
-            CONV_KERNEL,
-            padding=s.padding,
-            rng=np.random.default_rng(0),
-            dtype=dtype,
+        c_in, c_out, hw, m = CONV_SIZES[size]
+        layer = Conv2D(
+            c_in, c_out, CONV_KERNEL, padding=1, rng=np.random.default_rng(0), dtype=dtype
         )
-        self.X: FloatArray = normal((s.c_in, s.hw, s.hw, s.m), dtype, seed=1)
-        self.dZ: FloatArray = normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=2)
-        self.layer.forward(self.X)
-
-
-class Pool2D(Timed):
-    """``MaxPool2D`` / ``AvgPool2D`` with 2 x 2 windows, stride 2, on the conv outputs' shapes."""
-
-    params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES), ["max", "avg"]]
-    param_names: ClassVar[list[str]] = ["dtype", "size", "pool"]
-
-    def setup(self, dtype: DTypeLike, size: str, pool: str) -> None:
-        from refnn import AvgPool2D, MaxPool2D
-
-        s = CONV_SIZES[size]
-        self.layer: Layer[Any] = (
-            MaxPool2D(2, dtype=dtype) if pool == "max" else AvgPool2D(2, dtype=dtype)
+        return (
+            layer,
+            normal((c_in, hw, hw, m), dtype, seed=1),
+            normal((c_out, hw, hw, m), dtype, seed=2),
         )
-        self.X: FloatArray = normal((s.c_out, s.hw, s.hw, s.m), dtype, seed=1)
-        self.dA: FloatArray = normal((s.c_out, s.hw // 2, s.hw // 2, s.m), dtype, seed=2)
-        self.layer.forward(self.X)
 
-    def time_forward(self, dtype: DTypeLike, size: str, pool: str) -> None:
-        self.layer.forward(self.X)
 
-    def time_backward(self, dtype: DTypeLike, size: str, pool: str) -> None:
-        self.layer.backward(self.dA)
+class _Pool2DTimings(_LayerTimings):
+    """A 2 x 2 pooling layer, stride 2, on the conv outputs' shapes (C_out x H x W x m)."""
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
+    layer_name: ClassVar[str]
+
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        import refnn
+
+        _, c, hw, m = CONV_SIZES[size]
+        layer: Layer[Any] = getattr(refnn, self.layer_name)(2, dtype=dtype)
+        return (
+            layer,
+            normal((c, hw, hw, m), dtype, seed=1),
+            normal((c, hw // 2, hw // 2, m), dtype, seed=2),
+        )
+
+
+class MaxPool2DLayer(_Pool2DTimings):
+    """``MaxPool2D(2)``: forward, backward, both, peak memory."""
+
+    layer_name = "MaxPool2D"
+
+
+class AvgPool2DLayer(_Pool2DTimings):
+    """``AvgPool2D(2)``: forward, backward, both, peak memory."""
+
+    layer_name = "AvgPool2D"
 
 
 #: A small CNN on C x H x W images: conv-relu-pool twice, flatten, one logit.

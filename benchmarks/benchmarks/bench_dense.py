@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from refnn import Dense
+from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
 
 from .common import DENSE_SIZES, DTYPES, _LayerTimings, normal
@@ -16,11 +17,8 @@ class DenseLayer(_LayerTimings):
     """``Dense.forward`` / ``Dense.backward`` as a user calls them (input checks included)."""
 
     params: ClassVar[list[list[Any]]] = [DTYPES, list(DENSE_SIZES)]
-    param_names: ClassVar[list[str]] = ["dtype", "size"]
 
-    def setup(self, dtype: DTypeLike, size: str) -> None:
-        s = DENSE_SIZES[size]
-        self.layer = Dense(s.n_in, s.n_out, rng=np.random.default_rng(0), dtype=dtype)
-        self.X: FloatArray = normal((s.n_in, s.m), dtype, seed=1)
-        self.dZ: FloatArray = normal((s.n_out, s.m), dtype, seed=2)
-        self.layer.forward(self.X)
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        n_in, n_out, m = DENSE_SIZES[size]
+        layer = Dense(n_in, n_out, rng=np.random.default_rng(0), dtype=dtype)
+        return layer, normal((n_in, m), dtype, seed=1), normal((n_out, m), dtype, seed=2)

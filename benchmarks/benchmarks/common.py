@@ -1,13 +1,13 @@
 """Sizes, dtypes and input builders shared by the benchmark modules.
 
 Three sizes per layer, small to large. The large ones are the shapes ``benchmarks/compare.py``
-judges against the GEMM bound and PyTorch: Dense 1024 -> 1024 with m = 512, and Conv2D
-32 -> 64 channels on 32 x 32 images, 3 x 3 kernel, padding 1, m = 64.
+judges against its bound and PyTorch: Dense 1024 -> 1024 with m = 512; Conv2D 32 -> 64 channels
+on 32 x 32 images, 3 x 3 kernel, padding 1, m = 64 (pooling: on its output); LSTM 64 -> 128,
+T = 50, m = 64.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,40 +19,25 @@ DTYPES: list[str] = ["float64", "float32"]
 CONV_KERNEL = 3
 
 
-@dataclass(frozen=True)
-class DenseSize:
-    """A Dense layer n_in -> n_out applied to m examples."""
-
-    n_in: int
-    n_out: int
-    m: int
-
-
-@dataclass(frozen=True)
-class ConvSize:
-    """A k x k Conv2D, C_in -> C_out channels, on H x W images, m examples, padding k // 2."""
-
-    c_in: int
-    c_out: int
-    hw: int
-    m: int
-    k: int = 3
-
-    @property
-    def padding(self) -> int:
-        return self.k // 2
-
-
-DENSE_SIZES: dict[str, DenseSize] = {
-    "64->64,m=32": DenseSize(64, 64, 32),
-    "256->256,m=128": DenseSize(256, 256, 128),
-    "1024->1024,m=512": DenseSize(1024, 1024, 512),
+#: Dense n_in -> n_out on m examples.
+DENSE_SIZES: dict[str, tuple[int, int, int]] = {
+    "64->64,m=32": (64, 64, 32),
+    "256->256,m=128": (256, 256, 128),
+    "1024->1024,m=512": (1024, 1024, 512),
 }
 
-CONV_SIZES: dict[str, ConvSize] = {
-    "3->8,8x8,m=8": ConvSize(3, 8, 8, 8),
-    "16->32,16x16,m=32": ConvSize(16, 32, 16, 32),
-    "32->64,32x32,m=64": ConvSize(32, 64, 32, 64),
+#: Conv2D (3 x 3, padding 1) C_in -> C_out on H x W images (H = W), m examples.
+CONV_SIZES: dict[str, tuple[int, int, int, int]] = {
+    "3->8,8x8,m=8": (3, 8, 8, 8),
+    "16->32,16x16,m=32": (16, 32, 16, 32),
+    "32->64,32x32,m=64": (32, 64, 32, 64),
+}
+
+#: LSTM n_in -> n_hidden over T steps of m examples.
+LSTM_SIZES: dict[str, tuple[int, int, int, int]] = {
+    "8->16,T=10,m=8": (8, 16, 10, 8),
+    "32->64,T=20,m=32": (32, 64, 20, 32),
+    "64->128,T=50,m=64": (64, 128, 50, 64),
 }
 
 
@@ -79,15 +64,22 @@ class Timed:
 
 
 class _LayerTimings(Timed):
-    """Forward, backward, both, and peak memory of ``self.layer`` on ``self.X`` / ``self.dZ``.
+    """Forward, backward, both, and peak memory of a layer, per dtype and size.
 
-    A subclass's ``setup`` builds the layer and its inputs and runs one forward (so that
-    ``time_backward`` has a cache). The leading underscore keeps asv from collecting this base.
+    A subclass's ``make`` builds the layer, its input X and the upstream gradient dZ; ``setup``
+    runs one forward, so that ``time_backward`` has a cache. The leading underscore keeps asv
+    from collecting this base.
     """
 
-    layer: Layer[Any]
-    X: FloatArray
-    dZ: FloatArray
+    params: ClassVar[list[list[Any]]]
+    param_names: ClassVar[list[str]] = ["dtype", "size"]
+
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        raise NotImplementedError
+
+    def setup(self, dtype: DTypeLike, size: str) -> None:
+        self.layer, self.X, self.dZ = self.make(dtype, size)
+        self.layer.forward(self.X)
 
     def time_forward(self, dtype: DTypeLike, size: str) -> None:
         self.layer.forward(self.X)
