@@ -15,30 +15,30 @@ import numpy as np
 
 from refnn import BinaryCrossEntropy, Dense, mlp
 from refnn.types import DTypeLike
-from refnn.verify.problems import Problem, layer_problem, model_problem
+from refnn.verify.problems import Objective, layer_problem, model_problem
 
 from .common import CONV_KERNEL, DTYPES, Timed, normal
 
 
-def _dense(dtype: DTypeLike) -> Problem:
+def _dense(dtype: DTypeLike) -> Objective:
     layer = Dense(16, 8, rng=np.random.default_rng(0), dtype=dtype)
     return layer_problem(layer, normal((16, 8), dtype, seed=1))
 
 
-def _mlp(dtype: DTypeLike) -> Problem:
+def _mlp(dtype: DTypeLike) -> Objective:
     model = mlp([16, 8, 1], rng=np.random.default_rng(0), dtype=dtype)
     Y = (np.random.default_rng(2).random((1, 8)) < 0.5).astype(dtype)
     return model_problem(model, BinaryCrossEntropy(dtype=dtype), normal((16, 8), dtype, 1), Y)
 
 
-def _conv(dtype: DTypeLike) -> Problem:
+def _conv(dtype: DTypeLike) -> Objective:
     from refnn import Conv2D
 
     layer = Conv2D(2, 3, CONV_KERNEL, padding=1, rng=np.random.default_rng(0), dtype=dtype)
     return layer_problem(layer, normal((2, 6, 6, 2), dtype, seed=1))
 
 
-PROBLEMS: dict[str, Callable[[DTypeLike], Problem]] = {
+PROBLEMS: dict[str, Callable[[DTypeLike], Objective]] = {
     "dense 16->8,m=8": _dense,
     "mlp 16-8-1+bce,m=8": _mlp,
     "conv2d 2->3,6x6,m=2": _conv,
