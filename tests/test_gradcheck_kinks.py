@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refnn.gradcheck import check_grad
-from refnn.gradcheck._kinks import is_kink
-from refnn.gradcheck._numeric import Stencil, estimate
+from refnn.gradcheck._numeric import Estimate, central, is_kink
+
 
 F64 = npt.NDArray[np.float64]
 EPS = float(np.finfo(np.float64).eps)
@@ -133,9 +133,9 @@ def test_the_wrong_relu_derivative_fails_even_with_kinks_present() -> None:
     assert not leaky.passed
 
 
-def stencil(fn: Callable[[float], float], h: float) -> Stencil:
+def stencil(fn: Callable[[float], float], h: float) -> Estimate:
     o = (-h, -h / 2, 0.0, h / 2, h)
-    return Stencil(o, (fn(o[0]), fn(o[1]), fn(o[2]), fn(o[3]), fn(o[4])))
+    return central(o, [fn(t) for t in o], EPS)
 
 
 @pytest.mark.spec("GC-KINK")
@@ -144,9 +144,9 @@ def test_the_slope_test_fires_for_a_kink_close_to_the_centre(d_over_h: float) ->
     # piecewise linear, slope 1 then 3, kink at distance d from x: the test fires for d < h/6
     h = 1e-5
     d = d_over_h * h
-    est = estimate(stencil(lambda t: t if t < d else d + 3 * (t - d), h), EPS)
+    est = stencil(lambda t: t if t < d else d + 3 * (t - d), h)
     assert is_kink(est, rtol=1e-5, atol=1e-10)
-    smooth = estimate(stencil(lambda t: float(np.exp(t)), h), EPS)
+    smooth = stencil(lambda t: float(np.exp(t)), h)
     assert not is_kink(smooth, rtol=1e-5, atol=1e-10)
 
 

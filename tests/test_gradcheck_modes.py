@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refnn.gradcheck import check_grad, check_vjp, taylor_test
-from refnn.gradcheck._taylor import fit_slope
+from refnn.gradcheck._numeric import fit_slope
 
 F64 = npt.NDArray[np.float64]
 

@@ -10,24 +10,25 @@ Depends on numpy and the standard library only (nothing else in refnn). See
 True
 """
 
-from refnn.gradcheck._check import check_grad, check_vjp, numerical_grad
-from refnn.gradcheck._contract import check_backward_contract
+from refnn.gradcheck._api import check_grad, check_hvp, check_vjp, numerical_grad
+from refnn.gradcheck._extra import check_backward_contract, taylor_test
 from refnn.gradcheck._report import (
     ArrayResult,
     ContractCheck,
     ContractResult,
+    ElementDetails,
     GradcheckError,
     GradcheckResult,
     KinkCounts,
     TaylorDirection,
     TaylorResult,
 )
-from refnn.gradcheck._taylor import taylor_test
 
 __all__ = [
     "ArrayResult",
     "ContractCheck",
     "ContractResult",
+    "ElementDetails",
     "GradcheckError",
     "GradcheckResult",
     "KinkCounts",
@@ -35,6 +36,7 @@ __all__ = [
     "TaylorResult",
     "check_backward_contract",
     "check_grad",
+    "check_hvp",
     "check_vjp",
     "numerical_grad",
     "taylor_test",
