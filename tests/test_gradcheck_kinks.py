@@ -127,8 +127,9 @@ def test_the_wrong_relu_derivative_fails_even_with_kinks_present() -> None:
         return float(np.sum(np.maximum(x, 0)))
 
     assert check_grad(f, lambda x: [(x > 0) * 1.0], {"x": x}).passed
-    bad = check_grad(f, lambda x: [np.sign(x)], {"x": x})  # -1 for negatives
-    assert not bad.passed and bad.arrays[0].worst_index == (2,)
+    bad = check_grad(f, lambda x: [np.sign(x)], {"x": x}, details=True)  # -1 for negatives
+    assert not bad.passed and bad.arrays[0].details is not None
+    assert bad.arrays[0].details.wrong[2], bad.format()
     leaky = check_grad(f, lambda x: [np.where(x > 0, 1.0, 0.01)], {"x": x})
     assert not leaky.passed
 
@@ -151,7 +152,7 @@ def test_the_slope_test_fires_for_a_kink_close_to_the_centre(d_over_h: float) ->
 
 
 @pytest.mark.spec("GC-KINK")
-def test_kinks_that_cannot_be_escaped_are_excluded_and_an_all_excluded_input_is_inconclusive() -> (
+def test_kinks_that_cannot_be_escaped_are_excluded_and_the_input_is_inconclusive() -> (
     None
 ):
     # a staircase with steps every 1e-5: kinks everywhere, whichever way the point moves
@@ -165,6 +166,7 @@ def test_kinks_that_cannot_be_escaped_are_excluded_and_an_all_excluded_input_is_
 
     result = check_grad(f, g, {"x": x})
     a = result.arrays[0]
-    assert (a.kinks.found, a.kinks.excluded, a.n_checked) == (2, 2, 0), result.format()
+    # x = 3e-5 sits in a symmetric V: D(h) = 0 = the analytic 0, a legitimate subgradient
+    assert (a.kinks.found, a.kinks.excluded, a.n_checked) == (1, 1, 1), result.format()
     assert a.verdict == "inconclusive" and not result.passed
-    assert "no element could be judged" in a.note
+    assert "1 element(s) not judged" in a.note

@@ -50,10 +50,11 @@ def test_auto_uses_fast_mode_for_large_inputs_with_far_fewer_calls() -> None:
     result = check_grad(counted, smooth_grad, {"x": x})
     a = result.arrays[0]
     assert result.passed and a.method == "fast" and not a.fell_back, result.format()
-    assert counted.calls == result.n_f_evals <= 20  # 2 + 4 per direction, 3 directions
+    # centre, its repeat, 8 noise probes, 4 per direction and 3 directions
+    assert counted.calls == result.n_f_evals == 22
     small = Counted(smooth)
     assert check_grad(small, smooth_grad, {"x": x[:100]}).arrays[0].method == "elementwise"
-    assert small.calls > 400  # elementwise: 4 per element
+    assert small.calls >= 200  # elementwise: at least 2 per element
 
 
 @pytest.mark.spec("GC-PROJ")
@@ -133,7 +134,7 @@ def test_fast_mode_passes_correct_gradients_of_several_inputs(seed: int) -> None
 
     result = check_grad(f, g, {"W": W, "X": X}, mode="fast", seed=seed)
     assert result.passed and all(a.method == "fast" for a in result.arrays), result.format()
-    assert result.n_f_evals == 2 + 2 * 12  # centre, its determinism repeat, 12 per input
+    assert result.n_f_evals == 2 + 8 + 2 * 12  # centre, repeat, noise probes, 12 per input
 
 
 @pytest.mark.spec("GC-PROJ")

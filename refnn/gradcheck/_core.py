@@ -87,10 +87,10 @@ def check_options(
     """Validate the keywords shared by check_grad/check_vjp/check_hvp (GC-INPUTS, GC-TOL)."""
     if mode not in ("elementwise", "fast", "auto"):
         raise ValueError(f"mode must be 'elementwise', 'fast' or 'auto', got {mode!r}")
-    if rtol is not None and real_option("rtol", rtol) >= RTOL_MAX:
+    if rtol is not None and (r := real_option("rtol", rtol)) >= RTOL_MAX:
+        accepts = "a zero gradient" if r >= 1.0 else f"a gradient {1 / (1 - r):.3g} times too small"
         raise ValueError(
-            f"rtol must be < {RTOL_MAX}, got {rtol!r}: |a - n| <= rtol |n| would accept a "
-            f"gradient {1 / (1 - min(float(rtol), 0.999)):.3g} times too small"  # type: ignore[arg-type]
+            f"rtol must be < {RTOL_MAX}, got {rtol!r}: |a - n| <= rtol |n| would accept {accepts}"
         )
     if atol is not None:
         real_option("atol", atol)

@@ -16,6 +16,7 @@ import numpy as np
 
 from refnn.gradcheck._core import Float64Array, Index, Method, NonFiniteError, Problem, Verdict
 from refnn.gradcheck._numeric import (
+    KINK_NOISE,
     LOOSE,
     SAFETY,
     Estimate,
@@ -194,6 +195,8 @@ def resolve(t: Target, i: int, f0: float, est: Estimate | None, scale: float) ->
         if new is None:
             continue
         resolvable = max(t.atol, LOOSE * abs(new.value), LOOSE / 100.0 * scale)
+        if kinked:  # the kink test must still see half the jump it saw before
+            resolvable = min(resolvable, kinked[-1].kink_score / (2.0 * KINK_NOISE))
         if SAFETY * new.rounding > resolvable:
             break  # rounding dominates: finer steps resolve nothing more
         kink = is_kink(new, t.rtol, t.atol)
@@ -333,8 +336,9 @@ def summarize(
             edge=sum(t.flagged[i] == "edge" for i in flagged),
         )
         w = _worst(t, judged)
-        n, a, err, bound = (0.0, 0.0, 0.0, 0.0) if w is None else (
-            float(t.numerical[w]), float(t.analytic[w]), float(t.error[w]), float(t.bound[w]))  # fmt: skip
+        n, a, err, bound = (0.0, 0.0, 0.0, 0.0)
+        if w is not None:
+            n, a, err, bound = (float(v[w]) for v in (t.numerical, t.analytic, t.error, t.bound))
         index = None if w is None else tuple(int(s) for s in np.unravel_index(w, shape))
         n_checked, n_wrong = len(judged), len(wrong)
         max_rel = max((relative_error(float(t.analytic[i]), float(t.numerical[i])) for i in judged),
@@ -344,9 +348,10 @@ def summarize(
         moved = w is not None and t.state[w] != PLAIN
         if kinks.moved:
             notes.append(
-                f"{kinks.moved} flagged element(s) judged off their kink or edge: {kinks.on_kink} on "
-                "a kink judged at a point moved off it, not at the given point (there a derivative "
-                "is a choice among one-sided ones), the rest with smaller steps at x"
+                f"{kinks.moved} flagged element(s) judged off their kink or edge: "
+                f"{kinks.on_kink} on a kink judged at a point moved off it, not at the given point "
+                "(there a derivative is a choice among one-sided ones), the rest with smaller "
+                "steps at x"
             )
         if excluded:
             notes.append(
