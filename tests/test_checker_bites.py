@@ -51,13 +51,15 @@ def _tanh_layer(bug: str, n: int = 3, m: int = 3, seed: int = 0) -> Candidate:
         dA = (A - Y) if bug == "missing 1/m" else (A - Y) / m
         dZ = dA * A * (1 - A) if bug == "sigmoid derivative for tanh" else dA * (1 - A) * (1 + A)
         dW, db, dX = dZ @ X.T, dZ.sum(axis=1, keepdims=True), W.T @ dZ
-        return {
+        bugged: dict[str, list[Arr]] = {
             "sign flip": [-dW, db, dX],
             "missing transpose": [dW, db, W @ dZ],
             "wrong axis in sum": [dW, dZ.sum(axis=0, keepdims=True).T, dX],
             "doubled 1/m": [dW / m, db, dX],
             "right only for m = 1": [dW, dZ[:, :1].copy(), dX],
-        }.get(bug, [dW, db, dX])
+        }
+        out: list[Arr] = bugged.get(bug, [dW, db, dX])
+        return out
 
     wrong = {"sign flip": "W", "missing transpose": "X", "wrong axis in sum": "b",
              "doubled 1/m": "W", "missing 1/m": "W", "right only for m = 1": "b",
@@ -178,21 +180,59 @@ def mutants() -> list[Candidate]:
     Z = _normal(0, 3, 4)
     return [
         *(_tanh_layer(bug) for bug in tanh_bugs),
-        _linear("sign flip in dW", lambda dZ, X, W: [W.T @ dZ, -(dZ @ X.T), dZ.sum(1, keepdims=True)], "W"),  # noqa: E501
-        _linear("missing transpose in dX", lambda dZ, X, W: [W @ dZ, dZ @ X.T, dZ.sum(1, keepdims=True)], "X"),  # noqa: E501
-        _linear("missing transpose in dW", lambda dZ, X, W: [W.T @ dZ, dZ @ X, dZ.sum(1, keepdims=True)], "W"),  # noqa: E501
-        _linear("db over the wrong axis", lambda dZ, X, W: [W.T @ dZ, dZ @ X.T, dZ.sum(0, keepdims=True).T], "b"),  # noqa: E501
-        _linear("mean, not sum, in dW", lambda dZ, X, W: [W.T @ dZ, dZ @ X.T / m, dZ.sum(1, keepdims=True)], "W"),  # noqa: E501
-        _linear("first example only in dW", lambda dZ, X, W: [W.T @ dZ, dZ[:, :1] @ X[:, :1].T, dZ.sum(1, keepdims=True)], "W"),  # noqa: E501
+        _linear(
+            "sign flip in dW",
+            lambda dZ, X, W: [W.T @ dZ, -(dZ @ X.T), dZ.sum(1, keepdims=True)],
+            "W",
+        ),
+        _linear(
+            "missing transpose in dX",
+            lambda dZ, X, W: [W @ dZ, dZ @ X.T, dZ.sum(1, keepdims=True)],
+            "X",
+        ),
+        _linear(
+            "missing transpose in dW",
+            lambda dZ, X, W: [W.T @ dZ, dZ @ X, dZ.sum(1, keepdims=True)],
+            "W",
+        ),
+        _linear(
+            "db over the wrong axis",
+            lambda dZ, X, W: [W.T @ dZ, dZ @ X.T, dZ.sum(0, keepdims=True).T],
+            "b",
+        ),
+        _linear(
+            "mean, not sum, in dW",
+            lambda dZ, X, W: [W.T @ dZ, dZ @ X.T / m, dZ.sum(1, keepdims=True)],
+            "W",
+        ),
+        _linear(
+            "first example only in dW",
+            lambda dZ, X, W: [W.T @ dZ, dZ[:, :1] @ X[:, :1].T, dZ.sum(1, keepdims=True)],
+            "W",
+        ),
         _bce("BCE: lost 1/m", lambda A, Y: (A - Y) / (A * (1 - A)), "A"),
         _bce("BCE: doubled 1/m", lambda A, Y: (A - Y) / (A * (1 - A)) / 16, "A"),
         _bce("BCE: sign flip", lambda A, Y: (Y - A) / (A * (1 - A)) / 4, "A"),
         _bce("BCE: logits gradient for probabilities", lambda A, Y: (A - Y) / 4, "A"),
-        _activation("sigmoid with tanh's derivative", _sigmoid, lambda dA, Z: dA * (1 - _sigmoid(Z) ** 2), Z, "Z"),  # noqa: E501
-        _activation("sigmoid derivative from Z, not A", _sigmoid, lambda dA, Z: dA * Z * (1 - Z), Z, "Z"),  # noqa: E501
+        _activation(
+            "sigmoid with tanh's derivative",
+            _sigmoid,
+            lambda dA, Z: dA * (1 - _sigmoid(Z) ** 2),
+            Z,
+            "Z",
+        ),
+        _activation(
+            "sigmoid derivative from Z, not A", _sigmoid, lambda dA, Z: dA * Z * (1 - Z), Z, "Z"
+        ),
         _activation("ReLU passing the gradient everywhere", _relu, lambda dA, Z: dA, Z, "Z"),
         _activation("ReLU with the mask inverted", _relu, lambda dA, Z: dA * (Z < 0), Z, "Z"),
-        _activation("leaky ReLU's slope in a ReLU", _relu, lambda dA, Z: dA * np.where(Z > 0, 1.0, 0.01), Z, "Z"),  # noqa: E501
+        _activation(
+            "leaky ReLU's slope in a ReLU",
+            _relu,
+            lambda dA, Z: dA * np.where(Z > 0, 1.0, 0.01),
+            Z,
+            "Z",
+        ),
         _conv_candidate("conv dX: stride off by one", 1, 1),
         _conv_candidate("conv dX: padding off by one", 2, 2),
         _conv_candidate("conv dX: padding forgotten", 2, 0),
@@ -208,8 +248,14 @@ def correct(seed: int, n: int, m: int) -> list[Candidate]:
         _tanh_layer("", n, m, seed),
         _linear("linear", _right_linear, "", n, m, seed),
         _bce("bce", _right_bce, "", n, m, seed),
-        _activation("sigmoid", _sigmoid, lambda dA, Z_: dA * _sigmoid(Z_) * (1 - _sigmoid(Z_)),
-                    _normal(seed, n, m, scale=3.0), "", seed),  # fmt: skip
+        _activation(
+            "sigmoid",
+            _sigmoid,
+            lambda dA, Z_: dA * _sigmoid(Z_) * (1 - _sigmoid(Z_)),
+            _normal(seed, n, m, scale=3.0),
+            "",
+            seed,
+        ),
         _activation("relu", _relu, lambda dA, Z_: dA * (Z_ > 0), Z, "", seed),
     ]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +240,7 @@ def test_a_step_too_large_for_the_function_is_shrunk_until_it_resolves_f() -> No
     assert result.passed, result.format()
     assert a.kinks.loose == 3 and a.kinks.moved == 3 and a.n_checked == 3
     for wrong in (0.0, 0.5):
-        bad = check_grad(f, lambda x: [wrong * -np.sin(x / 1e-6) / 1e-6], {"x": x})
+        bad = check_grad(f, lambda x, w=wrong: [w * -np.sin(x / 1e-6) / 1e-6], {"x": x})
         assert bad.arrays[0].verdict == "WRONG", bad.format()
 
 

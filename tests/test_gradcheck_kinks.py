@@ -17,7 +17,6 @@ from hypothesis.extra import numpy as hnp
 from refnn.gradcheck import check_grad
 from refnn.gradcheck._numeric import Estimate, central, is_kink
 
-
 F64 = npt.NDArray[np.float64]
 EPS = float(np.finfo(np.float64).eps)
 
@@ -152,9 +151,7 @@ def test_the_slope_test_fires_for_a_kink_close_to_the_centre(d_over_h: float) ->
 
 
 @pytest.mark.spec("GC-KINK")
-def test_kinks_that_cannot_be_escaped_are_excluded_and_the_input_is_inconclusive() -> (
-    None
-):
+def test_kinks_that_cannot_be_escaped_are_excluded_and_the_input_is_inconclusive() -> None:
     # a staircase with steps every 1e-5: kinks everywhere, whichever way the point moves
     x = np.array([0.0, 3e-5])
 

@@ -11,8 +11,6 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from refnn.gradcheck import check_grad, check_vjp, taylor_test
 from refnn.gradcheck._numeric import fit_slope
@@ -118,8 +116,7 @@ def test_fast_mode_does_not_pass_a_wrong_gradient_under_a_bound_inflated_by_kink
 
 
 @pytest.mark.spec("GC-PROJ")
-@settings(max_examples=10)
-@given(seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("seed", range(4))
 def test_fast_mode_passes_correct_gradients_of_several_inputs(seed: int) -> None:
     rng = np.random.default_rng(seed)
     W, X = rng.standard_normal((8, 30)), rng.standard_normal((30, 12))
@@ -153,8 +150,8 @@ def test_fast_mode_is_reproducible_and_leaves_the_global_rng_alone() -> None:
 
 
 @pytest.mark.spec("GC-TAYLOR")
-@settings(max_examples=20)
-@given(seed=st.integers(0, 2**16), n=st.integers(1, 12))
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("n", [1, 2, 5, 12])
 def test_taylor_slope_is_2_for_a_correct_gradient_and_1_for_a_wrong_one(seed: int, n: int) -> None:
     x = np.random.default_rng(seed).standard_normal(n)
     good = taylor_test(smooth, smooth_grad, {"x": x}, seed=seed)
@@ -210,8 +207,8 @@ def layer_vjp(dY: F64, W: F64, X: F64) -> list[F64]:
 
 
 @pytest.mark.spec("GC-VJP")
-@settings(max_examples=20)
-@given(seed=st.integers(0, 2**16), n=st.integers(1, 4), m=st.integers(1, 4))
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (2, 4), (4, 3)])
 def test_check_vjp_passes_a_correct_vjp_and_fails_a_transposed_one(
     seed: int, n: int, m: int
 ) -> None:
@@ -240,4 +237,4 @@ def test_check_vjp_does_not_let_the_vjp_modify_the_upstream_gradient() -> None:
 
     assert check_vjp(layer, mutating, inputs).passed
     with pytest.raises(TypeError, match="floating numpy array"):
-        check_vjp(lambda W, X: 1.0, layer_vjp, inputs)  # type: ignore[arg-type, return-value]
+        check_vjp(lambda W, X: 1.0, layer_vjp, inputs)
