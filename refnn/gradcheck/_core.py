@@ -35,8 +35,8 @@ RTOL_FLOAT64, ATOL_FLOAT64 = 1e-5, 1e-10
 RTOL_FLOAT32, ATOL_FLOAT32 = 1e-3, 1e-7
 #: A caller's rtol at or above this accepts a gradient 10x too small: refused (GC-TOL).
 RTOL_MAX = 0.1
-#: Noise probes of f at x + a few ulps (GC-NOISE).
-NOISE_PROBES = 8
+#: Noise probes of f at x +- NOISE_ULPS eps |x| (GC-NOISE).
+NOISE_PROBES, NOISE_ULPS = 12, 64.0
 
 # Independent random streams: np.random.default_rng([seed, STREAM_*]) (NOTE-RNG).
 STREAM_FAST, STREAM_TAYLOR, STREAM_VJP, STREAM_CONTRACT, STREAM_NOISE, STREAM_HVP = range(6)
@@ -309,21 +309,28 @@ class Problem:
                 )
 
     def measure_noise(self, f0: float, seed: int) -> float:
-        """Measure the rounding noise of f at x: ``max_j |f(x + d_j) - f(x)|``, d_j a few ulps.
+        """Measure the rounding noise of f at x from second differences (GC-NOISE).
+
+        ``max_j |f(x + d_j) + f(x - d_j) - 2 f(x)|`` with ``d_j = +-NOISE_ULPS eps |x|`` (random
+        signs): every operation of f is rounded afresh, while the curvature term ``d' H d``
+        stays far below rounding (each element moves by a few dozen of its own ulps).
 
         Spec: GC-NOISE
         """
         rng = np.random.default_rng([seed, STREAM_NOISE])
         sigma = max(self.eps * abs(f0), self.nondet_tol)
-        for _ in range(NOISE_PROBES):
-            replace: dict[int, Float64Array] = {}
+        for _ in range(NOISE_PROBES // 2):
+            plus: dict[int, Float64Array] = {}
+            minus: dict[int, Float64Array] = {}
             for k in self.wrt:
                 x = self.base[k]
-                ulp = 4.0 * float(np.finfo(self.dtype(k)).eps) * np.maximum(1.0, np.abs(x))
-                replace[k] = self.rounded(k, x + rng.choice([-1.0, 1.0], size=x.shape) * ulp)
+                d = rng.choice([-1.0, 1.0], size=x.shape) * NOISE_ULPS * np.abs(x)
+                d *= float(np.finfo(self.dtype(k)).eps)
+                plus[k], minus[k] = self.rounded(k, x + d), self.rounded(k, x - d)
             try:
-                sigma = max(sigma, abs(self.value(replace, "near the given inputs") - f0))
+                pair = self.value(plus, "near the given inputs") + self.value(minus, "near x")
             except NonFiniteError:
                 continue
+            sigma = max(sigma, abs(pair - 2.0 * f0))
         self.noise = sigma
         return sigma
