@@ -43,8 +43,10 @@ def _cancelling(n: int, scale: float, seed: int) -> list[Case]:
     zero = lambda x: [np.zeros_like(x)]  # noqa: E731
     ones = lambda x: [np.ones_like(x)]  # noqa: E731
     name = f"sum(x - mean x) n={n} scale={scale:g}"
-    return [Case("cancel", name, f, zero, {"x": x}, True),
-            Case("cancel", name + " grad 1", f, ones, {"x": x}, False)]  # fmt: skip
+    right = Case("cancel", name, f, zero, {"x": x}, True)
+    if n > 2000:  # a wrong gradient this large falls back to 4 evaluations per element: slow
+        return [right]
+    return [right, Case("cancel", name + " grad 1", f, ones, {"x": x}, False)]
 
 
 def _layer_norm_sum(rows: int, cols: int, seed: int) -> list[Case]:
@@ -227,8 +229,17 @@ def corpus() -> list[Case]:
 CASES = corpus()
 
 
+_VERDICTS: dict[int, str] = {}
+
+
 def verdict(case: Case) -> str:
-    """passed / WRONG / inconclusive / crashed: <error>, as refnn judges the case."""
+    """passed / WRONG / inconclusive / crashed: <error>, as refnn judges the case (cached)."""
+    if id(case) not in _VERDICTS:
+        _VERDICTS[id(case)] = _judge(case)
+    return _VERDICTS[id(case)]
+
+
+def _judge(case: Case) -> str:
     try:
         result = check_grad(case.f, case.grad, case.inputs, **case.options)
     except Exception as error:  # a crash is a finding, reported as such
