@@ -42,7 +42,7 @@ def relu_abs_max(w: F64, c: F64) -> tuple[Callable[[F64], float], Callable[[F64]
 
 
 @pytest.mark.spec("GC-KINK")
-@settings(max_examples=100)
+@settings(max_examples=30)
 @given(x=hnp.arrays(np.float64, st.integers(1, 8), elements=near_kink), data=st.data())
 def test_relu_abs_and_max_at_or_near_kinks_raise_no_false_alarm(
     x: F64, data: st.DataObject

@@ -36,6 +36,8 @@ FRACTIONS = (-1.0, -0.5, 0.5, 1.0)
 CLEAR = 0.1
 #: A flagged element is re-measured with h / SHRINK, h / SHRINK^2, ... (SHRINK_ROUNDS times).
 SHRINK, SHRINK_ROUNDS = 16.0, 6
+#: Shrinking stops where SAFETY * R exceeds the tolerance and RESOLVE times the input's scale.
+RESOLVE = 1e-3
 #: Fast mode: directions per input; auto mode uses it above FAST_THRESHOLD elements.
 FAST_DIRECTIONS, FAST_THRESHOLD = 3, 2000
 #: Fast mode judges a projection to rtol * FAST_RTOL * ||g * v|| plus its own error estimate.
@@ -69,12 +71,15 @@ class Target:
     error: Float64Array = field(init=False)
     bound: Float64Array = field(init=False)
     state: list[int] = field(init=False)
+    scale: float = field(init=False)
+    """The largest |analytic| or |D(h)| of the input (what rounding is compared with)."""
     flagged: list[str] = field(init=False)
     """Per element: '' or why it was flagged: 'kink', 'loose' or 'edge'."""
 
     def __post_init__(self) -> None:
         n = self.x.size
         self.analytic = self.g.copy()
+        self.scale = float(np.max(np.abs(self.g), initial=0.0))
         self.numerical = np.zeros(n)
         self.error = np.zeros(n)
         self.bound = np.zeros(n)
@@ -199,7 +204,7 @@ def resolve(t: Target, i: int, f0: float, est: Estimate | None) -> None:
             continue
         if kinked and SAFETY * KINK_NOISE * new.rounding > kinked[-1].kink_score / 2.0:
             break  # the kink test could no longer see the jump it saw
-        if SAFETY * new.rounding > t.atol + t.rtol * abs(new.value):
+        if SAFETY * new.rounding > max(t.atol + t.rtol * abs(new.value), RESOLVE * t.scale):
             break  # rounding dominates: finer steps resolve nothing more
         if is_kink(new, t.rtol, t.atol):
             kinked.append(new)
@@ -226,6 +231,7 @@ def check_elementwise(t: Target, f0: float) -> None:
     h = t.steps()
     with np.errstate(all="ignore"):
         d = central_differences(t, h)
+        t.scale = max(t.scale, float(np.max(np.abs(d[np.isfinite(d)]), initial=0.0)))
         rounding = t.problem.noise / h
         allowed = t.atol + t.rtol * np.abs(d)
         clear = np.isfinite(d) & (np.abs(t.g - d) + SAFETY * rounding <= CLEAR * allowed)
