@@ -57,8 +57,8 @@ def _torch_scalar(f: Callable[..., Any], grad: Callable[..., Sequence[Arr]]) -> 
                      for g, a in zip(gs, arrays, strict=True))  # fmt: skip
 
     methods = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
-    Wrapped = type("Wrapped", (torch.autograd.Function,), methods)
-    return Wrapped.apply
+    wrapped: Any = type("Wrapped", (torch.autograd.Function,), methods)
+    return wrapped.apply
 
 
 def torch_verdict(case: Case) -> str:
