@@ -247,7 +247,9 @@ def check_vjp(
     Returns
     -------
     GradcheckResult
-        As :func:`check_grad`. Spec: GC-VJP
+        As :func:`check_grad`.
+
+    Spec: GC-VJP
     """
     callable_option("f", f)
     callable_option("vjp", vjp)
@@ -323,7 +325,9 @@ def check_hvp(
     Returns
     -------
     GradcheckResult
-        As :func:`check_grad`. Spec: GC-HVP
+        As :func:`check_grad`.
+
+    Spec: GC-HVP
     """
     callable_option("grad", grad)
     callable_option("hvp", hvp)
@@ -361,10 +365,8 @@ def numerical_grad(
     ----------
     f : callable
         ``f(*inputs)`` returning a real scalar.
-    inputs : mapping of str to ndarray
-        Named inputs (never modified).
-    wrt : sequence of str, optional
-        Inputs to differentiate (default all).
+    inputs, wrt
+        As in :func:`check_grad` (ValueError where f is not finite at ``x +- h``).
     eps : float, optional
         Base step ``h0``; the step of element ``x`` is ``h0 * max(1, |x|)``. Default ``1e-5``
         (times the dtype widening for float32 inputs).
@@ -375,11 +377,6 @@ def numerical_grad(
     -------
     dict of str to ndarray
         One float64 array per input in ``wrt``, shaped like the input.
-
-    Raises
-    ------
-    ValueError
-        f is not finite at ``x +- h`` for some element (the error names it).
 
     Spec: GC-CENTRAL, GC-STEP
     """
