@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -89,28 +90,27 @@ def _check_input(
         h0=base_step(dtype, options["eps"]), rtol=rtol, atol=atol,
         atol_given=options["atol"] is not None,
     )  # fmt: skip
-    mode, details = options["mode"], options["details"]
-    before = problem.f_calls
-    size = t.x.size
-    if size > 0 and (mode == "fast" or (mode == "auto" and size > FAST_THRESHOLD)):
+    before, fallback = problem.f_calls, ""
+    mode = options["mode"]
+    if t.x.size > 0 and (mode == "fast" or (mode == "auto" and t.x.size > FAST_THRESHOLD)):
         projections = check_fast(t, f0, rng)
-        if all(p.ok for p in projections):
+        failed = [d for d, p in enumerate(projections) if not p.ok]
+        if not failed:
             return summarize(t, problem.f_calls - before, projections)
-        worst = max(range(len(projections)), key=lambda d: not projections[d].ok)
-        p = projections[worst]
+        p = projections[failed[0]]
         why = (
-            f"direction {worst}: numerical {p.numerical:.6g} vs analytical {p.analytical:.6g}, "
-            f"bound {p.bound:.2e}" if p.conclusive
+            f"direction {failed[0]}: numerical {p.numerical:.6g} vs analytical "
+            f"{p.analytical:.6g}, bound {p.bound:.2e}" if p.conclusive
             else "an error estimate dominated a direction's bound (a kink near the path?)"
         )  # fmt: skip
-        check_elementwise(t, f0)
-        result = summarize(t, problem.f_calls - before, None, "", details)
-        note = f"fast mode failed ({why}); the elementwise check decided"
-        if result.passed:
-            note += " and found every element within tolerance (a fast-mode false alarm)"
-        return summarize(t, problem.f_calls - before, None, note, details)
+        fallback = f"fast mode failed ({why}); the elementwise check decided"
     check_elementwise(t, f0)
-    return summarize(t, problem.f_calls - before, None, "", details)
+    result = summarize(t, problem.f_calls - before, None, options["details"])
+    if not fallback:
+        return result
+    if result.passed:
+        fallback += " and found every element within tolerance (a fast-mode false alarm)"
+    return replace(result, fell_back=True, note="; ".join(n for n in (result.note, fallback) if n))
 
 
 def check_grad(

@@ -316,7 +316,6 @@ def summarize(
     t: Target,
     n_f_evals: int,
     projections: list[Projection] | None = None,
-    fell_back: str = "",
     details: bool = False,
 ) -> ArrayResult:
     """The one place an :class:`ArrayResult` is built: from the elements or the projections."""
@@ -375,14 +374,12 @@ def summarize(
                 f"atol={t.atol:.3g} exceeds 10% of the largest derivative ({scale_n:.3g}): "
                 "it would pass a gradient wrong by that much"
             )
-    if fell_back:
-        notes.append(fell_back)
     return ArrayResult(
         name=t.name, shape=shape, dtype=str(t.problem.dtype(t.k)), method=method,
         verdict=verdict, n_elements=int(t.x.size), n_checked=n_checked, n_wrong=n_wrong,
         max_rel_error=max_rel, worst_index=index, numerical=n, analytical=a,
         abs_error=abs(a - n), rel_error=relative_error(a, n), error_estimate=err,
-        tolerance=bound, worst_moved=moved, kinks=kinks, fell_back=bool(fell_back),
+        tolerance=bound, worst_moved=moved, kinks=kinks, fell_back=False,
         n_f_evals=n_f_evals, rtol=t.rtol, atol=t.atol, note="; ".join(notes),
         details=_details(t, shape) if details and projections is None else None,
     )  # fmt: skip
