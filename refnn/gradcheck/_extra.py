@@ -67,7 +67,7 @@ def run_taylor(
                 continue
             remainders.append(abs(f_step - f0 - linear))
             spread = abs(f_step) + abs(f0) + math.fsum(abs(t) for t in terms)
-            floors.append(problem.eps * spread + problem.noise + 1e-16 * len(terms) * abs(linear))
+            floors.append(problem.eps * spread + problem.noise + EPS64 * len(terms) * abs(linear))
         slope, n_fitted, passed, note = judge_taylor(steps, remainders, floors)
         directions.append(TaylorDirection(
             steps=steps, remainders=tuple(remainders), floors=tuple(floors), slope=slope,

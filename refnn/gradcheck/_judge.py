@@ -239,7 +239,8 @@ def check_elementwise(t: Target, f0: float) -> None:
         for i in np.flatnonzero(~clear).tolist():
             estimates[i] = _stencil(t, i, float(h[i]), f0) if np.isfinite(d[i]) else None
     for i in np.flatnonzero(clear).tolist():
-        t.record(i, float(d[i]), float(rounding[i]), float(allowed[i] + SAFETY * rounding[i]), 0)
+        bound = float(allowed[i] + SAFETY * rounding[i])
+        t.record(i, float(d[i]), float(rounding[i]), bound, PLAIN)
     for i, est in estimates.items():
         if est is None or est.one_sided:
             t.flagged[i] = "edge"
