@@ -211,6 +211,25 @@ def _scales(scale: float, seed: int) -> list[Case]:
                  False)]  # fmt: skip
 
 
+def _mixed(seed: int) -> list[Case]:
+    """10. derivatives over 8 orders of magnitude in one input; the smallest wrong by 10%."""
+    rng = np.random.default_rng(seed)
+    c = 10.0 ** -np.arange(0, 8, dtype=np.float64)
+    x = rng.uniform(-1.0, 1.0, 8)
+    f = lambda x: float(np.sum(c * np.sin(x)))  # noqa: E731
+    g = lambda x: [c * np.cos(x)]  # noqa: E731
+
+    def wrong(x: Arr) -> list[Arr]:
+        out = c * np.cos(x)
+        out[-1] *= 1.1
+        return [out]
+
+    name = f"sum(c sin x), c = 1 .. 1e-7, seed {seed}"
+    return [Case("mixed scales", name, f, g, {"x": x}, True),
+            Case("mixed scales", name + " smallest 10% off", f, wrong, {"x": x},
+                 False)]  # fmt: skip
+
+
 def corpus() -> list[Case]:
     """Every case of every family."""
     cases: list[Case] = []
@@ -233,6 +252,8 @@ def corpus() -> list[Case]:
         cases += _ties(seed)
     for scale in (1e-6, 1.0, 1e4):
         cases += _scales(scale, 0)
+    for seed in range(3):
+        cases += _mixed(seed)
     return cases
 
 
