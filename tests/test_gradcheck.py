@@ -79,7 +79,7 @@ def test_sums_over_axes_pass_and_the_wrong_axis_fails(x: F64, data: st.DataObjec
     assert check_grad(f, g, {"x": x}).passed
     # the same gradient computed with the sum over a different axis (where that differs)
     other = (axis + 1) % x.ndim
-    if x.ndim > 1 and x.shape[axis] != x.shape[other]:
+    if x.ndim > 1 and np.sum(x, axis=axis).shape != np.sum(x, axis=other).shape:
         return
     if x.ndim == 1 or np.allclose(np.sum(x, axis=axis), np.sum(x, axis=other)):
         return
