@@ -10,8 +10,6 @@ import json
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from refnn.gradcheck import ContractResult, GradcheckError, check_backward_contract
 
@@ -32,8 +30,7 @@ def failed(result: ContractResult) -> set[str]:
 
 
 @pytest.mark.spec("GC-CONTRACT")
-@settings(max_examples=20)
-@given(seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("seed", range(5))
 def test_a_correct_backward_satisfies_the_contract(seed: int) -> None:
     watched = {"W": W, "X": X}
     before = {k: v.copy() for k, v in watched.items()}

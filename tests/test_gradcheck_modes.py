@@ -11,11 +11,9 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from refnn.gradcheck import check_grad, check_vjp, taylor_test
-from refnn.gradcheck._taylor import fit_slope
+from refnn.gradcheck._numeric import fit_slope
 
 F64 = npt.NDArray[np.float64]
 
@@ -50,10 +48,11 @@ def test_auto_uses_fast_mode_for_large_inputs_with_far_fewer_calls() -> None:
     result = check_grad(counted, smooth_grad, {"x": x})
     a = result.arrays[0]
     assert result.passed and a.method == "fast" and not a.fell_back, result.format()
-    assert counted.calls == result.n_f_evals <= 20  # 2 + 4 per direction, 3 directions
+    # centre, its repeat, 12 noise probes, 4 per direction and 3 directions
+    assert counted.calls == result.n_f_evals == 26
     small = Counted(smooth)
     assert check_grad(small, smooth_grad, {"x": x[:100]}).arrays[0].method == "elementwise"
-    assert small.calls > 400  # elementwise: 4 per element
+    assert small.calls >= 200  # elementwise: at least 2 per element
 
 
 @pytest.mark.spec("GC-PROJ")
@@ -103,7 +102,7 @@ def test_fast_mode_does_not_pass_a_wrong_gradient_under_a_bound_inflated_by_kink
     # directional difference straddles kinks, so its truncation estimate (and S T in the bound)
     # is large. That estimate must send the check to the elementwise mode, not excuse a 1% error.
     rng = np.random.default_rng(5)
-    x, w = rng.standard_normal(3000), rng.standard_normal(3000)
+    x, w = rng.standard_normal(2100), rng.standard_normal(2100)
     x[:30] = rng.uniform(-1.2e-5, 1.2e-5, 30)
 
     def f(x: F64) -> float:
@@ -117,8 +116,7 @@ def test_fast_mode_does_not_pass_a_wrong_gradient_under_a_bound_inflated_by_kink
 
 
 @pytest.mark.spec("GC-PROJ")
-@settings(max_examples=10)
-@given(seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("seed", range(4))
 def test_fast_mode_passes_correct_gradients_of_several_inputs(seed: int) -> None:
     rng = np.random.default_rng(seed)
     W, X = rng.standard_normal((8, 30)), rng.standard_normal((30, 12))
@@ -133,7 +131,7 @@ def test_fast_mode_passes_correct_gradients_of_several_inputs(seed: int) -> None
 
     result = check_grad(f, g, {"W": W, "X": X}, mode="fast", seed=seed)
     assert result.passed and all(a.method == "fast" for a in result.arrays), result.format()
-    assert result.n_f_evals == 2 + 2 * 12  # centre, its determinism repeat, 12 per input
+    assert result.n_f_evals == 2 + 12 + 2 * 12  # centre, repeat, noise probes, 12 per input
 
 
 @pytest.mark.spec("GC-PROJ")
@@ -152,8 +150,8 @@ def test_fast_mode_is_reproducible_and_leaves_the_global_rng_alone() -> None:
 
 
 @pytest.mark.spec("GC-TAYLOR")
-@settings(max_examples=20)
-@given(seed=st.integers(0, 2**16), n=st.integers(1, 12))
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("n", [1, 2, 5, 12])
 def test_taylor_slope_is_2_for_a_correct_gradient_and_1_for_a_wrong_one(seed: int, n: int) -> None:
     x = np.random.default_rng(seed).standard_normal(n)
     good = taylor_test(smooth, smooth_grad, {"x": x}, seed=seed)
@@ -209,8 +207,8 @@ def layer_vjp(dY: F64, W: F64, X: F64) -> list[F64]:
 
 
 @pytest.mark.spec("GC-VJP")
-@settings(max_examples=20)
-@given(seed=st.integers(0, 2**16), n=st.integers(1, 4), m=st.integers(1, 4))
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (2, 4), (4, 3)])
 def test_check_vjp_passes_a_correct_vjp_and_fails_a_transposed_one(
     seed: int, n: int, m: int
 ) -> None:
@@ -239,4 +237,4 @@ def test_check_vjp_does_not_let_the_vjp_modify_the_upstream_gradient() -> None:
 
     assert check_vjp(layer, mutating, inputs).passed
     with pytest.raises(TypeError, match="floating numpy array"):
-        check_vjp(lambda W, X: 1.0, layer_vjp, inputs)  # type: ignore[arg-type, return-value]
+        check_vjp(lambda W, X: 1.0, layer_vjp, inputs)

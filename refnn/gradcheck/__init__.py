@@ -1,4 +1,4 @@
-"""A finite-difference gradient checker for any function of numpy arrays.
+"""A finite-difference gradient checker for any function of numpy arrays: the entry points.
 
 Depends on numpy and the standard library only (nothing else in refnn). See
 ``specs/gradcheck.md`` for the equations (GC-*) and how a gradient is judged.
@@ -10,24 +10,60 @@ Depends on numpy and the standard library only (nothing else in refnn). See
 True
 """
 
-from refnn.gradcheck._check import check_grad, check_vjp, numerical_grad
-from refnn.gradcheck._contract import check_backward_contract
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from refnn.gradcheck._core import (
+    STREAM_FAST,
+    STREAM_HVP,
+    STREAM_VJP,
+    AnyArray,
+    ArrayFunction,
+    Float64Array,
+    GradFunction,
+    Mode,
+    NonFiniteError,
+    Problem,
+    ScalarFunction,
+    VjpFunction,
+    callable_option,
+    check_options,
+    real_option,
+    seed_option,
+)
+from refnn.gradcheck._extra import check_backward_contract, run_taylor, taylor_test
+from refnn.gradcheck._judge import (
+    FAST_THRESHOLD,
+    Target,
+    central_differences,
+    check_elementwise,
+    check_fast,
+    summarize,
+)
+from refnn.gradcheck._numeric import base_step, default_tolerances
 from refnn.gradcheck._report import (
     ArrayResult,
     ContractCheck,
     ContractResult,
+    ElementDetails,
     GradcheckError,
     GradcheckResult,
     KinkCounts,
     TaylorDirection,
     TaylorResult,
 )
-from refnn.gradcheck._taylor import taylor_test
 
 __all__ = [
     "ArrayResult",
     "ContractCheck",
     "ContractResult",
+    "ElementDetails",
     "GradcheckError",
     "GradcheckResult",
     "KinkCounts",
@@ -35,7 +71,329 @@ __all__ = [
     "TaylorResult",
     "check_backward_contract",
     "check_grad",
+    "check_hvp",
     "check_vjp",
     "numerical_grad",
     "taylor_test",
 ]
+
+
+def _check_input(
+    problem: Problem, j: int, g: Float64Array, f0: float, options: dict[str, Any],
+    rng: np.random.Generator,
+) -> ArrayResult:  # fmt: skip
+    k = problem.wrt[j]
+    dtype = problem.dtype(k)
+    rtol, atol = default_tolerances(dtype, options["rtol"], options["atol"])
+    t = Target(
+        problem=problem, k=k, x=problem.base[k].reshape(-1), g=g.reshape(-1),
+        h0=base_step(dtype, options["eps"]), rtol=rtol, atol=atol,
+        atol_given=options["atol"] is not None,
+    )  # fmt: skip
+    before, fallback = problem.f_calls, ""
+    mode = options["mode"]
+    if t.x.size > 0 and (mode == "fast" or (mode == "auto" and t.x.size > FAST_THRESHOLD)):
+        projections = check_fast(t, f0, rng)
+        failed = [d for d, p in enumerate(projections) if not p.ok]
+        if not failed:
+            return summarize(t, problem.f_calls - before, projections)
+        p = projections[failed[0]]
+        why = (
+            f"direction {failed[0]}: numerical {p.numerical:.6g} vs analytical "
+            f"{p.analytical:.6g}, bound {p.bound:.2e}" if p.conclusive
+            else "an error estimate dominated a direction's bound (a kink near the path?)"
+        )  # fmt: skip
+        fallback = f"fast mode failed ({why}); the elementwise check decided"
+    check_elementwise(t, f0)
+    result = summarize(t, problem.f_calls - before, None, options["details"])
+    if not fallback:
+        return result
+    if result.passed:
+        fallback += " and found every element within tolerance (a fast-mode false alarm)"
+    return replace(result, fell_back=True, note="; ".join(n for n in (result.note, fallback) if n))
+
+
+def check_grad(
+    f: ScalarFunction,
+    grad: GradFunction,
+    inputs: Mapping[str, AnyArray],
+    *,
+    wrt: Sequence[str] | None = None,
+    mode: Mode = "auto",
+    allow_float32: bool = False,
+    seed: int = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    taylor: bool = False,
+    eps: float | None = None,
+    nondet_tol: float = 0.0,
+    details: bool = False,
+) -> GradcheckResult:
+    """Check analytic gradients of a scalar function against finite differences.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*inputs)`` returning a real scalar (not a bool).
+    grad : callable
+        ``grad(*inputs)`` returning one array per input in ``wrt``, same order and shapes.
+    inputs : mapping of str to ndarray
+        Named inputs, passed positionally in mapping order. ``f`` and ``grad`` receive
+        read-only copies, never the caller's arrays. Complex inputs are refused.
+    wrt : sequence of str, optional
+        The inputs to check (default all); the others are held fixed and may have any dtype.
+    mode : {"auto", "elementwise", "fast"}
+        ``elementwise``: every element (2 f evaluations each, 4 where ``D(h)`` does not settle
+        the verdict, more at kinks). ``fast``: random projections (GC-PROJ), falling back to
+        elementwise on failure. ``auto``: fast above 2000 elements, elementwise otherwise.
+    allow_float32 : bool
+        Accept float32 inputs (step widened by about 813, tolerances rtol=1e-3, atol=1e-7).
+        float16 is refused: it cannot resolve a derivative.
+    seed : int
+        Seed (>= 0) of the checker's own generator (noise probes, projections, Taylor
+        directions); numpy's global random state is neither read nor changed.
+    rtol, atol : float, optional
+        Tolerances of GC-TOL (defaults per dtype). rtol >= 0.1 is refused; an atol above 10%
+        of the largest derivative makes the verdict inconclusive.
+    taylor : bool
+        Also run :func:`taylor_test` (3 directions) and require it to pass where judged.
+    eps : float, optional
+        Base step ``h0`` (the step of element x is ``h0 max(1, |x|)``); default 1e-5 (float64).
+    nondet_tol : float
+        f and grad may differ by this much between two calls at the same point (PyTorch's
+        ``nondet_tol``); it also enters the noise estimate.
+    details : bool
+        Keep per-element arrays (numerical gradient, errors, bounds, mask of wrong elements)
+        in each elementwise :class:`ArrayResult` (``.details``).
+
+    Returns
+    -------
+    GradcheckResult
+        ``.passed``, one :class:`ArrayResult` per checked input, ``.format()``,
+        ``.raise_if_failed()``, ``.to_dict()``.
+
+    Raises
+    ------
+    TypeError
+        A non-callable f/grad, a bad option type, a complex/float16/non-float checked input.
+    ValueError
+        NaN/Inf in an input or at the given point, a gradient of the wrong shape or count, a
+        non-deterministic f or grad, an out-of-range option.
+
+    Spec: GC-TOL, GC-INPUTS, GC-NOISE
+    """
+    callable_option("f", f)
+    callable_option("grad", grad)
+    check_options(mode, rtol, atol, seed, eps, nondet_tol)
+    problem = Problem(f, grad, inputs, wrt, allow_float32, float(nondet_tol))
+    f0 = problem.value({}, "at the given inputs")
+    gradients = problem.gradients({}, "at the given inputs")
+    problem.require_deterministic(f0, gradients)
+    problem.measure_noise(f0, int(seed))
+    options = {"rtol": rtol, "atol": atol, "eps": eps, "mode": mode, "details": details}
+    rng = np.random.default_rng([int(seed), STREAM_FAST])
+    arrays = [_check_input(problem, j, g, f0, options, rng) for j, g in enumerate(gradients)]
+    taylor_result = run_taylor(problem, gradients, f0, 3, int(seed)) if taylor else None
+    return GradcheckResult(
+        arrays=tuple(arrays), seed=int(seed), n_f_evals=problem.f_calls,
+        n_grad_evals=problem.grad_calls, taylor=taylor_result,
+    )  # fmt: skip
+
+
+def _as_outputs(y: object, where: str) -> tuple[AnyArray, ...]:
+    items = tuple(y) if isinstance(y, tuple | list) else (y,)
+    if not items or not all(
+        isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating) for a in items
+    ):
+        raise TypeError(
+            f"f must return a floating numpy array or a tuple of them, got {type(y).__name__} "
+            f"{where}"
+        )
+    return items
+
+
+def check_vjp(
+    f: ArrayFunction,
+    vjp: VjpFunction,
+    inputs: Mapping[str, AnyArray],
+    *,
+    wrt: Sequence[str] | None = None,
+    mode: Mode = "auto",
+    allow_float32: bool = False,
+    seed: int = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    taylor: bool = False,
+    eps: float | None = None,
+    nondet_tol: float = 0.0,
+    details: bool = False,
+) -> GradcheckResult:
+    """Check a vector-Jacobian product by scalarizing with a fixed random ``dY``.
+
+    ``phi(*inputs) = sum_o sum(dY_o * Y_o)`` (in float64, returned in f's output precision)
+    has gradients ``vjp(dY, *inputs)``; ``dY`` (one array per output when ``f`` returns a tuple
+    or list, then passed to ``vjp`` as a tuple) is standard normal from the checker's own
+    generator, rounded to each output's dtype. Everything else is :func:`check_grad` on phi.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*inputs)`` returning an array ``Y`` or a tuple of arrays.
+    vjp : callable
+        ``vjp(dY, *inputs)`` returning one gradient per input in ``wrt``.
+    inputs, wrt, mode, allow_float32, seed, rtol, atol, taylor, eps, nondet_tol, details
+        As in :func:`check_grad`.
+
+    Returns
+    -------
+    GradcheckResult
+        As :func:`check_grad`.
+
+    Spec: GC-VJP
+    """
+    callable_option("f", f)
+    callable_option("vjp", vjp)
+    check_options(mode, rtol, atol, seed, eps, nondet_tol)
+    probe = Problem(lambda *a: 0.0, None, inputs, wrt, allow_float32)
+    y0 = f(*probe.frozen)
+    outputs = _as_outputs(y0, "at the given inputs")
+    several = not isinstance(y0, np.ndarray)
+    if not all(np.all(np.isfinite(y)) for y in outputs):
+        raise ValueError("f returned NaN or Inf at the given inputs")
+    out_dtype = np.result_type(*outputs)
+    if out_dtype != np.float64 and not allow_float32:
+        raise TypeError(
+            f"f returns {out_dtype}, so its rounding would be judged as float64 and reported as "
+            f"gradient errors; check it with {out_dtype} inputs and allow_float32=True"
+        )
+    rng = np.random.default_rng([seed_option(seed), STREAM_VJP])
+    dys = tuple(rng.standard_normal(y.shape).astype(y.dtype) for y in outputs)
+    for dy in dys:
+        dy.flags.writeable = False
+    shapes = [dy.shape for dy in dys]
+
+    def phi(*args: AnyArray) -> np.floating[Any]:
+        ys = _as_outputs(f(*args), "at a perturbed point")
+        if [y.shape for y in ys] != shapes:
+            raise ValueError(f"f must return arrays of shapes {shapes} at every point")
+        total = math.fsum(
+            float(np.sum(dy.astype(np.float64) * y.astype(np.float64)))
+            for dy, y in zip(dys, ys, strict=True)
+        )
+        return out_dtype.type(total)  # type: ignore[no-any-return]  # f's own precision
+
+    def phi_grad(*args: AnyArray) -> Sequence[AnyArray]:
+        copies = tuple(np.array(dy, copy=True) for dy in dys)
+        return vjp(copies if several else copies[0], *args)
+
+    return check_grad(
+        phi, phi_grad, inputs, wrt=wrt, mode=mode, allow_float32=allow_float32, seed=seed,
+        rtol=rtol, atol=atol, taylor=taylor, eps=eps, nondet_tol=nondet_tol, details=details,
+    )  # fmt: skip
+
+
+def check_hvp(
+    grad: GradFunction,
+    hvp: VjpFunction,
+    inputs: Mapping[str, AnyArray],
+    *,
+    wrt: Sequence[str] | None = None,
+    mode: Mode = "auto",
+    seed: int = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    eps: float | None = None,
+    details: bool = False,
+) -> GradcheckResult:
+    """Check Hessian-vector products against finite differences of the gradient.
+
+    For a fixed random ``v`` (one array per input in ``wrt``, the checker's own generator),
+    ``psi(*inputs) = sum_k <grad_k(*inputs), v_k>`` has gradient ``H v`` (H symmetric), which
+    ``hvp(v, *inputs)`` must return, one array per input in ``wrt``. This is
+    :func:`check_grad` on psi: the second-order check of PyTorch's ``gradgradcheck`` and JAX's
+    ``check_grads(order=2)``.
+
+    Parameters
+    ----------
+    grad : callable
+        ``grad(*inputs)``: the (already checked) gradient, one array per input in ``wrt``.
+    hvp : callable
+        ``hvp(v, *inputs)`` with ``v`` a tuple of arrays shaped like the ``wrt`` inputs.
+    inputs, wrt, mode, seed, rtol, atol, eps, details
+        As in :func:`check_grad` (float64 inputs only).
+
+    Returns
+    -------
+    GradcheckResult
+        As :func:`check_grad`.
+
+    Spec: GC-HVP
+    """
+    callable_option("grad", grad)
+    callable_option("hvp", hvp)
+    check_options(mode, rtol, atol, seed, eps, 0.0)
+    probe = Problem(lambda *a: 0.0, grad, inputs, wrt, False)
+    rng = np.random.default_rng([seed_option(seed), STREAM_HVP])
+    vs = tuple(rng.standard_normal(probe.base[k].shape) for k in probe.wrt)
+    for v in vs:
+        v.flags.writeable = False
+
+    def psi(*args: AnyArray) -> float:
+        gradients = probe.validate_gradients(grad(*args), "(psi = <grad, v>)")
+        return math.fsum(float(np.sum(g * v)) for g, v in zip(gradients, vs, strict=True))
+
+    def psi_grad(*args: AnyArray) -> Sequence[AnyArray]:
+        return hvp(tuple(np.array(v, copy=True) for v in vs), *args)
+
+    return check_grad(
+        psi, psi_grad, inputs, wrt=wrt, mode=mode, seed=seed, rtol=rtol, atol=atol, eps=eps,
+        details=details,
+    )  # fmt: skip
+
+
+def numerical_grad(
+    f: ScalarFunction,
+    inputs: Mapping[str, AnyArray],
+    *,
+    wrt: Sequence[str] | None = None,
+    eps: float | None = None,
+    allow_float32: bool = False,
+) -> dict[str, Float64Array]:
+    """Plain central differences ``(f(x + h e_i) - f(x - h e_i)) / 2h``, in float64.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*inputs)`` returning a real scalar.
+    inputs, wrt
+        As in :func:`check_grad` (ValueError where f is not finite at ``x +- h``).
+    eps : float, optional
+        Base step ``h0``; the step of element ``x`` is ``h0 * max(1, |x|)``. Default ``1e-5``
+        (times the dtype widening for float32 inputs).
+    allow_float32 : bool
+        Accept float32 inputs.
+
+    Returns
+    -------
+    dict of str to ndarray
+        One float64 array per input in ``wrt``, shaped like the input.
+
+    Spec: GC-CENTRAL, GC-STEP
+    """
+    callable_option("f", f)
+    if eps is not None and real_option("eps", eps, positive=True) >= 0.1:
+        raise ValueError(f"eps (the base step) must be < 0.1, got {eps!r}")
+    problem = Problem(f, None, inputs, wrt, allow_float32)
+    problem.value({}, "at the given inputs")
+    out: dict[str, Float64Array] = {}
+    for k in problem.wrt:
+        x = problem.base[k].reshape(-1)
+        t = Target(problem, k, x, np.zeros_like(x), base_step(problem.dtype(k), eps), 0.0, 0.0,
+                   False)  # fmt: skip
+        with np.errstate(all="ignore"):
+            d = central_differences(t, t.steps())
+        if not np.all(np.isfinite(d)):
+            i = int(np.flatnonzero(~np.isfinite(d))[0])
+            raise NonFiniteError(f"f is not finite at {problem.names[k]} element {i} +- h")
+        out[problem.names[k]] = d.reshape(problem.base[k].shape)
+    return out

@@ -1,45 +1,66 @@
-"""Difference schemes and their error estimates (GC-CENTRAL, GC-RICHARDSON, GC-RELERR, GC-TOL).
+"""Difference formulas, their error estimates and the tests applied to them.
 
-Every derivative is estimated from five values of ``f`` on the stencil
-
-    x - h,  x - h/2,  x,  x + h/2,  x + h
-
-where the offsets are the *actual* ones (the perturbed value rounded to the input's dtype, minus
-the unperturbed value), so rounding of ``x + h`` never enters as an error.
+GC-STEP, GC-CENTRAL, GC-RICHARDSON, GC-NOISE, GC-RELERR, GC-TOL, GC-KINK, GC-TAYLOR. Every
+formula uses the *actual* offsets (perturbed value rounded to the input's dtype, minus the
+unperturbed one), so rounding of ``x + h`` never enters as an error.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from refnn.gradcheck._types import EPS64
+from refnn.gradcheck._core import (
+    ATOL_FLOAT32,
+    ATOL_FLOAT64,
+    EPS64,
+    H0_FLOAT64,
+    RTOL_FLOAT32,
+    RTOL_FLOAT64,
+)
 
-#: Base step for float64 inputs: h = H0 * max(1, |x|)  (GC-STEP).
-H0_FLOAT64 = 1e-5
-#: Default relative tolerance for float64 inputs (GC-TOL).
-RTOL_FLOAT64 = 1e-5
-#: Default absolute tolerance for float64 inputs (GC-TOL).
-ATOL_FLOAT64 = 1e-10
-#: Multiplies the numerical error estimate in the tolerance (GC-TOL).
+#: Multiplies the error estimates in the verdict's bound (GC-TOL).
 SAFETY = 10.0
+#: Kink test: a smooth stencil has kink_score ~ 4 T; KINK_T gives a factor 2 margin (GC-KINK).
+KINK_T = 8.0
+#: Kink test: kink_score's rounding, in units of noise / h (GC-KINK).
+KINK_NOISE = 16.0
+#: Loose: SAFETY (T - LOOSE_NOISE R) above atol + rtol |n| (GC-KINK).
+LOOSE_NOISE = 10.0
 
 
 def widening(dtype: np.dtype[np.floating]) -> float:
-    """Return the factor by which step and tolerances grow for a lower precision dtype.
-
-    ``(eps_dtype / eps_float64) ** (1/3)``: 1 for float64, about 813 for float32.
+    """``(eps_dtype / eps_float64) ** (1/3)``: 1 for float64, about 813 for float32.
 
     Spec: GC-STEP
     """
-    eps = float(np.finfo(dtype).eps)
-    return float((eps / EPS64) ** (1.0 / 3.0))
+    return float((float(np.finfo(dtype).eps) / EPS64) ** (1.0 / 3.0))
+
+
+def base_step(dtype: np.dtype[np.floating], eps: float | None) -> float:
+    """``h0``: the caller's ``eps``, else ``1e-5 * widening(dtype)``.
+
+    Spec: GC-STEP
+    """
+    return H0_FLOAT64 * widening(dtype) if eps is None else eps
+
+
+def default_tolerances(
+    dtype: np.dtype[np.floating], rtol: float | None, atol: float | None
+) -> tuple[float, float]:
+    """``(rtol, atol)``: the caller's, else the defaults of the dtype.
+
+    Spec: GC-TOL
+    """
+    r, a = (RTOL_FLOAT64, ATOL_FLOAT64) if dtype == np.float64 else (RTOL_FLOAT32, ATOL_FLOAT32)
+    return (r if rtol is None else rtol, a if atol is None else atol)
 
 
 def step(xi: float, h0: float) -> float:
-    """Return the step of one element: ``h0 * max(1, |x_i|)``.
+    """The step of one element: ``h0 * max(1, |x_i|)``.
 
     Spec: GC-STEP
     """
@@ -47,97 +68,164 @@ def step(xi: float, h0: float) -> float:
 
 
 @dataclass(frozen=True)
-class Stencil:
-    """Five values of a function on ``x + offset`` for offsets ``(-h, -h/2, 0, h/2, h)``."""
-
-    offsets: tuple[float, float, float, float, float]
-    values: tuple[float, float, float, float, float]
-
-
-@dataclass(frozen=True)
 class Estimate:
     """A numerical derivative and what is known about its error."""
 
-    coarse: float
-    """Central difference with step h."""
-    fine: float
-    """Central difference with step h/2."""
     value: float
-    """Richardson extrapolation ``(4 fine - coarse) / 3``."""
+    """Richardson value (central: ``(4 D(h/2) - D(h)) / 3``)."""
     truncation: float
-    """``|fine - coarse|``, an upper estimate of the truncation error."""
+    """T: ``|D(h/2) - D(h)|``, a generous estimate of the truncation error."""
     rounding: float
-    """``3 eps |f| / h``, the rounding error of ``value``."""
-    kink_score: float
-    """Spread of the differences of the four one-sided slopes (GC-KINK)."""
-    kink_noise: float
-    """``16 eps |f| / h``, the rounding error of ``kink_score``."""
+    """R: ``noise / h``, the rounding error of ``value`` (GC-NOISE)."""
+    kink_score: float = 0.0
+    """Q: spread of the jumps of the four one-sided slopes (GC-KINK); central stencils only."""
+    one_sided: bool = False
+    """True for a one-sided estimate (next to the edge of f's domain): no kink score, no sides."""
 
     @property
     def error(self) -> float:
-        """Truncation plus rounding estimate."""
+        """T + R."""
         return self.truncation + self.rounding
 
 
-def estimate(stencil: Stencil, eps: float) -> Estimate:
-    """Estimate the derivative at the stencil's centre.
+def _one_sided(o1: float, o2: float, v0: float, v1: float, v2: float) -> tuple[float, float]:
+    """Richardson of one-sided differences on offsets (0, o1, o2 ~ 2 o1): value and T."""
+    near, far = (v1 - v0) / o1, (v2 - v0) / o2
+    return 2.0 * near - far, abs(near - far)
 
-    Parameters
-    ----------
-    stencil : Stencil
-        Values at offsets ``(-h, -h/2, 0, h/2, h)``.
-    eps : float
-        Machine epsilon of the precision in which ``f`` was computed.
 
-    Returns
-    -------
-    Estimate
-        Central differences, their Richardson extrapolation and error estimates.
+def central(offsets: Sequence[float], values: Sequence[float], noise: float) -> Estimate:
+    """Estimate the derivative at the centre of a five-point stencil ``(-h, -h/2, 0, h/2, h)``.
 
-    Spec: GC-CENTRAL, GC-RICHARDSON, GC-KINK
+    Spec: GC-CENTRAL, GC-RICHARDSON, GC-NOISE, GC-KINK
     """
-    o0, o1, _, o3, o4 = stencil.offsets
-    v0, v1, v2, v3, v4 = stencil.values
-    coarse = (v4 - v0) / (o4 - o0)
-    fine = (v3 - v1) / (o3 - o1)
+    o0, o1, _, o3, o4 = offsets
+    v0, v1, v2, v3, v4 = values
+    coarse, fine = (v4 - v0) / (o4 - o0), (v3 - v1) / (o3 - o1)
     h = (o4 - o0) / 2.0
-    scale = max(abs(v) for v in stencil.values)
     slopes = ((v1 - v0) / (o1 - o0), (v2 - v1) / -o1, (v3 - v2) / o3, (v4 - v3) / (o4 - o3))
-    jumps = [slopes[k + 1] - slopes[k] for k in range(3)]
+    jumps = [slopes[i + 1] - slopes[i] for i in range(3)]
     return Estimate(
-        coarse=coarse,
-        fine=fine,
         value=(4.0 * fine - coarse) / 3.0,
         truncation=abs(fine - coarse),
-        rounding=3.0 * eps * scale / h,
+        rounding=noise / h,
         kink_score=max(jumps) - min(jumps),
-        kink_noise=16.0 * eps * scale / h,
     )
 
 
-def tolerance(numerical: float, error: float, rtol: float, atol: float) -> float:
-    """Return the largest accepted ``|analytical - numerical|``.
+def one_sided(o1: float, o2: float, v0: float, v1: float, v2: float, noise: float) -> Estimate:
+    """One-sided estimate from offsets ``(0, o1, o2)``, ``o2 ~ 2 o1`` (domain edges).
 
-    ``atol + rtol * |numerical| + SAFETY * error``.
+    Spec: GC-KINK
+    """
+    value, t = _one_sided(o1, o2, v0, v1, v2)
+    return Estimate(value=value, truncation=t, rounding=6.0 * noise / abs(o2), one_sided=True)
+
+
+def tolerance(numerical: float, error: float, rtol: float, atol: float) -> float:
+    """``atol + rtol |n| + SAFETY (T + R)``, the largest accepted ``|a - n|``.
 
     Spec: GC-TOL
     """
     return atol + rtol * abs(numerical) + SAFETY * error
 
 
+def is_kink(est: Estimate, rtol: float, atol: float) -> bool:
+    """``Q > atol + rtol |n| + 8 T + SAFETY * 16 R``: the one-sided slopes disagree.
+
+    Spec: GC-KINK
+    """
+    if est.one_sided:
+        return False
+    allowed = atol + rtol * abs(est.value) + KINK_T * est.truncation
+    return est.kink_score > allowed + SAFETY * KINK_NOISE * est.rounding
+
+
+def is_loose(est: Estimate, rtol: float, atol: float) -> bool:
+    """``SAFETY (T - 10 R) > atol + rtol |n|``: the truncation estimate dominates the bound.
+
+    Then f changes on the scale of the step (or a kink sits in the stencil that the slope test
+    did not see), and the bound would pass nearly anything. Only the part of T that rounding
+    cannot explain counts (T of a constant f is pure noise).
+
+    Spec: GC-KINK
+    """
+    return SAFETY * (est.truncation - LOOSE_NOISE * est.rounding) > atol + rtol * abs(est.value)
+
+
 def relative_error(analytical: float, numerical: float) -> float:
-    """Return ``|a - n| / max(|a|, |n|)``, 0 when both are 0 (reported, not judged).
+    """``|a - n| / max(|a|, |n|)``, 0 when both are 0 (reported, not judged).
 
     Spec: GC-RELERR
     """
     denominator = max(abs(analytical), abs(numerical))
-    if denominator == 0.0:
-        return 0.0
-    return abs(analytical - numerical) / denominator
+    return 0.0 if denominator == 0.0 else abs(analytical - numerical) / denominator
 
 
 def excess(abs_error: float, bound: float) -> float:
-    """Return ``abs_error / bound`` (how far past its tolerance an element is; > 1 fails)."""
+    """``abs_error / bound`` (how far past its tolerance; > 1 fails)."""
     if bound > 0.0:
         return abs_error / bound
     return 0.0 if abs_error == 0.0 else math.inf
+
+
+# --- Taylor remainders (GC-TAYLOR) --------------------------------------------------------------
+
+#: A direction passes when its fitted slope is at least this.
+TAYLOR_THRESHOLD = 1.8
+#: Steps relative to max(1, max|x|): 4 per decade from 1e-1 down to 1e-6.
+TAYLOR_STEPS = tuple(10.0 ** (-1.0 - i / 4.0) for i in range(21))
+#: A remainder is fitted only above TAYLOR_MARGIN floors; "at rounding level" below 10 floors.
+TAYLOR_MARGIN, TAYLOR_LEVEL = 1000.0, 10.0
+#: The slope is fitted over (at most) this many of the smallest usable steps.
+TAYLOR_FIT_POINTS = 3
+#: A remainder growing from rounding level to usable within this many steps is a kink onset.
+TAYLOR_ONSET_STEPS = 7
+
+
+def fit_slope(steps: Sequence[float], remainders: Sequence[float]) -> float:
+    """Least-squares slope of log r against log h.
+
+    Spec: GC-TAYLOR
+    """
+    xs = [math.log(h) for h in steps]
+    ys = [math.log(r) for r in remainders]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((a - mx) ** 2 for a in xs)
+    return sum((a - mx) * (b - my) for a, b in zip(xs, ys, strict=True)) / sxx
+
+
+def judge_taylor(
+    steps: Sequence[float], remainders: Sequence[float], floors: Sequence[float]
+) -> tuple[float | None, int, bool, str]:
+    """Slope, points fitted, passed, note of one direction (steps descending; NaN: no value).
+
+    Spec: GC-TAYLOR
+    """
+    order = sorted(range(len(steps)), key=lambda i: steps[i])
+    finite = [i for i in order if math.isfinite(remainders[i])]
+    if len(finite) < len(order):  # f left its domain: keep the steps below the first failure
+        first_bad = min(steps[i] for i in order if not math.isfinite(remainders[i]))
+        finite = [i for i in finite if steps[i] < first_bad]
+    usable = [i for i in finite if remainders[i] > TAYLOR_MARGIN * floors[i] > 0.0 or (
+        remainders[i] > 0.0 and floors[i] == 0.0)]  # fmt: skip
+    if not usable:
+        return None, 0, True, "remainder at rounding level for every h: f linear along v"
+    below = [i for i in finite if steps[i] < steps[usable[0]]][-TAYLOR_ONSET_STEPS:]
+    if any(remainders[i] < TAYLOR_LEVEL * floors[i] for i in below):
+        return (
+            None,
+            0,
+            True,
+            (
+                f"f linear to rounding along v up to h = {max(steps[i] for i in below):.2e}, then "
+                "a kink or curvature: nothing a wrong gradient would explain; not judged"
+            ),
+        )
+    fitted = usable[:TAYLOR_FIT_POINTS]
+    if len(fitted) < 2:
+        return None, 1, True, "remainder above rounding level at one step only: nearly linear"
+    slope = fit_slope([steps[i] for i in fitted], [remainders[i] for i in fitted])
+    passed = slope >= TAYLOR_THRESHOLD
+    note = "" if passed else "remainder shrinks like h: the gradient is wrong along v"
+    return slope, len(fitted), passed, note

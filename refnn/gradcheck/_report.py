@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from refnn.gradcheck._types import Index, Method, Verdict
+from refnn.gradcheck._core import AnyArray, Index, Method, Verdict
 
 
 class GradcheckError(AssertionError):
@@ -31,14 +32,50 @@ class KinkCounts:
     """Elements whose stencil straddles a kink (GC-KINK) and what became of them."""
 
     found: int = 0
-    """Elements where a kink was detected inside the stencil (or the estimate was loose)."""
+    """Elements flagged: a kink inside the stencil, a loose estimate, or the domain's edge."""
     moved: int = 0
-    """Of those, elements re-checked at a point moved off the kink (judged there)."""
+    """Of those, elements judged off their kink: with smaller steps, one-sided, or (on the
+    kink) against both one-sided derivatives. ``found = moved + excluded``."""
     excluded: int = 0
-    """Of those, elements still ambiguous after moving both ways: not judged."""
+    """Of those, elements no step resolved: not judged (the input is then inconclusive)."""
     loose: int = 0
-    """Of ``found``, elements flagged because their error estimate dominated the bound (f
+    """Of ``found``, elements flagged because their truncation estimate dominated the bound (f
     changes on the scale of the step) rather than by the slope test."""
+    on_kink: int = 0
+    """Of ``moved``, elements on a kink at every resolved step: the analytic value was judged
+    against the hull of the two one-sided derivatives (exact ties are beyond differences)."""
+    edge: int = 0
+    """Of ``found``, elements whose stencil left f's domain (f NaN/Inf): smaller or one-sided
+    steps were used."""
+
+
+@dataclass(frozen=True, eq=False)
+class ElementDetails:
+    """The full picture of an elementwise check (``check_grad(..., details=True)``)."""
+
+    numerical: AnyArray
+    """The numerical gradient the verdict used (Richardson values; NaN where not judged)."""
+    analytical: AnyArray
+    abs_error: AnyArray
+    bound: AnyArray
+    """Per-element tolerance (GC-TOL); NaN where not judged."""
+    wrong: AnyArray
+    """Boolean mask of the elements judged wrong."""
+    state: tuple[str, ...]
+    """Per element (flat order): plain, shrunk, edge, on_kink or excluded."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN as None)."""
+
+        def plain(a: AnyArray) -> Any:
+            values: list[Any] = a.reshape(-1).tolist()
+            return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+
+        return {
+            "numerical": plain(self.numerical), "analytical": plain(self.analytical),
+            "abs_error": plain(self.abs_error), "bound": plain(self.bound),
+            "wrong": self.wrong.tolist(), "state": list(self.state),
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,6 +116,8 @@ class ArrayResult:
     rtol: float
     atol: float
     note: str = ""
+    details: ElementDetails | None = None
+    """Per-element arrays when requested (``details=True``) and judged elementwise."""
 
     @property
     def passed(self) -> bool:
@@ -97,12 +136,14 @@ class ArrayResult:
             f"+ safety*estimate {_e(self.error_estimate)}), rel error {_e(self.rel_error)}; "
             f"{self.n_wrong} of {self.n_checked} judged wrong; kinks found {self.kinks.found} "
             f"({self.kinks.loose} loose), moved {self.kinks.moved}, excluded {self.kinks.excluded}"
+            + (f", on a kink {self.kinks.on_kink}" if self.kinks.on_kink else "")
         )
         return text + (f"; {self.note}" if self.note else "")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        out = asdict(self)
+        out = asdict(replace(self, details=None))
+        out["details"] = None if self.details is None else self.details.to_dict()
         out["shape"] = list(self.shape)
         out["worst_index"] = None if self.worst_index is None else list(self.worst_index)
         out["passed"] = self.passed

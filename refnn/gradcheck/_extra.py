@@ -1,19 +1,128 @@
-"""Properties every backward function must have, whatever it computes (GC-CONTRACT).
+"""The complementary checks: the Taylor-remainder test (GC-TAYLOR) and the contract every
+backward function must satisfy whatever it computes (GC-CONTRACT).
 
-A backward maps an upstream gradient dY to input gradients. It must be linear in dY, map 0 to
-exactly 0, be deterministic, leave dY and the layer's arrays alone, and return arrays of the
-expected shapes and dtypes.
+Along a unit direction v, r(h) = |f(x + h v) - f(x) - h <g, v>| is O(h^2) when g is the
+gradient and O(h) otherwise. A backward maps an upstream gradient dY to input gradients: it
+must be linear in dY, map 0 to exactly 0, be deterministic, leave dY and the layer's arrays
+alone, and return arrays of the expected shapes and dtypes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from refnn.gradcheck._report import ContractCheck, ContractResult
-from refnn.gradcheck._types import EPS64, STREAM_CONTRACT, AnyArray
+from refnn.gradcheck._core import (
+    EPS64,
+    STREAM_CONTRACT,
+    STREAM_TAYLOR,
+    AnyArray,
+    Float64Array,
+    GradFunction,
+    NonFiniteError,
+    Problem,
+    ScalarFunction,
+    callable_option,
+    seed_option,
+)
+from refnn.gradcheck._numeric import TAYLOR_STEPS, TAYLOR_THRESHOLD, judge_taylor
+from refnn.gradcheck._report import ContractCheck, ContractResult, TaylorDirection, TaylorResult
+
+
+def run_taylor(
+    problem: Problem, gradients: Sequence[Float64Array], f0: float, n_directions: int, seed: int
+) -> TaylorResult:
+    """Sweep ``n_directions`` random unit directions (the checker's own generator).
+
+    Spec: GC-TAYLOR
+    """
+    if isinstance(n_directions, bool) or not isinstance(n_directions, int) or n_directions < 1:
+        raise ValueError(f"n_directions must be an int >= 1, got {n_directions!r}")
+    rng = np.random.default_rng([seed, STREAM_TAYLOR])
+    scale = max([1.0] + [float(np.max(np.abs(problem.base[k]), initial=0.0)) for k in problem.wrt])
+    steps = tuple(scale * s for s in TAYLOR_STEPS)
+    directions: list[TaylorDirection] = []
+    for _ in range(n_directions):
+        raw = [rng.standard_normal(problem.base[k].shape) for k in problem.wrt]
+        norm = math.sqrt(math.fsum(float(np.sum(r * r)) for r in raw))
+        if norm == 0.0:
+            return TaylorResult(True, TAYLOR_THRESHOLD, (), note="no elements to perturb")
+        remainders, floors = [], []
+        for h in steps:
+            replace: dict[int, Float64Array] = {}
+            terms: list[float] = []
+            for k, g, r in zip(problem.wrt, gradients, raw, strict=True):
+                point = problem.rounded(k, problem.base[k] + h * r / norm)
+                replace[k] = point
+                terms.extend((g * (point - problem.base[k])).reshape(-1).tolist())
+            linear = math.fsum(terms)
+            try:
+                f_step = problem.value(replace, f"at x + {h:.3g} v (Taylor test)")
+            except NonFiniteError:
+                remainders.append(math.nan)
+                floors.append(math.nan)
+                continue
+            remainders.append(abs(f_step - f0 - linear))
+            spread = abs(f_step) + abs(f0) + math.fsum(abs(t) for t in terms)
+            floors.append(problem.eps * spread + problem.noise + EPS64 * len(terms) * abs(linear))
+        slope, n_fitted, passed, note = judge_taylor(steps, remainders, floors)
+        directions.append(TaylorDirection(
+            steps=steps, remainders=tuple(remainders), floors=tuple(floors), slope=slope,
+            n_fitted=n_fitted, passed=passed, note=note,
+        ))  # fmt: skip
+    return TaylorResult(
+        passed=all(d.passed for d in directions), threshold=TAYLOR_THRESHOLD,
+        directions=tuple(directions),
+    )  # fmt: skip
+
+
+def taylor_test(
+    f: ScalarFunction,
+    grad: GradFunction,
+    inputs: Mapping[str, AnyArray],
+    *,
+    wrt: Sequence[str] | None = None,
+    n_directions: int = 3,
+    seed: int = 0,
+    allow_float32: bool = False,
+) -> TaylorResult:
+    """Taylor-remainder test of ``grad`` against ``f``: slope ~2 when right, ~1 when wrong.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar function ``f(*inputs)``.
+    grad : callable
+        ``grad(*inputs)``: one gradient per input in ``wrt``, in that order.
+    inputs : mapping of str to ndarray
+        Named inputs, passed positionally in mapping order; never modified.
+    wrt : sequence of str, optional
+        Inputs to perturb (default: all).
+    n_directions : int
+        Random unit directions to sweep.
+    seed : int
+        Seed (>= 0) of the checker's own generator (numpy's global state is not used).
+    allow_float32 : bool
+        Accept float32 inputs.
+
+    Returns
+    -------
+    TaylorResult
+        Slopes per direction; passed when every judged slope >= 1.8 (GC-TAYLOR).
+
+    Spec: GC-TAYLOR
+    """
+    callable_option("f", f)
+    callable_option("grad", grad)
+    problem = Problem(f, grad, inputs, wrt, allow_float32)
+    f0 = problem.value({}, "at the given inputs")
+    gradients = problem.gradients({}, "at the given inputs")
+    problem.measure_noise(f0, seed_option(seed))
+    return run_taylor(problem, gradients, f0, n_directions, int(seed))
+
 
 #: backward(a dY) is compared with a backward(dY) for this a (negative, not a power of two).
 LINEARITY_SCALE = -1.5
@@ -72,6 +181,20 @@ class _Runner:
         return arrays
 
 
+def _shape(dY_shape: object) -> tuple[int, ...]:
+    """``dY_shape`` as a tuple of ints >= 0; TypeError/ValueError naming what came."""
+    if not isinstance(dY_shape, tuple | list):
+        raise TypeError(
+            f"dY_shape must be a tuple of ints, got {dY_shape!r} ({type(dY_shape).__name__})"
+        )
+    for s in dY_shape:
+        if isinstance(s, bool) or not isinstance(s, int | np.integer):
+            raise TypeError(f"dY_shape must hold ints, got {s!r} in {dY_shape!r}")
+        if s < 0:
+            raise ValueError(f"dY_shape must hold ints >= 0, got {s!r} in {dY_shape!r}")
+    return tuple(int(s) for s in dY_shape)
+
+
 def check_backward_contract(
     backward: Backward,
     dY_shape: tuple[int, ...],
@@ -108,11 +231,22 @@ def check_backward_contract(
 
     Spec: GC-CONTRACT
     """
+    callable_option("backward", backward)
+    shape = _shape(dY_shape)
     dtype = np.dtype(dY_dtype)
-    shape = tuple(int(s) for s in dY_shape)
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"dY_dtype must be a floating dtype, got {dtype}")
+    if inputs_to_watch is not None and not isinstance(inputs_to_watch, Mapping):
+        raise TypeError(
+            f"inputs_to_watch must be a mapping from names to arrays, got "
+            f"{type(inputs_to_watch).__name__}"
+        )
     watched = dict(inputs_to_watch or {})
+    for name, a in watched.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"inputs_to_watch[{name!r}] must be a numpy array, got {type(a)}")
     snapshots = {name: np.array(a, copy=True) for name, a in watched.items()}
-    rng = np.random.default_rng([int(seed), STREAM_CONTRACT])
+    rng = np.random.default_rng([seed_option(seed), STREAM_CONTRACT])
     dy = rng.standard_normal(shape).astype(dtype)
     run = _Runner(backward)
     checks: list[ContractCheck] = []
