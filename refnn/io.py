@@ -273,9 +273,8 @@ def _read(zf: zipfile.ZipFile, size: int, registry: Registry, rng: Any) -> Seque
                 k: s for k, (s, _) in mine.items()
             }:
                 raise ValueError(f"it implies parameters {implied}, the file holds {mine}")
-            layer = cls(
-                **(dict(config, rng=rng) if "rng" in inspect.signature(cls).parameters else config)
-            )
+            takes_rng = "rng" in inspect.signature(cls).parameters
+            layer = cls(**config, rng=rng) if takes_rng else cls(**config)
         except (TypeError, ValueError, KeyError) as err:
             raise ModelFileError(f"layer {i} ({kind}): config {config} is refused: {err}") from err
         if (expected := {k: (v.shape, v.dtype.str) for k, v in layer.params.items()}) != mine:
@@ -297,7 +296,7 @@ def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Meta:
         read = getattr(np.lib.format, f"read_array_header_{version[0]}_0")  # 1.0 or 2.0 only
         shape, _, dtype = read(member)
         if dtype.hasobject or member.tell() + math.prod(shape) * dtype.itemsize != info.file_size:
-            raise ModelFileError(f"member {info.filename!r} is not a .npy array of its size")
+            raise ModelFileError(f"member {info.filename!r} is not a plain .npy array of its declared size")
     return shape, dtype.str
 
 
