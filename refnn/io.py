@@ -11,6 +11,7 @@ checked against the bytes it holds before anything of that size is allocated.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import math
@@ -237,25 +238,27 @@ def _describe(model: Sequential) -> str:
 
 
 def _read(zf: zipfile.ZipFile, size: int, registry: Registry, rng: Any) -> Sequential:
-    """Check the members' declared sizes, then the header; build each layer, then fill it."""
+    """Read the members once their declared sizes are checked, then the header, then each layer.
+
+    Notes
+    -----
+    Spec: IO-BOUNDED, IO-LOAD-CHECKS
+    """
     infos = zf.infolist()
     if len({i.filename for i in infos}) < len(infos) or sum(i.file_size for i in infos) > size:
         raise ModelFileError("its members repeat or declare more bytes than the file holds")
-    stored = {i.filename.removesuffix(".npy"): _npy_header(zf, i) for i in infos}
-    if stored.get(HEADER_KEY, (None, ""))[0] != () or stored[HEADER_KEY][1][1] != "U":
+    stored = {info.filename.removesuffix(".npy"): _npy(zf, info) for info in infos}
+    if HEADER_KEY not in stored or stored[HEADER_KEY].shape or stored[HEADER_KEY].dtype.kind != "U":
         raise ModelFileError(f"has no {HEADER_KEY!r} header (a 0-d unicode array)")
-    header = json.loads(str(_array(zf, HEADER_KEY)[()]))
+    header = json.loads(str(stored.pop(HEADER_KEY)[()]))
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"is not a {FORMAT_NAME!r} file: its header is {header!s:.80}")
     if (version := header.get("version")) not in _READS or isinstance(version, bool):
         raise ModelFileError(f"has format version {version!r}; this refnn reads {_READS}")
     if not isinstance(records := header.get("layers"), list) or not records:
         raise ModelFileError(f"its header must list one layer or more, got {records!r:.80}")
-    if unlisted := [
-        n
-        for n in stored
-        if n != HEADER_KEY and n.split(".")[0] not in map(str, range(len(records)))
-    ]:
+    indices = [str(i) for i in range(len(records))]
+    if unlisted := sorted(n for n in stored if n.split(".")[0] not in indices or "." not in n):
         raise ModelFileError(f"holds array(s) {unlisted} of no layer")
     built: list[Layer[Any]] = []
     for i, record in enumerate(records):
@@ -267,43 +270,49 @@ def _read(zf: zipfile.ZipFile, size: int, registry: Registry, rng: Any) -> Seque
                 f"layer {i} must be one of {sorted(registry)} with a config, got {record!r:.80}"
             )
         cls, shapes = registry[kind]
-        mine = {n.partition(".")[2]: s for n, s in stored.items() if n.split(".")[0] == str(i)}
+        mine = {
+            n.partition(".")[2]: (a.shape, a.dtype.str)
+            for n, a in stored.items()
+            if n.split(".")[0] == str(i)
+        }
         try:
             if shapes is not None and (implied := shapes(config)) != {
                 k: s for k, (s, _) in mine.items()
             }:
                 raise ValueError(f"it implies parameters {implied}, the file holds {mine}")
-            takes_rng = "rng" in inspect.signature(cls).parameters
-            layer = cls(**config, rng=rng) if takes_rng else cls(**config)
+            layer = cls(**config, **({"rng": rng} if _takes_rng(cls) else {}))
         except (TypeError, ValueError, KeyError) as err:
             raise ModelFileError(f"layer {i} ({kind}): config {config} is refused: {err}") from err
         if (expected := {k: (v.shape, v.dtype.str) for k, v in layer.params.items()}) != mine:
             raise ModelFileError(f"layer {i}: {layer} has parameters {expected}, the file {mine}")
         for key, target in layer.params.items():
-            if not np.isfinite(value := _array(zf, f"{i}.{key}")).all():
+            if not np.isfinite(value := stored[f"{i}.{key}"]).all():
                 raise ModelFileError(f"parameter '{i}.{key}' ({kind}) holds NaN or Inf")
             np.copyto(target, value, casting="no")
         built.append(layer)
     return Sequential(built)
 
 
-def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Meta:
-    """A member's shape and dtype from its .npy header, checked against the member's size."""
+@functools.cache
+def _takes_rng(cls: type[Layer[Any]]) -> bool:
+    return "rng" in inspect.signature(cls).parameters
+
+
+def _npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray[Any, Any]:
+    """A .npy member, read only once its header's shape and dtype match the member's size."""
     if not info.filename.endswith(".npy"):
         raise ModelFileError(f"member {info.filename!r} is not a .npy array")
     with zf.open(info) as member:
         version = np.lib.format.read_magic(member)
         read = getattr(np.lib.format, f"read_array_header_{version[0]}_0")  # 1.0 or 2.0 only
-        shape, _, dtype = read(member)
-        if dtype.hasobject or member.tell() + math.prod(shape) * dtype.itemsize != info.file_size:
-            raise ModelFileError(f"member {info.filename!r} is not a plain .npy array of its declared size")
-    return shape, dtype.str
-
-
-def _array(zf: zipfile.ZipFile, name: str) -> np.ndarray[Any, Any]:
-    with zf.open(f"{name}.npy") as member:
-        out: np.ndarray[Any, Any] = np.lib.format.read_array(member, allow_pickle=False)
-    return out
+        shape, fortran, dtype = read(member)
+        size = math.prod(shape) * dtype.itemsize
+        if dtype.hasobject or member.tell() + size != info.file_size:
+            raise ModelFileError(
+                f"member {info.filename!r} is not a plain .npy array of its declared size"
+            )
+        data = member.read(size)  # the zip CRC-32 is checked on reading the last byte
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
 
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "save"]

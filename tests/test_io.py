@@ -587,7 +587,7 @@ def test_concurrent_writers_and_a_reader(tmp_path: Path) -> None:
     procs = [writer(path, 0), writer(path, 1)]
     try:
         seen = set()
-        for _ in range(40):
+        for _ in range(15):
             W = load(path).layers[0].params["W"]
             seen |= {i for i, e in enumerate(EXPECTED_W) if np.array_equal(W, e)}
             assert any(np.array_equal(W, e) for e in EXPECTED_W)
@@ -621,40 +621,41 @@ def test_only_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
-def test_every_truncation_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "m.npz"
-    save(small_model(), path)
-    data = path.read_bytes()
-    for n in range(len(data)):
-        with pytest.raises(ModelFileError, match=r"t\.npz: "):
-            load_bytes(tmp_path, data[:n], "t.npz")
+@settings(max_examples=80)
+@given(keep=st.floats(0, 1, exclude_max=True))
+def test_every_truncation_is_refused(keep: float, tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("cut")
+    save(small_model(), tmp / "m.npz")
+    data = (tmp / "m.npz").read_bytes()
+    with pytest.raises(ModelFileError, match=r"t\.npz: "):
+        load_bytes(tmp, data[: int(keep * len(data))], "t.npz")
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
-def test_every_flipped_bit_is_refused_or_harmless(tmp_path: Path) -> None:
+def test_flipped_bits_are_refused_or_harmless(tmp_path: Path) -> None:
     """A flipped bit either raises ModelFileError or changes nothing the model holds.
 
-    (Some zip bytes carry no meaning for the model: timestamps, "version made by".)
+    (Some zip bytes carry no meaning for the model: timestamps, "version made by".) One byte in
+    five, each with another bit: every file write costs milliseconds.
     """
     model = small_model()
     save(model, tmp_path / "m.npz")
     data = (tmp_path / "m.npz").read_bytes()
     refused = 0
-    for i in range(len(data)):
-        for bit in (0x01, 0x80):
-            flipped = bytearray(data)
-            flipped[i] ^= bit
-            try:
-                loaded = load_bytes(tmp_path, bytes(flipped))
-            except ModelFileError:
-                refused += 1
-            else:
-                same_model(model, loaded)
-    assert refused > 0.8 * 2 * len(data)
+    for i in range(0, len(data), 5):
+        flipped = bytearray(data)
+        flipped[i] ^= 1 << (i % 8)
+        try:
+            loaded = load_bytes(tmp_path, bytes(flipped))
+        except ModelFileError:
+            refused += 1
+        else:
+            same_model(model, loaded)
+    assert refused > 0.8 * len(range(0, len(data), 5))
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(damage=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8))
 def test_random_byte_corruptions_are_refused_or_harmless(
     damage: list[tuple[float, int]], tmp_path_factory: pytest.TempPathFactory
