@@ -1,8 +1,5 @@
 """Saving and loading models as .npz files with a JSON header (IO-*, ``specs/io.md``).
 
-    save(model, "model.npz")        # atomic: the old file is replaced whole or not at all
-    model = load("model.npz")       # a bad file raises ModelFileError (a ValueError)
-
 A file names layer classes, never code: a layer is rebuilt only from the registry below or from
 a class the caller passes in ``layers=``. Nothing is pickled, and every size a file declares is
 checked against the bytes it holds before anything of that size is allocated.
@@ -11,13 +8,11 @@ checked against the bytes it holds before anything of that size is allocated.
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import json
 import math
 import os
 import re
-import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
@@ -31,28 +26,23 @@ from refnn.model import Sequential
 
 FORMAT_NAME, FORMAT_VERSION, HEADER_KEY = "refnn.model", 2, "__refnn__"
 _READS = (1, 2)  # version 1 also listed each parameter's shape, dtype and SHA-256 (ignored)
-_TMP = ".refnn-tmp"  # a temporary file is ".<name>.<pid>.<random>.refnn-tmp"
 PathLike = str | os.PathLike[str]
 Shapes = Callable[[dict[str, Any]], dict[str, tuple[Any, ...]]]
-Meta = tuple[tuple[int, ...], str]  # shape and dtype, as '<f8'
 Registry = dict[str, tuple[type[Layer[Any]], Shapes | None]]
 
-
-def _wb(W: tuple[Any, ...], n: object) -> dict[str, tuple[Any, ...]]:
-    return {"W": W, "b": (n, 1)}
-
-
+_NO_PARAMETERS = "Sigmoid ReLU Tanh Softmax Dropout Flatten MaxPool2D AvgPool2D LastStep"
 #: refnn's layer classes by name -> the parameter shapes a config implies (checked before build).
 _REFNN_LAYERS: dict[str, Shapes] = {
-    "Dense": lambda c: _wb((c["n_out"], c["n_in"]), c["n_out"]),
-    "Conv2D": lambda c: _wb(
-        (c["out_channels"], c["in_channels"], *c["kernel_size"]), c["out_channels"]
-    ),
-    "LSTM": lambda c: _wb((4 * c["n_hidden"], c["n_in"] + c["n_hidden"]), 4 * c["n_hidden"]),
-    **{
-        name: lambda c: {}
-        for name in "Sigmoid ReLU Tanh Softmax Dropout Flatten MaxPool2D AvgPool2D LastStep".split()
+    "Dense": lambda c: {"W": (c["n_out"], c["n_in"]), "b": (c["n_out"], 1)},
+    "Conv2D": lambda c: {
+        "W": (c["out_channels"], c["in_channels"], *c["kernel_size"]),
+        "b": (c["out_channels"], 1),
     },
+    "LSTM": lambda c: {
+        "W": (4 * c["n_hidden"], c["n_in"] + c["n_hidden"]),
+        "b": (4 * c["n_hidden"], 1),
+    },
+    **dict.fromkeys(_NO_PARAMETERS.split(), lambda c: {}),
 }
 
 
@@ -69,15 +59,16 @@ def _registry(extra: Iterable[type[Layer[Any]]]) -> Registry:
         if not isinstance(cls, type) or not issubclass(cls, Layer) or inspect.isabstract(cls):
             raise TypeError(f"layers must hold concrete Layer subclasses, got {cls!r}")
         if (known := found.get(cls.__name__, (cls, None))[0]) is not cls:
-            raise ValueError(
-                f"layers: {cls.__qualname__} has the name of {known}; names must be unique"
-            )
+            raise ValueError(f"layers: {cls} has the name of {known}; names must be unique")
         found[cls.__name__] = (cls, None)
     return found
 
 
 def _check_path(path: object) -> str:
-    """``path`` as a str, if it is a str or os.PathLike naming a file."""
+    """``path`` as a str, if it is a str or os.PathLike naming a file.
+
+    Spec: IO-PATH
+    """
     name = os.fspath(path) if isinstance(path, str | os.PathLike) else path
     if not isinstance(name, str):
         raise TypeError(f"path must be a str or os.PathLike of str, got {type(name).__name__}")
@@ -92,22 +83,13 @@ def save(model: Sequential, path: PathLike, *, layers: Iterable[type[Layer[Any]]
     Parameters
     ----------
     model : Sequential
-        Of refnn's layers, or of classes passed in ``layers`` (pass them to ``load`` too).
+        Of refnn's layers; a TypeError names any other class unless it is in ``layers``.
     path : str or os.PathLike
-        Used as given (".npz" is suggested, not appended). A symbolic link is followed: the
-        file it points to is replaced and the link stays.
+        Used as given (".npz" suggested, not appended); a symbolic link is followed. A bad path
+        (IO-PATH), a config() that is not JSON, a NaN or Inf parameter: ValueError naming it.
     layers : iterable of Layer subclasses
+        Application classes (pass them to ``load`` too).
 
-    Raises
-    ------
-    TypeError
-        Not a Sequential, a layer class refnn does not know, a path that is not str/PathLike.
-    ValueError
-        An empty path or one ending in a separator, a config() that is not plain JSON, a
-        parameter holding NaN or Inf (named). An OSError names ``path``.
-
-    Notes
-    -----
     Spec: IO-FORMAT, IO-FINITE, IO-ATOMIC
     """
     name = _check_path(path)
@@ -135,19 +117,25 @@ def save(model: Sequential, path: PathLike, *, layers: Iterable[type[Layer[Any]]
 def _write_atomic(name: str, write: Callable[[IO[bytes]], None]) -> None:
     """Write a temporary file in the target's directory, fsync it, ``os.replace`` it over.
 
-    Notes
-    -----
+    The temporary file is ".<name>.<pid>.<random>.refnn-tmp"; those whose writer has died (killed
+    mid-save) are removed first (POSIX).
+
     Spec: IO-ATOMIC
     """
     target = os.path.realpath(name)  # through a symbolic link to the file it names
     directory = os.path.dirname(target)
-    _remove_stale_temporaries(directory)
-    mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.isfile(target) else 0o644
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory) if os.name == "posix" else ():
+            if found := re.fullmatch(r"\..+\.(\d{1,9})\.\w+\.refnn-tmp", entry.name):
+                try:
+                    os.kill(int(found[1]), 0)  # signal 0 only asks whether the process exists
+                except ProcessLookupError:
+                    os.unlink(entry.path)
+    mode = os.stat(target).st_mode & 0o7777 if os.path.isfile(target) else 0o644
     tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.{os.getpid()}.", suffix=_TMP, dir=directory
-        )
+        prefix = f".{os.path.basename(target)}.{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".refnn-tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -155,9 +143,8 @@ def _write_atomic(name: str, write: Callable[[IO[bytes]], None]) -> None:
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException as err:
-        if tmp:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         if isinstance(err, OSError):  # name the user's path, not the temporary file
             message = f"cannot save to {name!r}: {err.strerror or err}"
             raise (type(err)(err.errno, message) if err.errno else type(err)(message)) from err
@@ -170,19 +157,6 @@ def _write_atomic(name: str, write: Callable[[IO[bytes]], None]) -> None:
             os.close(dir_fd)
 
 
-def _remove_stale_temporaries(directory: str) -> None:
-    """Remove refnn's temporary files whose writer has died (killed mid-save); POSIX only."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(directory) if os.name == "posix" else ():
-            if found := re.fullmatch(r"\..+\.(\d+)\.\w+\.refnn-tmp", entry.name):
-                try:
-                    os.kill(int(found[1]), 0)  # signal 0 only asks whether the process exists
-                except ProcessLookupError:
-                    os.unlink(entry.path)
-                except (PermissionError, OverflowError):
-                    pass
-
-
 def load(
     path: PathLike,
     *,
@@ -190,27 +164,20 @@ def load(
     layers: Iterable[type[Layer[Any]]] = (),
     rng: np.random.Generator | None = None,
 ) -> Sequential:
-    """Rebuild the model that ``save`` wrote to ``path``.
+    """Rebuild the model that ``save`` wrote to ``path``; ModelFileError if the file is bad.
 
     Parameters
     ----------
     path : str or os.PathLike
+        An OSError (no such file, no permission) stays an OSError.
     expect : Sequential, optional
         If given, the file must describe the same layer types and configs.
     layers : iterable of Layer subclasses
         The application classes passed to ``save``.
     rng : numpy.random.Generator, optional
-        For the constructors that take ``rng=`` (the weights they draw are overwritten; Dropout
-        draws its masks from it). Default ``np.random.default_rng(0)``.
+        For constructors taking ``rng=`` (the weights they draw are overwritten; Dropout draws
+        its masks from it). Default ``np.random.default_rng(0)``.
 
-    Raises
-    ------
-    ModelFileError
-        The file is not one ``save`` could have written (IO-LOAD-CHECKS); OSError (no such file,
-        no permission) stays OSError.
-
-    Notes
-    -----
     Spec: IO-LOAD-CHECKS, IO-FINITE, IO-ROUNDTRIP
     """
     name = _check_path(path)
@@ -220,14 +187,13 @@ def load(
         try:
             if (head := handle.read(4)) != b"PK\x03\x04":
                 raise ModelFileError(f"is not a refnn model (.npz archive): it begins {head!r}")
-            with zipfile.ZipFile(handle) as archive:
-                model = _read(archive, os.fstat(handle.fileno()).st_size, registry, generator)
+            with zipfile.ZipFile(handle) as zf:
+                stored, records = _contents(zf, os.fstat(handle.fileno()).st_size)
+            model = Sequential([_build(i, r, stored, registry, generator) for i, r in records])
         except ModelFileError as err:
             raise ModelFileError(f"{name}: {err}") from err
         except Exception as err:  # damaged bytes surface as any of a dozen error types
-            raise ModelFileError(
-                f"{name}: is not a readable model ({type(err).__name__}: {err})"
-            ) from err
+            raise ModelFileError(f"{name}: is not a readable model ({err!r})") from err
     if expect is not None and (found := _describe(model)) != (wanted := _describe(expect)):
         raise ModelFileError(f"{name}: holds another architecture: {found}; expected {wanted}")
     return model
@@ -237,11 +203,9 @@ def _describe(model: Sequential) -> str:
     return ", ".join(f"{type(la).__name__}({json.dumps(la.config())})" for la in model.layers)
 
 
-def _read(zf: zipfile.ZipFile, size: int, registry: Registry, rng: Any) -> Sequential:
-    """Read the members once their declared sizes are checked, then the header, then each layer.
+def _contents(zf: zipfile.ZipFile, size: int) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
+    """The arrays, read once their declared sizes are checked, and the header's layer records.
 
-    Notes
-    -----
     Spec: IO-BOUNDED, IO-LOAD-CHECKS
     """
     infos = zf.infolist()
@@ -255,47 +219,44 @@ def _read(zf: zipfile.ZipFile, size: int, registry: Registry, rng: Any) -> Seque
         raise ModelFileError(f"is not a {FORMAT_NAME!r} file: its header is {header!s:.80}")
     if (version := header.get("version")) not in _READS or isinstance(version, bool):
         raise ModelFileError(f"has format version {version!r}; this refnn reads {_READS}")
-    if not isinstance(records := header.get("layers"), list) or not records:
-        raise ModelFileError(f"its header must list one layer or more, got {records!r:.80}")
-    indices = [str(i) for i in range(len(records))]
-    if unlisted := sorted(n for n in stored if n.split(".")[0] not in indices or "." not in n):
-        raise ModelFileError(f"holds array(s) {unlisted} of no layer")
-    built: list[Layer[Any]] = []
-    for i, record in enumerate(records):
-        kind, config = (
-            (record.get("type"), record.get("config")) if isinstance(record, dict) else (None, None)
+    records = header.get("layers")
+    if not (isinstance(records, list) and records and all(isinstance(r, dict) for r in records)):
+        raise ModelFileError(
+            f"its header must list one layer or more (objects), got {records!r:.80}"
         )
-        if kind not in registry or not isinstance(config, dict):
-            raise ModelFileError(
-                f"layer {i} must be one of {sorted(registry)} with a config, got {record!r:.80}"
-            )
-        cls, shapes = registry[kind]
-        mine = {
-            n.partition(".")[2]: (a.shape, a.dtype.str)
-            for n, a in stored.items()
-            if n.split(".")[0] == str(i)
-        }
-        try:
-            if shapes is not None and (implied := shapes(config)) != {
-                k: s for k, (s, _) in mine.items()
-            }:
-                raise ValueError(f"it implies parameters {implied}, the file holds {mine}")
-            layer = cls(**config, **({"rng": rng} if _takes_rng(cls) else {}))
-        except (TypeError, ValueError, KeyError) as err:
-            raise ModelFileError(f"layer {i} ({kind}): config {config} is refused: {err}") from err
-        if (expected := {k: (v.shape, v.dtype.str) for k, v in layer.params.items()}) != mine:
-            raise ModelFileError(f"layer {i}: {layer} has parameters {expected}, the file {mine}")
-        for key, target in layer.params.items():
-            if not np.isfinite(value := stored[f"{i}.{key}"]).all():
-                raise ModelFileError(f"parameter '{i}.{key}' ({kind}) holds NaN or Inf")
-            np.copyto(target, value, casting="no")
-        built.append(layer)
-    return Sequential(built)
+    indices = [str(i) for i in range(len(records))]
+    if unlisted := sorted(n for n in stored if "." not in n or n.split(".")[0] not in indices):
+        raise ModelFileError(f"holds array(s) {unlisted} of no layer")
+    return stored, list(enumerate(records))
 
 
-@functools.cache
-def _takes_rng(cls: type[Layer[Any]]) -> bool:
-    return "rng" in inspect.signature(cls).parameters
+def _build(
+    i: int, record: dict[str, Any], stored: dict[str, Any], registry: Registry, rng: Any
+) -> Layer[Any]:
+    """Build layer ``i`` once its config implies exactly the stored arrays, then fill it."""
+    kind, config = record.get("type"), record.get("config")
+    if kind not in registry or not isinstance(config, dict):
+        raise ModelFileError(f"layer {i} must be one of {sorted(registry)}, got {record!r:.80}")
+    cls, shapes = registry[kind]
+    mine = {n.split(".", 1)[1]: a for n, a in stored.items() if n.split(".")[0] == str(i)}
+    try:
+        if shapes and (implied := shapes(config)) != {k: a.shape for k, a in mine.items()}:
+            raise ValueError(f"it implies parameters {implied}, the file holds {_meta(mine)}")
+        extra = {"rng": rng} if "rng" in inspect.signature(cls).parameters else {}
+        layer = cls(**config, **extra)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ModelFileError(f"layer {i} ({kind}): config {config} is refused: {err}") from err
+    if (found := _meta(mine)) != (wanted := _meta(layer.params)):
+        raise ModelFileError(f"layer {i}: {layer} has parameters {wanted}, the file {found}")
+    for key, target in layer.params.items():
+        if not np.isfinite(mine[key]).all():
+            raise ModelFileError(f"parameter '{i}.{key}' ({kind}) holds NaN or Inf")
+        np.copyto(target, mine[key], casting="no")
+    return layer
+
+
+def _meta(arrays: dict[str, Any]) -> dict[str, str]:
+    return {k: f"{a.dtype.str}{list(a.shape)}" for k, a in arrays.items()}
 
 
 def _npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray[Any, Any]:
@@ -303,14 +264,11 @@ def _npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray[Any, Any]:
     if not info.filename.endswith(".npy"):
         raise ModelFileError(f"member {info.filename!r} is not a .npy array")
     with zf.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        read = getattr(np.lib.format, f"read_array_header_{version[0]}_0")  # 1.0 or 2.0 only
-        shape, fortran, dtype = read(member)
+        major = np.lib.format.read_magic(member)[0]  # versions 1.0 and 2.0 only:
+        shape, fortran, dtype = getattr(np.lib.format, f"read_array_header_{major}_0")(member)
         size = math.prod(shape) * dtype.itemsize
         if dtype.hasobject or member.tell() + size != info.file_size:
-            raise ModelFileError(
-                f"member {info.filename!r} is not a plain .npy array of its declared size"
-            )
+            raise ModelFileError(f"member {info.filename!r} is not a plain .npy array of its size")
         data = member.read(size)  # the zip CRC-32 is checked on reading the last byte
     return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
 
