@@ -1,11 +1,6 @@
-"""Saving and loading models as .npz files with a JSON header (IO-*, ``specs/io.md``).
-
-A file names layer classes, never code: a layer is rebuilt only from the registry below or from
-a class the caller passes in ``layers=``. Nothing is pickled, and every size a file declares is
-checked against the bytes it holds before anything of that size is allocated.
+"""Models as .npz files with a JSON header (``specs/io.md``): no pickle, no code named, and no
+size a file declares allocated before it is checked against the bytes the file holds.
 """
-
-from __future__ import annotations
 
 import contextlib
 import inspect
@@ -16,7 +11,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -25,24 +20,19 @@ from refnn.layer import Layer
 from refnn.model import Sequential
 
 FORMAT_NAME, FORMAT_VERSION, HEADER_KEY = "refnn.model", 2, "__refnn__"
-_READS = (1, 2)  # version 1 also listed each parameter's shape, dtype and SHA-256 (ignored)
 PathLike = str | os.PathLike[str]
-Shapes = Callable[[dict[str, Any]], dict[str, tuple[Any, ...]]]
+Classes = Iterable[type[Layer[Any]]]
+Arrays = dict[str, Any]
+Shapes = Callable[[dict[str, Any]], tuple[Any, ...]]
 Registry = dict[str, tuple[type[Layer[Any]], Shapes | None]]
 
 _NO_PARAMETERS = "Sigmoid ReLU Tanh Softmax Dropout Flatten MaxPool2D AvgPool2D LastStep"
-#: refnn's layer classes by name -> the parameter shapes a config implies (checked before build).
+#: refnn's layer classes by name -> the shape of W a config implies (b is W.shape[0] x 1).
 _REFNN_LAYERS: dict[str, Shapes] = {
-    "Dense": lambda c: {"W": (c["n_out"], c["n_in"]), "b": (c["n_out"], 1)},
-    "Conv2D": lambda c: {
-        "W": (c["out_channels"], c["in_channels"], *c["kernel_size"]),
-        "b": (c["out_channels"], 1),
-    },
-    "LSTM": lambda c: {
-        "W": (4 * c["n_hidden"], c["n_in"] + c["n_hidden"]),
-        "b": (4 * c["n_hidden"], 1),
-    },
-    **dict.fromkeys(_NO_PARAMETERS.split(), lambda c: {}),
+    "Dense": lambda c: (c["n_out"], c["n_in"]),
+    "Conv2D": lambda c: (c["out_channels"], c["in_channels"], *c["kernel_size"]),
+    "LSTM": lambda c: (4 * c["n_hidden"], c["n_in"] + c["n_hidden"]),
+    **dict.fromkeys(_NO_PARAMETERS.split(), lambda c: ()),  # () for no parameters at all
 }
 
 
@@ -50,7 +40,7 @@ class ModelFileError(ValueError):
     """A model file cannot be loaded: the message names the file and what is wrong with it."""
 
 
-def _registry(extra: Iterable[type[Layer[Any]]]) -> Registry:
+def _registry(extra: Classes) -> Registry:
     """refnn's classes with their parameter shapes, plus the caller's (shapes unknown)."""
     import refnn  # late: refnn/__init__ imports this module
 
@@ -77,16 +67,15 @@ def _check_path(path: object) -> str:
     return name
 
 
-def save(model: Sequential, path: PathLike, *, layers: Iterable[type[Layer[Any]]] = ()) -> None:
-    """Write ``model`` to ``path`` as a .npz file, atomically.
+def save(model: Sequential, path: PathLike, *, layers: Classes = ()) -> None:
+    """Write ``model`` to ``path`` as a .npz file, atomically (ValueError names a NaN parameter).
 
     Parameters
     ----------
     model : Sequential
         Of refnn's layers; a TypeError names any other class unless it is in ``layers``.
     path : str or os.PathLike
-        Used as given (".npz" suggested, not appended); a symbolic link is followed. A bad path
-        (IO-PATH), a config() that is not JSON, a NaN or Inf parameter: ValueError naming it.
+        Used as given (".npz" suggested, not appended); a symbolic link is followed.
     layers : iterable of Layer subclasses
         Application classes (pass them to ``load`` too).
 
@@ -111,14 +100,13 @@ def save(model: Sequential, path: PathLike, *, layers: Iterable[type[Layer[Any]]
             arrays[f"{i}.{key}"] = np.ascontiguousarray(value)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "layers": records}
     arrays[HEADER_KEY] = np.array(json.dumps(header))
-    _write_atomic(name, lambda handle: np.savez(handle, allow_pickle=False, **arrays))
+    _write_atomic(name, arrays)
 
 
-def _write_atomic(name: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a temporary file in the target's directory, fsync it, ``os.replace`` it over.
+def _write_atomic(name: str, arrays: dict[str, Any]) -> None:
+    """Write ".<name>.<pid>.<random>.refnn-tmp" by the target, fsync it, ``os.replace`` it over.
 
-    The temporary file is ".<name>.<pid>.<random>.refnn-tmp"; those whose writer has died (killed
-    mid-save) are removed first (POSIX).
+    Temporary files of this naming whose writer has died are removed first (POSIX).
 
     Spec: IO-ATOMIC
     """
@@ -131,16 +119,15 @@ def _write_atomic(name: str, write: Callable[[IO[bytes]], None]) -> None:
                     os.kill(int(found[1]), 0)  # signal 0 only asks whether the process exists
                 except ProcessLookupError:
                     os.unlink(entry.path)
-    mode = os.stat(target).st_mode & 0o7777 if os.path.isfile(target) else 0o644
     tmp = ""
     try:
         prefix = f".{os.path.basename(target)}.{os.getpid()}."
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".refnn-tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
+            np.savez(handle, allow_pickle=False, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, os.stat(target).st_mode & 0o7777 if os.path.isfile(target) else 0o644)
         os.replace(tmp, target)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -158,11 +145,7 @@ def _write_atomic(name: str, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def load(
-    path: PathLike,
-    *,
-    expect: Sequential | None = None,
-    layers: Iterable[type[Layer[Any]]] = (),
-    rng: np.random.Generator | None = None,
+    path: PathLike, *, expect: Sequential | None = None, layers: Classes = (), rng: Any = None
 ) -> Sequential:
     """Rebuild the model that ``save`` wrote to ``path``; ModelFileError if the file is bad.
 
@@ -175,35 +158,28 @@ def load(
     layers : iterable of Layer subclasses
         The application classes passed to ``save``.
     rng : numpy.random.Generator, optional
-        For constructors taking ``rng=`` (the weights they draw are overwritten; Dropout draws
-        its masks from it). Default ``np.random.default_rng(0)``.
+        Given to constructors taking ``rng=`` (Dropout's masks); default ``default_rng(0)``.
 
     Spec: IO-LOAD-CHECKS, IO-FINITE, IO-ROUNDTRIP
     """
     name = _check_path(path)
-    registry = _registry(layers)
-    generator = np.random.default_rng(0) if rng is None else check_rng(rng)
+    registry, rng = _registry(layers), np.random.default_rng(0) if rng is None else check_rng(rng)
     with open(name, "rb") as handle:
         try:
             if (head := handle.read(4)) != b"PK\x03\x04":
                 raise ModelFileError(f"is not a refnn model (.npz archive): it begins {head!r}")
             with zipfile.ZipFile(handle) as zf:
                 stored, records = _contents(zf, os.fstat(handle.fileno()).st_size)
-            model = Sequential([_build(i, r, stored, registry, generator) for i, r in records])
-        except ModelFileError as err:
-            raise ModelFileError(f"{name}: {err}") from err
+            model = Sequential([_build(i, r, stored, registry, rng) for i, r in records])
         except Exception as err:  # damaged bytes surface as any of a dozen error types
-            raise ModelFileError(f"{name}: is not a readable model ({err!r})") from err
-    if expect is not None and (found := _describe(model)) != (wanted := _describe(expect)):
-        raise ModelFileError(f"{name}: holds another architecture: {found}; expected {wanted}")
+            why = err if isinstance(err, ModelFileError) else f"is not a readable model ({err!r})"
+            raise ModelFileError(f"{name}: {why}") from err
+    if expect is not None and repr(model) != repr(expect):  # types and configs (Layer.__repr__)
+        raise ModelFileError(f"{name}: holds another architecture: {model!r}; expected {expect!r}")
     return model
 
 
-def _describe(model: Sequential) -> str:
-    return ", ".join(f"{type(la).__name__}({json.dumps(la.config())})" for la in model.layers)
-
-
-def _contents(zf: zipfile.ZipFile, size: int) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
+def _contents(zf: zipfile.ZipFile, size: int) -> tuple[Arrays, list[tuple[int, Arrays]]]:
     """The arrays, read once their declared sizes are checked, and the header's layer records.
 
     Spec: IO-BOUNDED, IO-LOAD-CHECKS
@@ -217,22 +193,18 @@ def _contents(zf: zipfile.ZipFile, size: int) -> tuple[dict[str, Any], list[tupl
     header = json.loads(str(stored.pop(HEADER_KEY)[()]))
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"is not a {FORMAT_NAME!r} file: its header is {header!s:.80}")
-    if (version := header.get("version")) not in _READS or isinstance(version, bool):
-        raise ModelFileError(f"has format version {version!r}; this refnn reads {_READS}")
+    if (version := header.get("version")) not in (1, 2) or isinstance(version, bool):
+        raise ModelFileError(f"has format version {version!r}; this refnn reads 1 and 2")
     records = header.get("layers")
     if not (isinstance(records, list) and records and all(isinstance(r, dict) for r in records)):
-        raise ModelFileError(
-            f"its header must list one layer or more (objects), got {records!r:.80}"
-        )
+        raise ModelFileError(f"its header must list layers (objects), got {records!r:.80}")
     indices = [str(i) for i in range(len(records))]
     if unlisted := sorted(n for n in stored if "." not in n or n.split(".")[0] not in indices):
         raise ModelFileError(f"holds array(s) {unlisted} of no layer")
     return stored, list(enumerate(records))
 
 
-def _build(
-    i: int, record: dict[str, Any], stored: dict[str, Any], registry: Registry, rng: Any
-) -> Layer[Any]:
+def _build(i: int, record: Arrays, stored: Arrays, registry: Registry, rng: Any) -> Layer[Any]:
     """Build layer ``i`` once its config implies exactly the stored arrays, then fill it."""
     kind, config = record.get("type"), record.get("config")
     if kind not in registry or not isinstance(config, dict):
@@ -240,7 +212,9 @@ def _build(
     cls, shapes = registry[kind]
     mine = {n.split(".", 1)[1]: a for n, a in stored.items() if n.split(".")[0] == str(i)}
     try:
-        if shapes and (implied := shapes(config)) != {k: a.shape for k, a in mine.items()}:
+        W = shapes(config) if shapes else None
+        implied = {"W": W, "b": (W[0], 1)} if W else {}
+        if W is not None and implied != {k: a.shape for k, a in mine.items()}:
             raise ValueError(f"it implies parameters {implied}, the file holds {_meta(mine)}")
         extra = {"rng": rng} if "rng" in inspect.signature(cls).parameters else {}
         layer = cls(**config, **extra)
@@ -255,7 +229,7 @@ def _build(
     return layer
 
 
-def _meta(arrays: dict[str, Any]) -> dict[str, str]:
+def _meta(arrays: Arrays) -> dict[str, str]:
     return {k: f"{a.dtype.str}{list(a.shape)}" for k, a in arrays.items()}
 
 

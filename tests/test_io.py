@@ -837,9 +837,12 @@ def test_another_architecture_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.npz"
     save(small_model(), path)
     rng = np.random.default_rng(0)
-    with pytest.raises(ModelFileError, match=r"another architecture: Dense.*; expected Dense"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"(?s)another architecture: Sequential\(\[\n    Dense\(n_in=3, n_out=4.*; expected Seq",
+    ):
         load(path, expect=mlp([3, 2], rng=rng))
-    with pytest.raises(ModelFileError, match=r"expected .*float32"):
+    with pytest.raises(ModelFileError, match=r"(?s)expected .*float32"):
         load(path, expect=mlp([3, 4, 2], rng=rng, dtype=np.float32))
     same_model(small_model(), load(path, expect=small_model(5)))
 
@@ -848,18 +851,18 @@ def test_another_architecture_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda h: h.update(version=3), r"format version 3; this refnn reads \(1, 2\)"),
+        (lambda h: h.update(version=3), r"format version 3; this refnn reads 1 and 2"),
         (lambda h: h.update(version="2"), r"format version '2'"),
         (lambda h: h.update(version=True), r"format version True"),
         (lambda h: h.pop("version"), r"format version None"),
         (lambda h: h.update(format="keras"), r"is not a 'refnn.model' file"),
-        (lambda h: h.update(layers=[]), r"must list one layer or more \(objects\), got \[\]"),
-        (lambda h: h.update(layers={"0": 1}), r"must list one layer or more"),
+        (lambda h: h.update(layers=[]), r"must list layers \(objects\), got \[\]"),
+        (lambda h: h.update(layers={"0": 1}), r"must list layers"),
         (lambda h: h["layers"][0].pop("config"), r"layer 0 must be one of .*got \{'type'"),
         (lambda h: h["layers"][2].update(type=7), r"layer 2 must be one of"),
         (lambda h: h["layers"][1].update(type="os.system"), r"layer 1 must be one of"),
         (lambda h: h["layers"][1].update(type="Layer"), r"layer 1 must be one of"),
-        (lambda h: h["layers"].__setitem__(3, 5), r"one layer or more \(objects\)"),
+        (lambda h: h["layers"].__setitem__(3, 5), r"must list layers \(objects\), got \[\{"),
         (
             lambda h: h["layers"][0]["config"].update(n_in=-3),
             r"implies parameters \{'W': \(4, -3\)",
