@@ -23,6 +23,7 @@ FORMAT_NAME, FORMAT_VERSION, HEADER_KEY = "refnn.model", 2, "__refnn__"
 PathLike = str | os.PathLike[str]
 Classes = Iterable[type[Layer[Any]]]
 Arrays = dict[str, Any]
+Rng = np.random.Generator | None
 Shapes = Callable[[dict[str, Any]], tuple[Any, ...]]
 Registry = dict[str, tuple[type[Layer[Any]], Shapes | None]]
 
@@ -145,7 +146,7 @@ def _write_atomic(name: str, arrays: dict[str, Any]) -> None:
 
 
 def load(
-    path: PathLike, *, expect: Sequential | None = None, layers: Classes = (), rng: Any = None
+    path: PathLike, *, expect: Sequential | None = None, layers: Classes = (), rng: Rng = None
 ) -> Sequential:
     """Rebuild the model that ``save`` wrote to ``path``; ModelFileError if the file is bad.
 
@@ -168,8 +169,7 @@ def load(
         try:
             if (head := handle.read(4)) != b"PK\x03\x04":
                 raise ModelFileError(f"is not a refnn model (.npz archive): it begins {head!r}")
-            with zipfile.ZipFile(handle) as zf:
-                stored, records = _contents(zf, os.fstat(handle.fileno()).st_size)
+            stored, records = _contents(zipfile.ZipFile(handle), os.fstat(handle.fileno()).st_size)
             model = Sequential([_build(i, r, stored, registry, rng) for i, r in records])
         except Exception as err:  # damaged bytes surface as any of a dozen error types
             why = err if isinstance(err, ModelFileError) else f"is not a readable model ({err!r})"
