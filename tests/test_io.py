@@ -733,10 +733,10 @@ def test_declared_sizes_never_allocate_more_than_the_file_holds(
         return  # the stored arrays' true sizes
 
     def declare(h: dict[str, Any], arr: Arrays) -> None:
-        h["layers"][0] = {"type": kind, "config": config}
+        h["layers"][0].update(type=kind, config=config)  # any other keys kept
 
     path = tampered(tmp, declare)
-    assert path.stat().st_size < 5000
+    assert path.stat().st_size < 20_000  # a few KB declaring up to 10**24 parameters
     assert peak_bytes_of_load(path) < 2**20
 
 
