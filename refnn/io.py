@@ -108,7 +108,6 @@ def _write_atomic(name: str, arrays: dict[str, Any]) -> None:
     """Write ".<name>.<pid>.<random>.refnn-tmp" by the target, fsync it, ``os.replace`` it over.
 
     Temporary files of this naming whose writer has died are removed first (POSIX).
-
     Spec: IO-ATOMIC
     """
     target = os.path.realpath(name)  # through a symbolic link to the file it names
@@ -148,12 +147,11 @@ def _write_atomic(name: str, arrays: dict[str, Any]) -> None:
 def load(
     path: PathLike, *, expect: Sequential | None = None, layers: Classes = (), rng: Rng = None
 ) -> Sequential:
-    """Rebuild the model that ``save`` wrote to ``path``; ModelFileError if the file is bad.
+    """Rebuild the model ``save`` wrote to ``path``: ModelFileError if the file is bad (IO-*).
 
     Parameters
     ----------
     path : str or os.PathLike
-        An OSError (no such file, no permission) stays an OSError.
     expect : Sequential, optional
         If given, the file must describe the same layer types and configs.
     layers : iterable of Layer subclasses
@@ -165,6 +163,8 @@ def load(
     """
     name = _check_path(path)
     registry, rng = _registry(layers), np.random.default_rng(0) if rng is None else check_rng(rng)
+    if not isinstance(expect, Sequential | None):
+        raise TypeError(f"expect must be a refnn Sequential or None, got {type(expect).__name__}")
     with open(name, "rb") as handle:
         try:
             if (head := handle.read(4)) != b"PK\x03\x04":

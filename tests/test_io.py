@@ -379,6 +379,8 @@ def test_dropout_draws_its_masks_from_the_generator_passed_to_load(tmp_path: Pat
     np.testing.assert_array_equal(masks[0], expected.keep_mask)
     with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
         load(path, rng=42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"expect must be a refnn Sequential or None, got list"):
+        load(path, expect=[Dense(3, 5, rng=rng)])  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,6 +596,8 @@ def test_concurrent_writers_and_a_reader(tmp_path: Path) -> None:
             W = load(path).layers[0].params["W"]
             seen |= {i for i, e in enumerate(EXPECTED_W) if np.array_equal(W, e)}
             assert any(np.array_equal(W, e) for e in EXPECTED_W)
+        # neither writer failed: neither removed the other's live temporary file
+        assert [proc.poll() for proc in procs] == [None, None]
     finally:
         for proc in procs:
             kill(proc)
