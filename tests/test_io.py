@@ -1,36 +1,60 @@
-"""Saving and loading models: IO-FORMAT, IO-ATOMIC, IO-LOAD-CHECKS, IO-ROUNDTRIP."""
+"""Saving and loading models: IO-FORMAT, IO-ATOMIC, IO-PATH, IO-FINITE, IO-BOUNDED,
+IO-LOAD-CHECKS, IO-ROUNDTRIP. Layer classes come from the top-level ``refnn`` package only."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import pickle
 import subprocess
 import sys
+import time
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import refnn
-from refnn import LSTM, Dense, Layer, ModelFileError, ReLU, Sequential, Sigmoid, load, mlp, save
-from refnn.conv import Conv2D
-from refnn.flatten import Flatten
-from refnn.init import InitName
-from refnn.io import FORMAT_VERSION, HEADER_KEY, decode, encode, public_layer_classes
-from refnn.pool import AvgPool2D, MaxPool2D
+from refnn import (
+    LSTM,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LastStep,
+    Layer,
+    MaxPool2D,
+    ModelFileError,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    load,
+    mlp,
+    save,
+)
+from refnn.io import FORMAT_VERSION, HEADER_KEY
 from refnn.types import DTypeLike
-from tests.strategies import normal, seeds
 
 Arrays = dict[str, np.ndarray[Any, Any]]
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+
+def normal(seed: int, *shape: int) -> np.ndarray[Any, Any]:
+    return np.random.default_rng(seed).standard_normal(shape)
 
 
 def small_model(seed: int = 0) -> Sequential:
@@ -83,14 +107,20 @@ def same_model(a: Sequential, b: Sequential) -> None:
             assert x.params[key].tobytes() == y.params[key].tobytes()
 
 
+def load_bytes(tmp_path: Path, data: bytes, name: str = "x.npz") -> Sequential:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return load(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # round trips
 
 
 @st.composite
 def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
-    """A random stack of refnn's public layers and an input it accepts."""
-    seed = draw(seeds)
+    """A random stack of refnn's layers and an input it accepts."""
+    seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     dtypes: st.SearchStrategy[DTypeLike] = st.sampled_from(["float64", "float32"])
     activation = st.sampled_from(["relu", "sigmoid", "tanh", "softmax", "dropout", None])
@@ -102,12 +132,11 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
         elif act == "sigmoid":
             layers.append(Sigmoid(dtype=dtype))
         elif act == "tanh":
-            layers.append(refnn.Tanh(dtype=dtype))
+            layers.append(Tanh(dtype=dtype))
         elif act == "softmax":
-            layers.append(refnn.Softmax(dtype=dtype))
+            layers.append(Softmax(dtype=dtype))
         elif act == "dropout":
-            p_drop = draw(st.sampled_from([0.0, 0.25, 0.5]))
-            layers.append(refnn.Dropout(p_drop, rng=rng, dtype=dtype))
+            layers.append(Dropout(draw(st.sampled_from([0.0, 0.25, 0.5])), rng=rng, dtype=dtype))
 
     layers: list[Layer[Any]] = []
     m = draw(st.integers(1, 5))
@@ -122,16 +151,16 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
             kh = draw(st.integers(1, min(3, h + 2 * pad)))  # the kernel fits the padded input
             kw = draw(st.integers(1, min(3, w + 2 * pad)))
             sh, sw = draw(st.tuples(st.integers(1, 2), st.integers(1, 2)))
-            k: int | tuple[int, int] = kh if kh == kw else (kh, kw)
-            stride: int | tuple[int, int] = sh if sh == sw else (sh, sw)
-            layers.append(Conv2D(c, f, k, stride=stride, padding=pad, rng=rng, dtype=draw(dtypes)))
+            layers.append(
+                Conv2D(c, f, (kh, kw), stride=(sh, sw), padding=pad, rng=rng, dtype=draw(dtypes))
+            )
             c, h, w = f, (h + 2 * pad - kh) // sh + 1, (w + 2 * pad - kw) // sw + 1
             add_activation()
             if h >= 2 and w >= 2 and draw(st.booleans()):
                 pools: list[type[MaxPool2D | AvgPool2D]] = [MaxPool2D, AvgPool2D]
                 pool = draw(st.sampled_from(pools))
-                layers.append(pool(2, stride=draw(st.sampled_from([None, 1])), dtype=draw(dtypes)))
-                step = 2 if layers[-1].config()["stride"] == [2, 2] else 1
+                step = draw(st.sampled_from([2, 1]))
+                layers.append(pool(2, stride=step, dtype=draw(dtypes)))
                 h, w = (h - 2) // step + 1, (w - 2) // step + 1
         layers.append(Flatten(dtype=draw(dtypes)))
         layers.append(Dense(c * h * w, draw(st.integers(1, 4)), rng=rng, dtype=draw(dtypes)))
@@ -140,12 +169,13 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
         n = n0 = draw(st.integers(1, 6))
         for _ in range(draw(st.integers(1, 4))):
             n_out = draw(st.integers(1, 6))
-            init: InitName = draw(st.sampled_from(["he", "xavier"]))
+            inits: list[Literal["he", "xavier"]] = ["he", "xavier"]
+            init = draw(st.sampled_from(inits))
             layers.append(Dense(n, n_out, rng=rng, init=init, dtype=draw(dtypes)))
             add_activation()
             n = n_out
         X = normal(seed, n0, m)
-    else:  # recurrent stack over X (n, T, m)
+    else:  # recurrent stack over X (n, T, m), maybe ending on the last step
         n = n0 = draw(st.integers(1, 4))
         T = draw(st.integers(1, 4))
         for _ in range(draw(st.integers(1, 2))):
@@ -154,6 +184,8 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
             layers.append(LSTM(n, h, rng=rng, forget_bias=fb, dtype=draw(dtypes)))
             add_activation()
             n = h
+        if draw(st.booleans()):
+            layers += [LastStep(dtype=draw(dtypes)), Dense(n, 2, rng=rng, dtype=draw(dtypes))]
         X = normal(seed, n0, T, m)
     # move every parameter away from its initial value, so loading cannot pass by re-drawing it
     for layer in layers:
@@ -162,7 +194,7 @@ def architectures(draw: st.DrawFn) -> tuple[Sequential, np.ndarray[Any, Any]]:
     return Sequential(layers), X
 
 
-@pytest.mark.spec("IO-ROUNDTRIP", "IO-FORMAT")
+@pytest.mark.spec("IO-ROUNDTRIP", "IO-FORMAT", "IO-BOUNDED")
 @settings(max_examples=60)
 @given(arch=architectures())
 def test_save_then_load_gives_bit_identical_predictions(
@@ -177,10 +209,37 @@ def test_save_then_load_gives_bit_identical_predictions(
     after = loaded.forward(X, training=False)
     assert after.dtype == before.dtype
     assert after.tobytes() == before.tobytes()
-    # loading with the model as the expected architecture works too, and a second save of the
-    # loaded model writes the same bytes (the format is deterministic)
     same_model(model, load(path, expect=model))
-    assert encode(loaded) == path.read_bytes()
+
+
+def one_of_each() -> dict[str, Layer[Any]]:
+    """An instance of every layer class refnn exports (a new class must be added here)."""
+    rng = np.random.default_rng(0)
+    return {
+        "Dense": Dense(2, 3, rng=rng),
+        "Conv2D": Conv2D(2, 3, (2, 1), stride=(1, 2), padding=(1, 0), rng=rng),
+        "LSTM": LSTM(2, 3, rng=rng, forget_bias=0.5),
+        "Dropout": Dropout(0.25, rng=rng),
+        "MaxPool2D": MaxPool2D((2, 1), stride=1),
+        "AvgPool2D": AvgPool2D(2),
+        **{c.__name__: c(dtype="float32") for c in (Sigmoid, ReLU, Tanh, Softmax, Flatten)},
+        "LastStep": LastStep(),
+    }
+
+
+@pytest.mark.spec("IO-ROUNDTRIP", "IO-FORMAT")
+def test_every_exported_layer_class_is_in_the_registry(tmp_path: Path) -> None:
+    exported = {
+        obj.__name__
+        for obj in vars(refnn).values()
+        if isinstance(obj, type) and issubclass(obj, Layer) and obj is not Layer
+    }
+    layers = one_of_each()
+    assert set(layers) == exported
+    for name, layer in layers.items():
+        save(Sequential([layer]), tmp_path / "one.npz")
+        same_model(Sequential([layer]), load(tmp_path / "one.npz"))
+        assert type(load(tmp_path / "one.npz").layers[0]).__name__ == name
 
 
 @pytest.mark.spec("IO-FORMAT")
@@ -188,30 +247,39 @@ def test_the_file_is_a_plain_npz_with_a_json_header(tmp_path: Path) -> None:
     model = small_model()
     path = tmp_path / "m.npz"
     save(model, path)
-    assert zipfile.is_zipfile(path)
     with zipfile.ZipFile(path) as zf:
         assert sorted(zf.namelist()) == sorted(
             [f"{HEADER_KEY}.npy", "0.W.npy", "0.b.npy", "2.W.npy", "2.b.npy"]
         )
         assert all(info.compress_type == zipfile.ZIP_STORED for info in zf.infolist())
     header, arrays = read_members(path)  # readable with allow_pickle=False
-    assert header["format"] == "refnn.model"
-    assert header["version"] == FORMAT_VERSION == 1
-    assert header["refnn"] == refnn.__version__
-    assert [rec["type"] for rec in header["layers"]] == ["Dense", "ReLU", "Dense", "Sigmoid"]
-    assert header["layers"][0]["config"] == {
-        "n_in": 3,
-        "n_out": 4,
-        "init": "he",
-        "dtype": "float64",
+    assert header == {
+        "format": "refnn.model",
+        "version": FORMAT_VERSION,
+        "layers": [
+            {"type": "Dense", "config": {"n_in": 3, "n_out": 4, "init": "he", "dtype": "float64"}},
+            {"type": "ReLU", "config": {"dtype": "float64"}},
+            {"type": "Dense", "config": {"n_in": 4, "n_out": 2, "init": "he", "dtype": "float64"}},
+            {"type": "Sigmoid", "config": {"dtype": "float64"}},
+        ],
     }
-    assert header["layers"][1] == {"type": "ReLU", "config": {"dtype": "float64"}, "params": {}}
-    meta = header["layers"][2]["params"]["W"]
-    assert meta["shape"] == [2, 4] and meta["dtype"] == "float64"
+    assert FORMAT_VERSION == 2
     np.testing.assert_array_equal(arrays["2.W"], model.layers[2].params["W"])
-    import hashlib
 
-    assert meta["sha256"] == hashlib.sha256(arrays["2.W"].tobytes()).hexdigest()
+
+@pytest.mark.spec("IO-FORMAT")
+def test_version_1_files_still_load_and_their_digests_are_ignored(tmp_path: Path) -> None:
+    def as_version_1(h: dict[str, Any], a: Arrays) -> None:
+        h["version"] = 1
+        h["refnn"] = "0.1.0"
+        for i, rec in enumerate(h["layers"]):
+            rec["params"] = {
+                k.split(".")[1]: {"shape": list(v.shape), "dtype": v.dtype.name, "sha256": "0"}
+                for k, v in a.items()
+                if k.startswith(f"{i}.")
+            }
+
+    same_model(small_model(), load(tampered(tmp_path, as_version_1)))
 
 
 @pytest.mark.spec("IO-ROUNDTRIP")
@@ -227,16 +295,14 @@ def test_loading_is_independent_of_the_saved_model_and_of_global_random_state(
     assert state[0] == after[0] and np.array_equal(state[1], after[1])  # type: ignore[index]
     loaded.layers[0].params["W"][0, 0] += 1.0  # the loaded arrays are new ones
     assert loaded.layers[0].params["W"][0, 0] != model.layers[0].params["W"][0, 0]
-    # paths as str work as well as Path; the name is used as given (no suffix is appended)
-    save(model, str(tmp_path / "plain"))
-    assert (tmp_path / "plain").exists()
+    save(model, str(tmp_path / "plain"))  # str works as Path does; no suffix is appended
     same_model(model, load(str(tmp_path / "plain")))
 
 
 class Scaled(Layer[Any]):
     """An application layer (not exported by refnn): A = s X."""
 
-    def __init__(self, s: float = 2.0, *, dtype: DTypeLike = np.float64) -> None:
+    def __init__(self, s: float = 2.0, *, dtype: Any = np.float64) -> None:
         super().__init__(dtype=dtype)
         self.s = float(s)
 
@@ -257,89 +323,157 @@ class Renamed(Scaled):
         return {"scale": self.s, "dtype": self.dtype.name}
 
 
-class Drifting(Scaled):
-    """Its config() is not what the constructor stores (a rebuilt layer reports another)."""
-
-    def config(self) -> dict[str, Any]:
-        return {"s": self.s + 1.0, "dtype": self.dtype.name}
-
-
 class Unjsonable(Scaled):
     def config(self) -> dict[str, Any]:
-        return {"s": np.float64(self.s), "shape": {1, 2}, "dtype": self.dtype.name}
+        return {"s": self.s, "shape": {1, 2}, "dtype": self.dtype.name}
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS", "IO-ROUNDTRIP")
 def test_application_layers_only_when_the_caller_names_them(tmp_path: Path) -> None:
-    model = Sequential([refnn.Dense(2, 2, rng=np.random.default_rng(0)), Scaled(3.0)])
+    model = Sequential([Dense(2, 2, rng=np.random.default_rng(0)), Scaled(3.0)])
     path = tmp_path / "m.npz"
-    with pytest.raises(TypeError, match=r"Scaled is not one of refnn's public layer classes"):
+    with pytest.raises(TypeError, match=r"Scaled'> is not a refnn layer; pass it in layers="):
         save(model, path)
     assert not path.exists()
     save(model, path, layers=[Scaled])
-    with pytest.raises(ModelFileError, match=r"layer 1 has unknown type 'Scaled'"):
+    with pytest.raises(ModelFileError, match=r"layer 1 must be one of \[.*'Dense'.*got .*Scaled"):
         load(path)
     loaded = load(path, layers=[Scaled])
     assert isinstance(loaded.layers[1], Scaled) and loaded.layers[1].s == 3.0
-    with pytest.raises(ValueError, match=r"config\(\) .* does not rebuild it: .*'scale'"):
-        save(Sequential([Renamed(5.0)]), path, layers=[Renamed])
-    with pytest.raises(ValueError, match=r"config\(\) must return the constructor arguments"):
-        save(Sequential([Drifting(5.0)]), path, layers=[Drifting])
-    with pytest.raises(ValueError, match="is not plain JSON"):
+    save(Sequential([Renamed(5.0)]), tmp_path / "r.npz", layers=[Renamed])
+    with pytest.raises(ModelFileError, match=r"layer 0 \(Renamed\): config .* refused: .*'scale'"):
+        load(tmp_path / "r.npz", layers=[Renamed])
+    with pytest.raises(ValueError, match=r"layer 0 \(Unjsonable\): config\(\) is not plain JSON"):
         save(Sequential([Unjsonable()]), path, layers=[Unjsonable])
-    impostor: type[Layer[Any]] = type("Dense", (refnn.Dense,), {})  # refnn's name, another class
-    with pytest.raises(ValueError, match=r"same name as refnn\.dense\.Dense"):
-        public_layer_classes([impostor])
-    with pytest.raises(TypeError, match="Layer subclasses"):
-        public_layer_classes([int])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match=r"\.Dense is not one of refnn's public"):
+    impostor: type[Layer[Any]] = type("Dense", (Dense,), {})  # refnn's name, another class
+    with pytest.raises(ValueError, match=r"has the name of <class 'refnn\..*Dense'>"):
+        load(path, layers=[impostor])
+    with pytest.raises(TypeError, match="concrete Layer subclasses, got <class 'int'>"):
+        save(model, path, layers=[int])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"Dense'> is not a refnn layer"):
         save(Sequential([impostor(2, 2, rng=np.random.default_rng(0))]), path)  # type: ignore[call-arg, arg-type]
     with pytest.raises(TypeError, match="model must be a refnn Sequential, got list"):
-        save([refnn.ReLU()], path)  # type: ignore[arg-type]
-    # the failed saves above left the last good file in place
-    loaded = load(path, layers=[Scaled])
-    assert isinstance(loaded.layers[1], Scaled)
+        save([ReLU()], path)  # type: ignore[arg-type]
+    same_model(model, load(path, layers=[Scaled]))  # the failed saves left the last good file
 
 
 @pytest.mark.spec("IO-ROUNDTRIP")
 def test_dropout_draws_its_masks_from_the_generator_passed_to_load(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    model = Sequential([Dense(3, 5, rng=rng), refnn.Dropout(0.5, rng=rng)])
     path = tmp_path / "m.npz"
-    save(model, path)
+    save(Sequential([Dense(3, 5, rng=rng), Dropout(0.5, rng=rng)]), path)
     X = normal(0, 3, 7)
     masks = []
     for _ in range(2):
         loaded = load(path, rng=np.random.default_rng(42))
         loaded.forward(X, training=True)
         drop = loaded.layers[1]
-        assert isinstance(drop, refnn.Dropout) and drop.keep_mask is not None
+        assert isinstance(drop, Dropout) and drop.keep_mask is not None
         masks.append(drop.keep_mask)
     np.testing.assert_array_equal(masks[0], masks[1])
-    # the same as building the layers in order from that generator (Dense's throw-away weights
-    # are drawn first)
+    # as if the layers were built in order from that generator (Dense's weights drawn first)
     g = np.random.default_rng(42)
     Dense(3, 5, rng=g)
-    expected = refnn.Dropout(0.5, rng=g)
+    expected = Dropout(0.5, rng=g)
     expected.forward(np.ones((5, 7)), training=True)
     np.testing.assert_array_equal(masks[0], expected.keep_mask)
     with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
         load(path, rng=42)  # type: ignore[arg-type]
-
-
-def test_every_exported_layer_class_is_loadable() -> None:
-    names = set(public_layer_classes())
-    assert {"Dense", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "LSTM"} <= names
-    assert {"Conv2D", "MaxPool2D", "AvgPool2D", "Flatten"} <= names
-    assert "Layer" not in names  # abstract classes are not rebuildable
+    with pytest.raises(TypeError, match=r"expect must be a refnn Sequential or None, got list"):
+        load(path, expect=[Dense(3, 5, rng=rng)])  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
-# atomic writes
+# non-finite parameters
+
+
+@pytest.mark.spec("IO-FINITE")
+@given(
+    W=hnp.arrays(
+        np.float64,
+        (4, 3),
+        elements=st.floats(-1e300, 1e300) | st.sampled_from([np.nan, np.inf, -np.inf]),
+    ),
+    key=st.sampled_from(["0.W", "2.b"]),
+)
+def test_non_finite_parameters_are_refused_by_save_and_by_load(
+    W: np.ndarray[Any, Any], key: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp("nan")
+    model = small_model()
+    target = model.layers[int(key[0])].params[key[2:]]
+    target[...] = W[: target.shape[0], : target.shape[1]]
+    finite = bool(np.isfinite(target).all())
+    event(f"finite: {finite}")
+    if finite:
+        save(model, tmp / "m.npz")
+        same_model(model, load(tmp / "m.npz"))
+        return
+    with pytest.raises(ValueError, match=rf"parameter '{key}' \(Dense\) holds NaN or Inf"):
+        save(model, tmp / "m.npz")
+    assert not (tmp / "m.npz").exists()
+
+    def put(h: dict[str, Any], a: Arrays) -> None:
+        a[key] = target
+
+    with pytest.raises(ModelFileError, match=rf"parameter '{key}' \(Dense\) holds NaN or Inf"):
+        load(tampered(tmp, put))
+
+
+# ---------------------------------------------------------------------------------------------
+# paths and atomic writes
+
+
+@pytest.mark.spec("IO-PATH")
+@pytest.mark.parametrize(
+    ("path", "error", "message"),
+    [
+        (b"model.npz", TypeError, "path must be a str or os.PathLike of str, got bytes"),
+        (None, TypeError, "got NoneType"),
+        ("", ValueError, r"path must name a file .* got ''"),
+        ("sub/", ValueError, r"no trailing separator\), got 'sub/'"),
+        ("m\0.npz", ValueError, "path must name a file"),
+    ],
+)
+def test_bad_paths_are_refused_by_save_and_by_load(
+    path: Any, error: type[Exception], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    save(small_model(), "sub/model.npz")
+    with pytest.raises(error, match=message):
+        save(small_model(), path)
+    with pytest.raises(error, match=message):
+        load(path)
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["model.npz"]
+
+
+class BytesPath:
+    def __fspath__(self) -> bytes:
+        return b"model.npz"
+
+
+@pytest.mark.spec("IO-PATH", "IO-ATOMIC")
+def test_paths_to_directories_missing_directories_and_symbolic_links(tmp_path: Path) -> None:
+    model = small_model()
+    with pytest.raises(TypeError, match=r"os\.PathLike of str, got bytes"):
+        save(model, BytesPath())  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError, match=r"cannot save to '.*nope/m\.npz': No such file"):
+        save(model, tmp_path / "nope" / "m.npz")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"cannot save to '.*dir'"):
+        save(model, tmp_path / "dir")
+    # a symbolic link is followed: the file it names is replaced, the link stays a link
+    save(small_model(1), tmp_path / "real.npz")
+    (tmp_path / "link.npz").symlink_to("real.npz")
+    save(model, tmp_path / "link.npz")
+    assert (tmp_path / "link.npz").is_symlink()
+    same_model(model, load(tmp_path / "real.npz"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link.npz", "real.npz"]
 
 
 @pytest.mark.spec("IO-ATOMIC")
-def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+def test_a_failed_write_or_an_interrupt_leaves_the_old_file_and_no_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "m.npz"
@@ -347,25 +481,25 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
     os.chmod(path, 0o600)
     good = path.read_bytes()
 
-    def broken_replace(src: Any, dst: Any) -> None:
-        raise OSError("disk full (simulated)")
+    def fail(error: BaseException) -> Callable[..., None]:
+        def raiser(*args: Any) -> None:
+            raise error
 
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="simulated"):
-        save(small_model(1), path)
-    monkeypatch.undo()
-    assert path.read_bytes() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+        return raiser
 
-    def broken_fsync(fd: int) -> None:
-        raise OSError("I/O error (simulated)")
-
-    monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="simulated"):
-        save(small_model(1), path)
-    monkeypatch.undo()
-    assert path.read_bytes() == good
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+    for name, error in [
+        ("replace", OSError(28, "No space left on device")),
+        ("fsync", OSError("I/O error (simulated)")),
+        ("replace", KeyboardInterrupt()),
+    ]:
+        monkeypatch.setattr(os, name, fail(error))
+        with pytest.raises(type(error)) as info:
+            save(small_model(1), path)
+        monkeypatch.undo()
+        if isinstance(error, OSError):  # the user's path, not the temporary file
+            assert f"cannot save to '{path}': {error.strerror or error}" in str(info.value)
+        assert path.read_bytes() == good
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
     # a successful save replaces the file and keeps its permission bits
     save(small_model(1), path)
     same_model(load(path), small_model(1))
@@ -373,151 +507,333 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
 
 
+@pytest.mark.spec("IO-ATOMIC")
+def test_a_read_only_directory_is_reported_with_the_users_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def read_only(file: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:  # what a read-only directory does to a new file
+            raise PermissionError(13, "Permission denied", file)
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    path = tmp_path / "m.npz"
+    with pytest.raises(PermissionError, match=rf"^\[Errno 13\] cannot save to '{path}': Perm"):
+        save(small_model(), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.spec("IO-ATOMIC")
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+def test_a_really_read_only_directory(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o555)
+    try:
+        with pytest.raises(PermissionError, match=r"cannot save to '.*m\.npz': Permission"):
+            save(small_model(), tmp_path / "m.npz")
+    finally:
+        os.chmod(tmp_path, 0o755)
+
+
 _WRITER = """
 import sys
 import numpy as np
 from refnn import Dense, Sequential, save
-path = sys.argv[1]
+path, first = sys.argv[1], int(sys.argv[2])
 models = [Sequential([Dense(400, 400, rng=np.random.default_rng(s))]) for s in (1, 2)]
-save(models[0], path)
+save(models[first], path)
 print("ready", flush=True)
-i = 0
+i = first
 while True:
     i += 1
     save(models[i % 2], path)
 """
 
 
+def writer(path: Path, first: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path), str(first)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.kill()  # SIGKILL: no cleanup handler runs
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+EXPECTED_W = [Dense(400, 400, rng=np.random.default_rng(s)).params["W"] for s in (1, 2)]
+
+
 @pytest.mark.spec("IO-ATOMIC")
 def test_killing_a_writer_mid_save_never_leaves_a_broken_file(tmp_path: Path) -> None:
     path = tmp_path / "m.npz"
-    expected = [
-        Sequential([Dense(400, 400, rng=np.random.default_rng(s))]).layers[0].params["W"]
-        for s in (1, 2)
-    ]
-    root = Path(__file__).resolve().parents[1]
     for delay in (0.05, 0.13, 0.31):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path)],
-            stdout=subprocess.PIPE,
-            cwd=root,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "ready"
-            try:
-                proc.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                pass
-        finally:
-            proc.kill()  # SIGKILL: no cleanup handler runs
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+        proc = writer(path, 0)
+        time.sleep(delay)
+        kill(proc)
         W = load(path).layers[0].params["W"]
-        assert any(np.array_equal(W, e) for e in expected)
-    # leftovers of killed writers are hidden temporaries, never the target
-    assert all(p.name.startswith(".m.npz.") for p in tmp_path.iterdir() if p != path)
+        assert any(np.array_equal(W, e) for e in EXPECTED_W)
+        assert all(p.name.endswith(".refnn-tmp") for p in tmp_path.iterdir() if p != path)
+    save(small_model(), path)  # the next save removes what the killed writers left
+    assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.spec("IO-ATOMIC")
+def test_concurrent_writers_and_a_reader(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    procs = [writer(path, 0), writer(path, 1)]
+    try:
+        seen = set()
+        for _ in range(15):
+            W = load(path).layers[0].params["W"]
+            seen |= {i for i, e in enumerate(EXPECTED_W) if np.array_equal(W, e)}
+            assert any(np.array_equal(W, e) for e in EXPECTED_W)
+        # neither writer failed: neither removed the other's live temporary file
+        assert [proc.poll() for proc in procs] == [None, None]
+    finally:
+        for proc in procs:
+            kill(proc)
+    assert seen  # no load ever failed; each saw one of the two whole models
+
+
+@pytest.mark.spec("IO-ATOMIC")
+@pytest.mark.skipif(os.name != "posix", reason="stale temporaries are found by pid on POSIX")
+def test_only_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pid = int(dead.stdout)
+    names = [
+        f".m.npz.{pid}.abc_123.refnn-tmp",  # its writer has ended: removed
+        f".other.npz.{pid}.x.refnn-tmp",  # whatever the target: removed
+        f".m.npz.{os.getpid()}.abc.refnn-tmp",  # a live writer's: kept
+        f".m.npz.{pid}.tmp",  # not refnn's naming: kept
+        "notes.refnn-tmp",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x" * 100)
+    save(small_model(), tmp_path / "m.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.npz", *names[2:]])
 
 
 # ---------------------------------------------------------------------------------------------
-# corrupt files
+# damaged and hostile files
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
-def test_every_truncation_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "m.npz"
-    save(small_model(), path)
-    data = path.read_bytes()
-    for n in range(len(data)):
-        with pytest.raises(ModelFileError, match=r"m\.npz") as info:
-            decode(data[:n], source=str(path))
-        assert isinstance(info.value, ValueError)
-    (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match=r"t\.npz: is not a readable \.npz archive"):
-        load(tmp_path / "t.npz")
+@settings(max_examples=80)
+@given(keep=st.floats(0, 1, exclude_max=True))
+def test_every_truncation_is_refused(keep: float, tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("cut")
+    save(small_model(), tmp / "m.npz")
+    data = (tmp / "m.npz").read_bytes()
+    with pytest.raises(ModelFileError, match=r"t\.npz: "):
+        load_bytes(tmp, data[: int(keep * len(data))], "t.npz")
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
-def test_every_flipped_byte_is_refused_or_harmless(tmp_path: Path) -> None:
-    """A flipped bit anywhere either raises ModelFileError or changes nothing the model holds.
+def test_flipped_bits_are_refused_or_harmless(tmp_path: Path) -> None:
+    """A flipped bit either raises ModelFileError or changes nothing the model holds.
 
-    (Some zip bytes carry no meaning for the model: timestamps, "version made by".)
+    (Some zip bytes carry no meaning for the model: timestamps, "version made by".) One byte in
+    five, each with another bit: every file write costs milliseconds.
     """
     model = small_model()
-    data = encode(model)
+    save(model, tmp_path / "m.npz")
+    data = (tmp_path / "m.npz").read_bytes()
     refused = 0
-    for i in range(len(data)):
-        for bit in (0x01, 0x80):
-            flipped = bytearray(data)
-            flipped[i] ^= bit
-            try:
-                loaded = decode(bytes(flipped))
-            except ModelFileError:
-                refused += 1
-            else:
-                same_model(model, loaded)
-    assert refused > 0.8 * 2 * len(data)
+    for i in range(0, len(data), 5):
+        flipped = bytearray(data)
+        flipped[i] ^= 1 << (i % 8)
+        try:
+            loaded = load_bytes(tmp_path, bytes(flipped))
+        except ModelFileError:
+            refused += 1
+        else:
+            same_model(model, loaded)
+    assert refused > 0.8 * len(range(0, len(data), 5))
+
+
+@pytest.mark.spec("IO-LOAD-CHECKS")
+@settings(max_examples=50)
+@given(
+    damage=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8
+    )
+)
+def test_random_byte_corruptions_are_refused_or_harmless(
+    damage: list[tuple[float, int]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp("bytes")
+    model = small_model()
+    save(model, tmp / "m.npz")
+    data = bytearray((tmp / "m.npz").read_bytes())
+    for where, value in damage:
+        data[int(where * len(data))] = value
+    try:
+        loaded = load_bytes(tmp, bytes(data))
+    except ModelFileError:
+        event("refused")
+    else:
+        same_model(model, loaded)
+
+
+def npy_member(shape: tuple[int, ...], data: bytes, dtype: str = "<f8") -> bytes:
+    """A .npy member whose header declares ``shape`` but holds ``data``."""
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        out, {"descr": dtype, "fortran_order": False, "shape": shape}
+    )
+    return out.getvalue() + data
+
+
+def peak_bytes_of_load(path: Path) -> int:
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError) as info:
+            load(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        assert info.value is not None
+
+
+@pytest.mark.spec("IO-BOUNDED")
+@settings(max_examples=40)
+@given(
+    kind=st.sampled_from(["Dense", "Conv2D", "LSTM"]),
+    sizes=st.lists(st.integers(1, 10**12), min_size=4, max_size=4),
+)
+def test_declared_sizes_never_allocate_more_than_the_file_holds(
+    kind: str, sizes: list[int], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A small file declaring a huge layer is refused with little memory (today: 2 GB, 14 s)."""
+    tmp = tmp_path_factory.mktemp("huge")
+    a, b, c, d = sizes
+    config: dict[str, Any] = {
+        "Dense": {"n_in": a, "n_out": b, "init": "he", "dtype": "float64"},
+        "Conv2D": {
+            "in_channels": a,
+            "out_channels": b,
+            "kernel_size": [c, d],
+            "stride": [1, 1],
+            "padding": [0, 0],
+            "dtype": "float64",
+        },
+        "LSTM": {"n_in": a, "n_hidden": b, "forget_bias": 1.0, "dtype": "float64"},
+    }[kind]
+    if kind == "Dense" and (a, b) == (3, 4):
+        return  # the stored arrays' true sizes
+
+    def declare(h: dict[str, Any], arr: Arrays) -> None:
+        h["layers"][0].update(type=kind, config=config)  # any other keys kept
+
+    path = tampered(tmp, declare)
+    assert path.stat().st_size < 20_000  # a few KB declaring up to 10**24 parameters
+    assert peak_bytes_of_load(path) < 2**20
+
+
+@pytest.mark.spec("IO-BOUNDED")
+def test_npy_headers_and_zip_sizes_are_checked_before_reading(tmp_path: Path) -> None:
+    _, arrays = read_members(tampered(tmp_path, lambda h, a: None))
+    header = read_members(tmp_path / "good.npz")[0]
+    cases = {
+        # a member whose .npy header declares 16000 x 16000 but holds 12 numbers
+        "npy.npz": (
+            npy_member((16000, 16000), b"\0" * 96),
+            r"'0\.W\.npy' is not a plain \.npy array of its size",
+        ),
+        "short.npz": (npy_member((4, 3), b"\0" * 95), r"'0\.W\.npy' is not a plain \.npy array"),
+        "object.npz": (npy_member((4, 3), b"\0" * 96, "|O"), r"'0\.W\.npy' is not a plain"),
+    }
+    for name, (member, message) in cases.items():
+        path = tmp_path / name
+        write_members(path, header, {k: v for k, v in arrays.items() if k != "0.W"})
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("0.W.npy", member)
+        with pytest.raises(ModelFileError, match=message):
+            load(path)
+        assert peak_bytes_of_load(path) < 2**20
+    # a deflated member of 80 MB in a file of 100 KB (a zip bomb): refused before inflating
+    bomb = tmp_path / "bomb.npz"
+    members: dict[str, Any] = {HEADER_KEY: np.array(json.dumps(header)), **arrays}
+    np.savez_compressed(bomb, **members, pad=np.zeros(10**7))
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(ModelFileError, match=r"declare more bytes than the file holds"):
+        load(bomb)
+    assert peak_bytes_of_load(bomb) < 2**20
+
+
+@pytest.mark.spec("IO-LOAD-CHECKS")
+def test_members_that_are_not_npy_and_deeply_nested_headers(tmp_path: Path) -> None:
+    path = tampered(tmp_path, lambda h, a: None)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("notes.txt", b"hello")  # np.load gives bytes: today an AttributeError
+    with pytest.raises(ModelFileError, match=r"member 'notes\.txt' is not a \.npy array"):
+        load(path)
+    _, arrays = read_members(tmp_path / "good.npz")
+    deep = tmp_path / "deep.npz"
+    write_members(deep, None, arrays, __refnn__=np.array("[" * 100_000 + "]" * 100_000))
+    with pytest.raises(ModelFileError, match=r"deep\.npz: is not a readable model \(Recursion"):
+        load(deep)
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
 def test_missing_and_unlisted_arrays_are_refused(tmp_path: Path) -> None:
-    bad = tampered(tmp_path, lambda h, a: a.pop("2.b"))
-    with pytest.raises(ModelFileError, match=r"missing array\(s\) \['2.b'\]"):
-        load(bad)
+    with pytest.raises(ModelFileError, match=r"layer 2 \(Dense\): config .* the file holds \{'W'"):
+        load(tampered(tmp_path, lambda h, a: a.pop("2.b")))
 
     def add(h: dict[str, Any], a: Arrays) -> None:
         a["9.W"] = np.zeros(3)
+        a["W"] = np.zeros(3)
 
-    with pytest.raises(ModelFileError, match=r"holds array\(s\) \['9.W'\] that its header"):
+    with pytest.raises(ModelFileError, match=r"holds array\(s\) \['9.W', 'W'\] of no layer"):
         load(tampered(tmp_path, add))
+
+    def to_relu(h: dict[str, Any], a: Arrays) -> None:
+        a["1.W"] = np.zeros(3)
+
+    with pytest.raises(ModelFileError, match=r"layer 1 \(ReLU\): config .* holds \{'W'"):
+        load(tampered(tmp_path, to_relu))
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
 def test_wrong_shapes_and_dtypes_are_refused(tmp_path: Path) -> None:
-    def wrong_array(h: dict[str, Any], a: Arrays) -> None:
+    def wrong_shape(h: dict[str, Any], a: Arrays) -> None:
         a["0.W"] = np.zeros((4, 5))
 
-    with pytest.raises(ModelFileError, match=r"array '0.W' is float64\[4, 5\], but Dense"):
-        load(tampered(tmp_path, wrong_array))
+    with pytest.raises(ModelFileError, match=r"implies parameters \{'W': \(4, 3\)"):
+        load(tampered(tmp_path, wrong_shape))
 
-    def wrong_header_and_array(h: dict[str, Any], a: Arrays) -> None:
-        a["0.W"] = np.zeros((4, 5))
-        h["layers"][0]["params"]["W"]["shape"] = [4, 5]
+    for dtype in (np.float32, np.int64, ">f8"):
+
+        def wrong_dtype(h: dict[str, Any], a: Arrays, dtype: Any = dtype) -> None:
+            a["0.b"] = a["0.b"].astype(dtype)
+
+        with pytest.raises(
+            ModelFileError,
+            match=r"layer 0: Dense\(.*\) has parameters .*'b': '<f8\[4, 1\]'\}, the file",
+        ):
+            load(tampered(tmp_path, wrong_dtype))
+
+    def float32_config(h: dict[str, Any], a: Arrays) -> None:
+        h["layers"][0]["config"]["dtype"] = "float32"
 
     with pytest.raises(
-        ModelFileError, match=r"'0.W': Dense\(n_in=3, n_out=4.*\) expects float64\[4, 3\]"
+        ModelFileError, match=r"dtype='float32'\) has parameters \{'W': '<f4\[4, 3\]'"
     ):
-        load(tampered(tmp_path, wrong_header_and_array))
-
-    def wrong_dtype(h: dict[str, Any], a: Arrays) -> None:
-        a["0.b"] = a["0.b"].astype(np.float32)
-
-    with pytest.raises(ModelFileError, match=r"'0.b' is float32\[4, 1\], but Dense"):
-        load(tampered(tmp_path, wrong_dtype))
-
-    def integer_array(h: dict[str, Any], a: Arrays) -> None:
-        a["0.b"] = np.zeros((4, 1), dtype=np.int64)
-
-    with pytest.raises(ModelFileError, match=r"'0.b' is int64\[4, 1\]"):
-        load(tampered(tmp_path, integer_array))
-
-    def huge_claim(h: dict[str, Any], a: Arrays) -> None:
-        a["0.W"] = np.zeros((400, 300))  # bigger than the header allows: refused before reading
-
-    with pytest.raises(ModelFileError, match=r"array '0.W' takes \d+ bytes, more than"):
-        load(tampered(tmp_path, huge_claim))
-
-
-@pytest.mark.spec("IO-LOAD-CHECKS")
-def test_changed_values_are_caught_by_the_digest(tmp_path: Path) -> None:
-    def edit(h: dict[str, Any], a: Arrays) -> None:
-        a["2.W"] = a["2.W"].copy()
-        a["2.W"][0, 0] = np.nextafter(a["2.W"][0, 0], np.inf)  # one ulp
-
-    with pytest.raises(ModelFileError, match=r"'2.W' does not match the SHA-256 digest"):
-        load(tampered(tmp_path, edit))
+        load(tampered(tmp_path, float32_config))
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
@@ -525,83 +841,41 @@ def test_another_architecture_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.npz"
     save(small_model(), path)
     rng = np.random.default_rng(0)
-    with pytest.raises(ModelFileError, match=r"another architecture: 4 layers .* expected 2"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"(?s)another architecture: Sequential\(\[\n    Dense\(n_in=3, n_out=4.*; expected",
+    ):
         load(path, expect=mlp([3, 2], rng=rng))
-    with pytest.raises(ModelFileError, match=r"layer 0 is Dense\(.*'n_out': 4.*expected Dense"):
-        load(path, expect=mlp([3, 5, 2], rng=rng))
-    with pytest.raises(ModelFileError, match=r"layer 3 is Sigmoid.*expected ReLU"):
-        load(path, expect=Sequential([Dense(3, 4, rng=rng), ReLU(), Dense(4, 2, rng=rng), ReLU()]))
-    with pytest.raises(ModelFileError, match=r"'dtype': 'float64'.*'dtype': 'float32'"):
+    with pytest.raises(ModelFileError, match=r"(?s)expected .*float32"):
         load(path, expect=mlp([3, 4, 2], rng=rng, dtype=np.float32))
-
-
-@pytest.mark.spec("IO-LOAD-CHECKS")
-def test_unknown_layer_types_and_refused_configs(tmp_path: Path) -> None:
-    def unknown(h: dict[str, Any], a: Arrays) -> None:
-        h["layers"][1]["type"] = "os.system"
-
-    with pytest.raises(ModelFileError, match=r"layer 1 has unknown type 'os.system'; known"):
-        load(tampered(tmp_path, unknown))
-
-    def abstract(h: dict[str, Any], a: Arrays) -> None:
-        h["layers"][1]["type"] = "Layer"
-
-    with pytest.raises(ModelFileError, match=r"unknown type 'Layer'"):
-        load(tampered(tmp_path, abstract))
-
-    def bad_value(h: dict[str, Any], a: Arrays) -> None:
-        h["layers"][0]["config"]["n_in"] = -3
-
-    with pytest.raises(ModelFileError, match=r"layer 0 \(Dense\) config .* refused: n_in must"):
-        load(tampered(tmp_path, bad_value))
-
-    def bad_kwarg(h: dict[str, Any], a: Arrays) -> None:
-        h["layers"][1]["config"]["alpha"] = 0.1
-
-    with pytest.raises(ModelFileError, match=r"layer 1 \(ReLU\) config .* refused: .*alpha"):
-        load(tampered(tmp_path, bad_kwarg))
-
-    def bad_dtype(h: dict[str, Any], a: Arrays) -> None:
-        h["layers"][1]["config"]["dtype"] = "object"
-
-    with pytest.raises(ModelFileError, match=r"refused: dtype must be float64 or float32"):
-        load(tampered(tmp_path, bad_dtype))
-
-    def with_rng(h: dict[str, Any], a: Arrays) -> None:
-        h["layers"][0]["config"]["rng"] = 5
-
-    with pytest.raises(ModelFileError, match=r"must not contain 'rng'"):
-        load(tampered(tmp_path, with_rng))
-
-    def param_names(h: dict[str, Any], a: Arrays) -> None:
-        h["layers"][1]["params"] = {"W": {"shape": [1], "dtype": "float64", "sha256": "0"}}
-        a["1.W"] = np.zeros(1)
-
-    with pytest.raises(ModelFileError, match=r"layer 1 \(ReLU\) has parameters \[\], the file"):
-        load(tampered(tmp_path, param_names))
+    same_model(small_model(), load(path, expect=small_model(5)))
 
 
 @pytest.mark.spec("IO-LOAD-CHECKS")
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda h: h.update(version=2), r"format version 2 is not supported: .* version 1 only"),
-        (lambda h: h.update(version="1"), r"format version '1' is not supported"),
-        (lambda h: h.update(version=True), r"format version True is not supported"),
-        (lambda h: h.pop("version"), r"format version None is not supported"),
-        (lambda h: h.update(format="keras"), r"header format must be 'refnn.model', got 'keras'"),
-        (lambda h: h.update(layers=[]), r"'layers' must be a non-empty list"),
-        (lambda h: h.update(layers={"0": 1}), r"'layers' must be a non-empty list"),
-        (lambda h: h["layers"][0].pop("config"), r"header entry of layer 0 is malformed"),
-        (lambda h: h["layers"][2].update(type=7), r"header entry of layer 2 is malformed"),
+        (lambda h: h.update(version=3), r"format version 3; this refnn reads 1 and 2"),
+        (lambda h: h.update(version="2"), r"format version '2'"),
+        (lambda h: h.update(version=True), r"format version True"),
+        (lambda h: h.pop("version"), r"format version None"),
+        (lambda h: h.update(format="keras"), r"is not a 'refnn.model' file"),
+        (lambda h: h.update(layers=[]), r"must list layers \(objects\), got \[\]"),
+        (lambda h: h.update(layers={"0": 1}), r"must list layers"),
+        (lambda h: h["layers"][0].pop("config"), r"layer 0 must be one of .*got \{'type'"),
+        (lambda h: h["layers"][2].update(type=7), r"layer 2 must be one of"),
+        (lambda h: h["layers"][1].update(type="os.system"), r"layer 1 must be one of"),
+        (lambda h: h["layers"][1].update(type="Layer"), r"layer 1 must be one of"),
+        (lambda h: h["layers"].__setitem__(3, 5), r"must list layers \(objects\), got \[\{"),
         (
-            lambda h: h["layers"][0]["params"]["W"].update(shape=[4, -3]),
-            r"entry of layer 0 is malformed",
+            lambda h: h["layers"][0]["config"].update(n_in=-3),
+            r"implies parameters \{'W': \(4, -3\)",
         ),
-        (
-            lambda h: h["layers"][0]["params"]["W"].update(dtype="float16"),
-            r"entry of layer 0 is malformed",
-        ),
+        (lambda h: h["layers"][0]["config"].update(n_in=3.0), r"n_in must be an int"),
+        (lambda h: h["layers"][1]["config"].update(alpha=0.1), r"unexpected .*'alpha'"),
+        (lambda h: h["layers"][1]["config"].update(dtype="object"), r"dtype must be float64"),
+        (lambda h: h["layers"][0]["config"].update(rng=5), r"multiple values .*'rng'"),
+        (lambda h: h["layers"][0]["config"].pop("n_in"), r"refused: 'n_in'"),
     ],
 )
 def test_bad_headers_are_refused(
@@ -618,27 +892,17 @@ def test_files_that_are_not_refnn_models(tmp_path: Path) -> None:
         "no_header.npz": (lambda p: write_members(p, None, arrays), r"has no '__refnn__' header"),
         "text_header.npz": (
             lambda p: write_members(p, None, arrays, __refnn__=np.array("{not json")),
-            r"header is not valid JSON",
+            r"is not a readable model \(JSONDecodeError",
         ),
-        "list_header.npz": (
-            lambda p: write_members(p, [1, 2], arrays),
-            r"header must be a JSON object, got list",
-        ),
+        "list_header.npz": (lambda p: write_members(p, [1, 2], arrays), r"is not a 'refnn.model'"),
         "numeric_header.npz": (
             lambda p: write_members(p, None, arrays, __refnn__=np.zeros(3)),
-            r"header must be a 0-d unicode array, got float64\(3,\)",
+            r"has no '__refnn__' header \(a 0-d unicode array\)",
         ),
-        "array.npy": (
-            lambda p: np.save(p, np.zeros(3)),
-            r"is a single \.npy array, not a refnn model",
-        ),
-        "empty.npz": (lambda p: p.write_bytes(b""), r"is not a readable \.npz archive"),
-        "text.npz": (
-            lambda p: p.write_text("W = [1, 2]\n"),
-            r"is not a refnn model \(\.npz archive\): it begins with b'W = \[1, 2\]",
-        ),
-        "config.json": (lambda p: p.write_text('{"a": 1}'), r"is not a refnn model"),
-        "hello.npz": (lambda p: p.write_bytes(b"hello"), r"is not a refnn model"),
+        "array.npy": (lambda p: np.save(p, np.zeros(3)), r"it begins b'\\x93NUM'"),
+        "empty.npz": (lambda p: p.write_bytes(b""), r"empty\.npz: is not a refnn model .* b''"),
+        "text.npz": (lambda p: p.write_text("W = [1, 2]\n"), r"it begins b'W = '"),
+        "pickle.npz": (lambda p: p.write_bytes(pickle.dumps({"W": 1})), r"it begins b'\\x80"),
     }
     for name, (write, message) in cases.items():
         path = tmp_path / name
@@ -647,49 +911,36 @@ def test_files_that_are_not_refnn_models(tmp_path: Path) -> None:
             load(path)
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "absent.npz")
+    with pytest.raises(IsADirectoryError):
+        load(tmp_path)
 
 
-@pytest.mark.spec("IO-LOAD-CHECKS")
+class Bomb:
+    """Unpickling this would create the file ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.spec("IO-LOAD-CHECKS", "IO-FORMAT")
 def test_pickled_content_is_refused_and_never_unpickled(tmp_path: Path) -> None:
-    import pickle
-
     marker = tmp_path / "unpickled"
-
-    class Bomb:
-        """Unpickling this would create ``marker``."""
-
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (Path.touch, (marker,))
-
     bomb = np.empty(1, dtype=object)
-    bomb[0] = Bomb()
-
-    # an object array in place of a parameter
+    bomb[0] = Bomb(marker)
     path = tmp_path / "bad.npz"
     header, arrays = read_members(tampered(tmp_path, lambda h, a: None))
-    arrays["0.b"] = bomb
-    write_members(path, header, arrays)  # np.savez pickles object arrays by default
-    with pytest.raises(ModelFileError, match=r"array '0.b' is an object array, which needs pickle"):
+    write_members(path, header, {**arrays, "0.b": bomb})  # np.savez pickles object arrays
+    with pytest.raises(ModelFileError, match=r"member '0\.b\.npy' is not a plain \.npy array"):
         load(path)
-    # an object header
     obj_header = np.empty((), dtype=object)
-    obj_header[()] = Bomb()
+    obj_header[()] = Bomb(marker)
     write_members(path, None, arrays, __refnn__=obj_header)
-    with pytest.raises(ModelFileError, match=r"'__refnn__' is an object array"):
+    with pytest.raises(ModelFileError, match=r"member '__refnn__\.npy' is not a plain \.npy"):
         load(path)
-    # a bare pickle in place of the whole file
-    path.write_bytes(pickle.dumps(Bomb()))
-    with pytest.raises(ModelFileError, match=r"holds pickled data, which refnn never reads"):
+    path.write_bytes(pickle.dumps(Bomb(marker)))
+    with pytest.raises(ModelFileError, match=r"is not a refnn model"):
         load(path)
     assert not marker.exists()
-    with pytest.raises(ModelFileError):
-        decode(io.BytesIO(pickle.dumps({"W": np.zeros(2)})).getvalue())
-
-
-@pytest.mark.spec("IO-ATOMIC")
-def test_saving_into_a_missing_directory_names_the_users_path(tmp_path: Path) -> None:
-    target = tmp_path / "nope" / "model.npz"
-    model = mlp([2, 1], rng=np.random.default_rng(0))
-    with pytest.raises(FileNotFoundError, match=r"cannot save to .*nope/model\.npz: directory"):
-        save(model, target)
-    assert not (tmp_path / "nope").exists()
