@@ -124,7 +124,7 @@ def _write_atomic(name: str, arrays: dict[str, Any]) -> None:
         prefix = f".{os.path.basename(target)}.{os.getpid()}."
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".refnn-tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, allow_pickle=False, **arrays)
+            np.savez(handle, **arrays)  # float arrays and a str header only: nothing to pickle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, os.stat(target).st_mode & 0o7777 if os.path.isfile(target) else 0o644)
