@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from refnn.activations import ReLU, Tanh
+from refnn.activations import ReLU, Softmax, Tanh, softmax
 from refnn.dense import Dense
 from refnn.dropout import Dropout
 from refnn.layer import Layer
-from refnn.losses import Loss
+from refnn.losses import CrossEntropy, Loss, SoftmaxCrossEntropy
 from refnn.model import Sequential, mlp
 from refnn.regularization import add_l2_grads, l2_penalty
-from refnn.softmax import CrossEntropy, Softmax, SoftmaxCrossEntropy, softmax
 from refnn.types import FloatArray
 from refnn.verify.cases import Case
 from refnn.verify.problems import Problem, layer_problem, loss_problem, model_problem
@@ -54,9 +53,10 @@ def _tanh(shape: tuple[int, ...], seed: int) -> Problem:
 
 
 def _ce(k: int, m: int, seed: int, soft: bool) -> Problem:
-    A = np.random.default_rng(seed).uniform(0.05, 0.95, (k, m))  # off the simplex on purpose
+    # CrossEntropy refuses columns of A that do not sum to 1: perturb logits in front of it
     Y = _soft(seed, k, m) if soft else _one_hot(seed, k, m)
-    return loss_problem(CrossEntropy(soft_labels=soft), A, Y)
+    model = Sequential([Softmax()])
+    return model_problem(model, CrossEntropy(soft_labels=soft), _normal(seed, (k, m)), Y)
 
 
 def _softmax_ce(k: int, m: int, seed: int, soft: bool) -> Problem:
