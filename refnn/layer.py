@@ -43,12 +43,12 @@ Watched = list[tuple[str, npt.NDArray[Any], bytes]]
 
 
 def watch(**arrays: npt.NDArray[Any]) -> Watched:
-    """Fingerprint ``arrays`` (name -> array held by reference) to detect later writes (NOTE-STALE)."""
+    """Fingerprint ``arrays`` (name -> array held by reference) to see later writes (NOTE-STALE)."""
     return [(name, a, fingerprint(a)) for name, a in arrays.items()]
 
 
 def check_unchanged(owner: str, watched: Watched) -> None:
-    """Raise RuntimeError naming the first watched array modified since :func:`watch` (NOTE-STALE)."""
+    """Raise RuntimeError naming the first watched array changed since `watch` (NOTE-STALE)."""
     for name, a, before in watched:
         if fingerprint(a) != before:
             raise RuntimeError(
