@@ -18,10 +18,10 @@ from refnn.conv import Conv2D
 from refnn.dense import Dense
 from refnn.flatten import Flatten
 from refnn.layer import Layer
+from refnn.losses import SoftmaxCrossEntropy
 from refnn.model import Sequential
 from refnn.optim import Adam
 from refnn.pool import MaxPool2D
-from refnn.softmax import SoftmaxCrossEntropy
 
 NAME = "cnn"
 FILTERS = (16, 32)

@@ -15,11 +15,11 @@ from demo.data import Split, digits
 from demo.training import RunResult, Settings, train_run
 from refnn.dense import Dense
 from refnn.layer import Layer
+from refnn.losses import SoftmaxCrossEntropy
 from refnn.lstm import LSTM
 from refnn.model import Sequential
 from refnn.optim import Adam
 from refnn.sequence import LastStep
-from refnn.softmax import SoftmaxCrossEntropy
 
 NAME = "lstm"
 HIDDEN = 64

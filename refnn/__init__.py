@@ -6,20 +6,25 @@ differences with :mod:`refnn.gradcheck`, which depends on nothing else in refnn.
 """
 
 from refnn import gradcheck
-from refnn.activations import ReLU, Sigmoid, Tanh
+from refnn.activations import ReLU, Sigmoid, Softmax, Tanh
 from refnn.conv import Conv2D
 from refnn.dense import Dense
 from refnn.dropout import Dropout
 from refnn.flatten import Flatten
 from refnn.io import ModelFileError, load, save
 from refnn.layer import Layer, Parameter
-from refnn.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Loss
+from refnn.losses import (
+    BinaryCrossEntropy,
+    BinaryCrossEntropyWithLogits,
+    CrossEntropy,
+    Loss,
+    SoftmaxCrossEntropy,
+)
 from refnn.lstm import LSTM
 from refnn.model import Sequential, mlp
 from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
 from refnn.pool import AvgPool2D, MaxPool2D
 from refnn.sequence import LastStep
-from refnn.softmax import CrossEntropy, Softmax, SoftmaxCrossEntropy
 from refnn.train import History, TrainingDivergedError, fit, predict
 
 __all__ = [

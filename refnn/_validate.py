@@ -108,6 +108,27 @@ def check_allocatable(shape: tuple[int, ...], dtype: np.dtype[Any], name: str) -
         )
 
 
+class FloatRangeError(ValueError, FloatingPointError):
+    """A result beyond its dtype's range: a ValueError to the caller, and a FloatingPointError
+    like numpy's ``errstate(over="raise")``, so ``fit`` reports it as a divergence."""
+
+
+def refuse_overflow(out: FloatArray, what: str) -> FloatArray:
+    """Return ``out`` if it is finite; else the exact result lies beyond its dtype's range.
+
+    Compute ``out`` under ``np.errstate(over="ignore", invalid="ignore")`` from finite inputs,
+    then call this: an infinity (or the NaN of inf - inf) means an overflow, reported as a
+    ValueError naming ``what`` and the range, never a RuntimeWarning and an inf.
+    """
+    if not np.all(np.isfinite(out)):
+        limit = float(np.finfo(out.dtype).max)
+        raise FloatRangeError(
+            f"{what} overflows {out.dtype} (|x| <= {limit:.4g}): the inputs are too large "
+            "for it to be represented; scale them down"
+        )
+    return out
+
+
 def to_dtype(X: FloatArray, dtype: np.dtype[np.floating[Any]], name: str) -> FloatArray:
     """Return X in ``dtype`` (X itself when it already is).
 

@@ -1,13 +1,18 @@
-"""Element-wise activations (SIGMOID-*, RELU-*, TANH-*): A = g(Z), dZ = dA * g'(Z)."""
+"""Activations (SIGMOID-*, RELU-*, TANH-*, SOFTMAX-FWD/BWD): A = g(Z), dZ = dA ⊙ g'(Z).
+
+Sigmoid, ReLU and Tanh act element by element on any shape; Softmax acts on each column of the
+class axis (axis 0). Each is a pair of functions (forward, backward) and a thin layer that
+caches one array: the output A (sigmoid, tanh, softmax) or the input Z (ReLU).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from abc import abstractmethod
 
 import numpy as np
 
-from refnn._validate import as_input
-from refnn.layer import CacheT, Layer
+from refnn._validate import as_bool, as_input, refuse_overflow
+from refnn.layer import Layer
 from refnn.types import FloatArray
 
 
@@ -22,8 +27,7 @@ def sigmoid(Z: FloatArray) -> FloatArray:
     for z < 0, so the exponential never overflows.
     """
     e = np.exp(-np.abs(Z))
-    A: FloatArray = np.where(Z >= 0, 1.0, e) / (1.0 + e)
-    return A.astype(Z.dtype, copy=False)
+    return (np.where(Z >= 0, 1.0, e) / (1.0 + e)).astype(Z.dtype, copy=False)
 
 
 def sigmoid_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
@@ -35,8 +39,7 @@ def sigmoid_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
 
     dZ = dA ⊙ σ'(Z) with σ'(Z) = A (1 - A).
     """
-    dZ: FloatArray = dA * (A * (1.0 - A))
-    return dZ
+    return dA * (A * (1.0 - A))
 
 
 def relu(Z: FloatArray) -> FloatArray:
@@ -48,8 +51,7 @@ def relu(Z: FloatArray) -> FloatArray:
 
     relu(z) = max(z, 0).
     """
-    A: FloatArray = np.maximum(Z, 0)
-    return A
+    return np.maximum(Z, 0)
 
 
 def relu_backward(dA: FloatArray, Z: FloatArray) -> FloatArray:
@@ -61,8 +63,7 @@ def relu_backward(dA: FloatArray, Z: FloatArray) -> FloatArray:
 
     dZ = dA ⊙ 1[Z > 0]; at the kink z = 0 the derivative is taken as 0.
     """
-    dZ: FloatArray = dA * (Z > 0)
-    return dZ
+    return dA * (Z > 0)
 
 
 def tanh(Z: FloatArray) -> FloatArray:
@@ -74,8 +75,7 @@ def tanh(Z: FloatArray) -> FloatArray:
 
     tanh(z) = (e^z - e^{-z}) / (e^z + e^{-z}), by ``np.tanh``; values in [-1, 1].
     """
-    A: FloatArray = np.tanh(Z)
-    return A
+    return np.tanh(Z)
 
 
 def tanh_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
@@ -88,72 +88,134 @@ def tanh_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
     dZ = dA ⊙ (1 - A)(1 + A), which is tanh'(z) = 1 - tanh²(z) without the rounding of A²
     (1 - A is exact for A in [1/2, 1]).
     """
-    dZ: FloatArray = dA * ((1.0 - A) * (1.0 + A))
-    return dZ
+    return dA * ((1.0 - A) * (1.0 + A))
 
 
-@dataclass(frozen=True)
-class SigmoidCache:
-    """The sigmoid's output, from which its derivative follows."""
+def softmax(Z: FloatArray) -> FloatArray:
+    """Softmax over the class axis (axis 0), stable for any finite logits.
 
-    A: FloatArray
+    Parameters
+    ----------
+    Z : ndarray, shape (k, ..., m)
+        Logits, classes on the first axis.
+
+    Returns
+    -------
+    A : ndarray, same shape and dtype as Z
+        Each column (fixed indices on the other axes) is a probability vector.
+
+    Notes
+    -----
+    Spec: SOFTMAX-FWD
+
+    a_j = e^{z_j - c} / Σ_l e^{z_l - c} with c the column maximum: every exponent is <= 0, so
+    nothing overflows (a difference below -max rounds to -inf, whose exponential is the exact
+    0 it stands for), and the maximal entry contributes e^0 = 1 to the sum, so it is >= 1.
+    """
+    with np.errstate(over="ignore"):
+        E: FloatArray = np.exp(Z - Z.max(axis=0, keepdims=True))
+    E /= E.sum(axis=0, keepdims=True)
+    return E
 
 
-@dataclass(frozen=True)
-class TanhCache:
-    """The tanh's output, from which its derivative follows."""
+def softmax_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
+    """Jacobian-vector product of the softmax, from its output A.
 
-    A: FloatArray
+    Notes
+    -----
+    Spec: SOFTMAX-BWD
 
-
-@dataclass(frozen=True)
-class ReLUCache:
-    """The ReLU's input, whose sign selects the gradient."""
-
-    Z: FloatArray
-
-
-class _Elementwise(Layer[CacheT]):
-    """Shared input handling of element-wise activations: any rank, examples last."""
-
-    def _input(self, Z: FloatArray) -> FloatArray:
-        return as_input(Z, "Z", dtype=self.dtype)
+    dz_j = a_j (da_j - Σ_l a_l da_l) per column; the k x k Jacobian diag(a) - a aᵀ is never
+    formed. A result beyond the dtype's range raises ValueError.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        dZ = A * (dA - (A * dA).sum(axis=0, keepdims=True))
+    return refuse_overflow(dZ, "Softmax.backward: dZ")
 
 
-class Sigmoid(_Elementwise[SigmoidCache]):
+def check_classes(X: FloatArray, name: str) -> FloatArray:
+    """Return X if its class axis (axis 0) holds at least one class, else raise ValueError."""
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"{name} must have at least one class (k >= 1 on axis 0, the class axis), "
+            f"got shape {X.shape}"
+        )
+    return X
+
+
+class _Activation(Layer[FloatArray]):
+    """One pattern for every activation: A = g(Z), dZ = g_backward(dA, kept), where ``kept``
+    is the output A or, for ReLU (``keeps_input``), the input Z. No parameters."""
+
+    #: The cache is Z rather than A (the derivative needs the input).
+    keeps_input = False
+    #: The smallest rank the input may have (softmax needs a class axis and an example axis).
+    min_ndim = 1
+
+    @abstractmethod
+    def _g(self, Z: FloatArray) -> FloatArray: ...
+
+    @abstractmethod
+    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray: ...
+
+    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        as_bool(training, "training")
+        Z = as_input(X, "Z", dtype=self.dtype, min_ndim=self.min_ndim)
+        A = self._g(Z)
+        if self.keeps_input:
+            self._remember(Z, X=Z)
+        else:
+            self._remember(A, output=A)
+        return A
+
+    def backward(self, dA: FloatArray) -> FloatArray:
+        kept = self._cached()
+        return self._g_backward(self._check_upstream(dA, kept.shape), kept)
+
+
+class Sigmoid(_Activation):
     """Sigmoid activation layer (SIGMOID-FWD, SIGMOID-BWD)."""
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        A = sigmoid(self._input(X))
-        self._remember(SigmoidCache(A), output=A)
-        return A
+    def _g(self, Z: FloatArray) -> FloatArray:
+        return sigmoid(Z)
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        return sigmoid_backward(self._check_upstream(dA, cache.A.shape), cache.A)
+    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
+        return sigmoid_backward(dA, kept)
 
 
-class ReLU(_Elementwise[ReLUCache]):
+class ReLU(_Activation):
     """ReLU activation layer (RELU-FWD, RELU-BWD)."""
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        Z = self._input(X)
-        self._remember(ReLUCache(Z), X=Z)
+    keeps_input = True
+
+    def _g(self, Z: FloatArray) -> FloatArray:
         return relu(Z)
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        return relu_backward(self._check_upstream(dA, cache.Z.shape), cache.Z)
+    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
+        return relu_backward(dA, kept)
 
 
-class Tanh(_Elementwise[TanhCache]):
+class Tanh(_Activation):
     """Tanh activation layer (TANH-FWD, TANH-BWD)."""
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        A = tanh(self._input(X))
-        self._remember(TanhCache(A), output=A)
-        return A
+    def _g(self, Z: FloatArray) -> FloatArray:
+        return tanh(Z)
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        return tanh_backward(self._check_upstream(dA, cache.A.shape), cache.A)
+    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
+        return tanh_backward(dA, kept)
+
+
+class Softmax(_Activation):
+    """Softmax over the class axis (axis 0) as a layer (SOFTMAX-FWD, SOFTMAX-BWD).
+
+    Input of any rank >= 2, classes first and examples last. For training with cross-entropy
+    prefer a linear last layer and :class:`refnn.losses.SoftmaxCrossEntropy` (exact from logits).
+    """
+
+    min_ndim = 2
+
+    def _g(self, Z: FloatArray) -> FloatArray:
+        return softmax(check_classes(Z, "Z"))
+
+    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
+        return softmax_backward(dA, kept)

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from refnn._validate import as_input, check_rng, positive_int
+from refnn._validate import (
+    as_bool,
+    as_input,
+    check_allocatable,
+    check_rng,
+    positive_int,
+    refuse_overflow,
+)
 from refnn.init import InitName, init_weights
 from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
 
 
-@dataclass(frozen=True)
-class DenseCache:
-    """What the Dense backward needs from the forward: the input X (n_in x m)."""
-
-    X: FloatArray
-
-
-@dataclass(frozen=True)
-class DenseGrads:
-    """Gradients of J with respect to the Dense layer's input, weights and bias."""
-
-    dX: FloatArray
-    dW: FloatArray
-    db: FloatArray
-
-
-def dense_forward(X: FloatArray, W: FloatArray, b: FloatArray) -> tuple[FloatArray, DenseCache]:
+def dense_forward(X: FloatArray, W: FloatArray, b: FloatArray) -> FloatArray:
     """Affine map of a batch of column examples.
 
     Parameters
@@ -41,20 +31,23 @@ def dense_forward(X: FloatArray, W: FloatArray, b: FloatArray) -> tuple[FloatArr
     Returns
     -------
     Z : ndarray, shape (n_out, m)
-    cache : DenseCache
 
     Notes
     -----
     Spec: DENSE-FWD
 
-    Z = W X + b, b broadcast over the m columns.
+    Z = W X + b, b broadcast over the m columns. A Z beyond the dtype's range raises ValueError
+    (never an overflow warning and an inf).
     """
-    Z: FloatArray = W @ X
-    Z += b
-    return Z, DenseCache(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z: FloatArray = W @ X
+        Z += b
+    return refuse_overflow(Z, "Dense.forward: Z = W X + b")
 
 
-def dense_backward(dZ: FloatArray, W: FloatArray, cache: DenseCache) -> DenseGrads:
+def dense_backward(
+    dZ: FloatArray, W: FloatArray, X: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Chain rule through Z = W X + b.
 
     Parameters
@@ -62,21 +55,28 @@ def dense_backward(dZ: FloatArray, W: FloatArray, cache: DenseCache) -> DenseGra
     dZ : ndarray, shape (n_out, m)
         ∂J/∂Z; it already carries the 1/m of the cost (NOTE-COST).
     W : ndarray, shape (n_out, n_in)
-    cache : DenseCache
+    X : ndarray, shape (n_in, m)
+        The forward's input.
+
+    Returns
+    -------
+    dX, dW, db : ndarrays of the shapes of X, W and b
 
     Notes
     -----
     Spec: DENSE-DW, DENSE-DB, DENSE-DX
 
-    dW = dZ X^T,  db = sum over columns of dZ,  dX = W^T dZ.
+    dW = dZ X^T,  db = sum over columns of dZ,  dX = W^T dZ. A gradient beyond the dtype's
+    range raises ValueError (never an overflow warning and an inf).
     """
-    dW: FloatArray = dZ @ cache.X.T
-    db: FloatArray = dZ.sum(axis=1, keepdims=True)
-    dX: FloatArray = W.T @ dZ
-    return DenseGrads(dX=dX, dW=dW, db=db)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = (W.T @ dZ, dZ @ X.T, dZ.sum(axis=1, keepdims=True))
+    for name, g in zip(("dX", "dW", "db"), grads, strict=True):
+        refuse_overflow(g, f"Dense.backward: {name}")
+    return grads
 
 
-class Dense(Layer[DenseCache]):
+class Dense(Layer[FloatArray]):
     """Fully connected layer, params "W" (n_out, n_in) and "b" (n_out, 1).
 
     Parameters
@@ -103,6 +103,7 @@ class Dense(Layer[DenseCache]):
         self.n_in = positive_int(n_in, "n_in")
         self.n_out = positive_int(n_out, "n_out")
         self.init: InitName = init
+        check_allocatable((self.n_out, self.n_in), self.dtype, "W (n_out x n_in)")
         W = init_weights(
             (self.n_out, self.n_in),
             self.n_in,
@@ -114,17 +115,18 @@ class Dense(Layer[DenseCache]):
         self.params = {"W": W, "b": np.zeros((self.n_out, 1), dtype=self.dtype)}
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        as_bool(training, "training")
         X = as_input(X, "X", ndim=2, dtype=self.dtype, leading=(self.n_in,), layout="n_in x m")
-        Z, cache = dense_forward(X, self.params["W"], self.params["b"])
-        self._remember(cache, X=X)
+        Z = dense_forward(X, self.params["W"], self.params["b"])
+        self._remember(X, X=X)
         return Z
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        dZ = self._check_upstream(dA, (self.n_out, cache.X.shape[1]))
-        grads = dense_backward(dZ, self.params["W"], cache)
-        self.grads = {"W": grads.dW, "b": grads.db}
-        return grads.dX
+        X = self._cached()
+        dZ = self._check_upstream(dA, (self.n_out, X.shape[1]))
+        dX, dW, db = dense_backward(dZ, self.params["W"], X)
+        self.grads = {"W": dW, "b": db}
+        return dX
 
     def config(self) -> dict[str, Any]:
         return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, **super().config()}

@@ -7,13 +7,12 @@ inference is the identity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from refnn._validate import as_input, check_rng, float_in
+from refnn._validate import as_bool, as_input, check_rng, float_in, refuse_overflow
 from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
 
@@ -48,12 +47,14 @@ def dropout_forward(X: FloatArray, keep: BoolArray, p_drop: float) -> tuple[Floa
     Spec: DROPOUT-FWD
 
     D = keep / (1 - p_drop), A = X ⊙ D: a dropped unit is exactly 0, a kept one is exactly
-    x · fl(1/(1 - p_drop)) in X's dtype.
+    x · fl(1/(1 - p_drop)) in X's dtype. A kept unit scaled beyond the dtype's range raises
+    ValueError (never an overflow warning and an inf).
     """
     scale = X.dtype.type(1.0 / (1.0 - p_drop))
     D: FloatArray = keep.astype(X.dtype) * scale
-    A: FloatArray = X * D
-    return A, D
+    with np.errstate(over="ignore"):
+        A = X * D
+    return refuse_overflow(A, "Dropout.forward: X / (1 - p_drop)"), D
 
 
 def dropout_backward(dA: FloatArray, D: FloatArray) -> FloatArray:
@@ -63,18 +64,16 @@ def dropout_backward(dA: FloatArray, D: FloatArray) -> FloatArray:
     -----
     Spec: DROPOUT-BWD
 
-    dX = dA ⊙ D.
+    dX = dA ⊙ D; beyond the dtype's range it raises ValueError.
     """
-    dX: FloatArray = dA * D
-    return dX
+    with np.errstate(over="ignore"):
+        dX = dA * D
+    return refuse_overflow(dX, "Dropout.backward: dA / (1 - p_drop)")
 
 
-@dataclass(frozen=True)
-class DropoutCache:
-    """The scaled mask D of the last forward (None: inference or p_drop = 0, the identity)."""
-
-    D: FloatArray | None
-    shape: tuple[int, ...]
+#: The scaled mask D of the last forward (None: inference or p_drop = 0, the identity) and the
+#: input's shape.
+DropoutCache = tuple[FloatArray | None, tuple[int, ...]]
 
 
 class Dropout(Layer[DropoutCache]):
@@ -135,10 +134,14 @@ class Dropout(Layer[DropoutCache]):
             training forward, or, if there was none, the mask the next training forward draws.
         """
         if keep is not None:
-            if not isinstance(keep, np.ndarray) or keep.dtype != np.bool_:
+            if type(keep) is not np.ndarray or keep.dtype != np.bool_:
                 raise TypeError(
                     f"keep must be a boolean numpy array, got {type(keep).__name__}"
                     + (f" of dtype {keep.dtype}" if isinstance(keep, np.ndarray) else "")
+                )
+            if keep.ndim == 0 or keep.size == 0:
+                raise ValueError(
+                    f"keep must have X's shape (at least one axis, no empty one), got {keep.shape}"
                 )
             self._keep = keep.copy()
         self._frozen = True
@@ -148,9 +151,10 @@ class Dropout(Layer[DropoutCache]):
         self._frozen = False
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        training = as_bool(training, "training")
         X = as_input(X, "X", dtype=self.dtype)
         if not training or self.p_drop == 0.0:
-            self._remember(DropoutCache(None, X.shape))
+            self._remember((None, X.shape))
             return X
         if self._frozen and self._keep is not None:
             if self._keep.shape != X.shape:
@@ -161,15 +165,13 @@ class Dropout(Layer[DropoutCache]):
         else:
             self._keep = dropout_mask(X.shape, self.p_drop, self.rng)
         A, D = dropout_forward(X, self._keep, self.p_drop)
-        self._remember(DropoutCache(D, X.shape))
+        self._remember((D, X.shape))
         return A
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        dA = self._check_upstream(dA, cache.shape)
-        if cache.D is None:
-            return dA
-        return dropout_backward(dA, cache.D)
+        D, shape = self._cached()
+        dA = self._check_upstream(dA, shape)
+        return dA if D is None else dropout_backward(dA, D)
 
     def config(self) -> dict[str, Any]:
         return {"p_drop": self.p_drop, **super().config()}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 
-import numpy as np
-
-from refnn._validate import as_input
+from refnn._validate import as_bool, as_input
 from refnn.layer import Layer
 from refnn.types import FloatArray
 
@@ -46,14 +44,7 @@ def unflatten(dA: FloatArray, shape: tuple[int, ...]) -> FloatArray:
     return dX
 
 
-@dataclass(frozen=True)
-class FlattenCache:
-    """The input's shape, to undo the reshape."""
-
-    shape: tuple[int, ...]
-
-
-class Flatten(Layer[FlattenCache]):
+class Flatten(Layer[tuple[int, ...]]):
     """Flatten layer (FLATTEN-FWD, FLATTEN-BWD); no parameters.
 
     Takes C x H x W x m images (any rank >= 2 works: all axes but the last are merged) and
@@ -66,13 +57,12 @@ class Flatten(Layer[FlattenCache]):
     """
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        as_bool(training, "training")
         X = as_input(X, "X", min_ndim=2, dtype=self.dtype, layout="C x H x W x m")
-        self._remember(FlattenCache(X.shape))
+        self._remember(X.shape)
         return flatten(X)
 
     def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        m: int = cache.shape[-1]
-        features = int(np.prod(cache.shape[:-1]))
-        dA = self._check_upstream(dA, (features, m))
-        return unflatten(dA, cache.shape)
+        shape = self._cached()
+        dA = self._check_upstream(dA, (math.prod(shape[:-1]), shape[-1]))
+        return unflatten(dA, shape)

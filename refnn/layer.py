@@ -39,6 +39,25 @@ def fingerprint(a: npt.NDArray[Any]) -> bytes:
     return bytes(a.flat[positions].tobytes())
 
 
+Watched = list[tuple[str, npt.NDArray[Any], bytes]]
+
+
+def watch(**arrays: npt.NDArray[Any]) -> Watched:
+    """Fingerprint ``arrays`` (name -> array held by reference) to see later writes (NOTE-STALE)."""
+    return [(name, a, fingerprint(a)) for name, a in arrays.items()]
+
+
+def check_unchanged(owner: str, watched: Watched) -> None:
+    """Raise RuntimeError naming the first watched array changed since `watch` (NOTE-STALE)."""
+    for name, a, before in watched:
+        if fingerprint(a) != before:
+            raise RuntimeError(
+                f"{owner}.backward(): {name} was modified after forward(); "
+                "refnn keeps references, not copies, of what forward() used: call forward() "
+                "again after changing it"
+            )
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One trainable array with its gradient, as an optimizer sees it.
@@ -66,13 +85,14 @@ class Layer(ABC, Generic[CacheT]):
         self.params: dict[str, FloatArray] = {}
         self.grads: dict[str, FloatArray] = {}
         self._cache: CacheT | None = None
-        self._prints: list[tuple[str, npt.NDArray[Any], bytes]] = []
+        self._watched: Watched = []
 
     @abstractmethod
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         """Compute the layer's output and keep what ``backward`` needs.
 
-        ``training`` matters only to layers that behave differently at inference (dropout).
+        ``training`` (a bool, checked with ``as_bool``) matters only to layers that behave
+        differently at inference (dropout).
         """
 
     @abstractmethod
@@ -100,20 +120,13 @@ class Layer(ABC, Generic[CacheT]):
         ``backward`` refuses to run if any of them changed since (NOTE-STALE).
         """
         self._cache = cache
-        watched = {**shared, **self.params}
-        self._prints = [(name, a, fingerprint(a)) for name, a in watched.items()]
+        self._watched = watch(**shared, **self.params)
 
     def _cached(self) -> CacheT:
         """Return the forward cache, refusing a missing or stale one (NOTE-STALE)."""
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        for name, a, before in self._prints:
-            if fingerprint(a) != before:
-                raise RuntimeError(
-                    f"{type(self).__name__}.backward(): {name} was modified after forward(); "
-                    "refnn keeps references, not copies, of what forward() used: call forward() "
-                    "again after changing it"
-                )
+        check_unchanged(type(self).__name__, self._watched)
         return self._cache
 
     def _check_upstream(self, dA: object, expected: tuple[int, ...]) -> FloatArray:

@@ -1,44 +1,24 @@
-"""Losses (BCE-*): J = (1/m) Σ L, and dA = ∂J/∂A carrying the 1/m (NOTE-COST)."""
+"""Losses (BCE-*, CE-*, SOFTMAX-CE-*): J = (1/m) Σ L, and dA = ∂J/∂A carrying the 1/m (NOTE-COST).
+
+Binary cross-entropy takes probabilities (``BinaryCrossEntropy``) or logits
+(``BinaryCrossEntropyWithLogits``); categorical cross-entropy takes probability columns
+(``CrossEntropy``, class axis first) or logits (``SoftmaxCrossEntropy``). The from-logits forms
+are exact for every finite logit; prefer them for training. Every loss takes
+``soft_labels=False``: hard labels in {0, 1} (one-hot columns for the categorical losses), or
+with ``soft_labels=True`` any value in [0, 1] (columns that are probability vectors).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from refnn._validate import as_input, resolve_dtype
-from refnn.activations import sigmoid
+from refnn._validate import as_bool, as_input, refuse_overflow, resolve_dtype
+from refnn.activations import check_classes, sigmoid, softmax
+from refnn.layer import Watched, check_unchanged, watch
 from refnn.types import DTypeLike, FloatArray
-
-
-def check_binary_labels(
-    Y: object, shape: tuple[int, ...], dtype: np.dtype[Any], *, soft: bool = False
-) -> FloatArray:
-    """Return labels Y as ``dtype`` after checking shape and values.
-
-    Hard labels must be in {0, 1}; with ``soft=True`` any value in [0, 1] is accepted.
-    """
-    Y_arr = as_input(Y, "Y", ndim=len(shape), dtype=dtype)
-    if Y_arr.shape != shape:
-        raise ValueError(f"Y must have the prediction's shape {shape}, got {Y_arr.shape}")
-    bad_mask = (Y_arr < 0) | (Y_arr > 1) if soft else (Y_arr != 0) & (Y_arr != 1)
-    if np.any(bad_mask):
-        allowed = "[0, 1]" if soft else "{0, 1}"
-        raise ValueError(
-            f"Y must hold labels in {allowed}, got values such as {Y_arr[bad_mask][:3]}"
-        )
-    return Y_arr
-
-
-def check_probabilities(A: FloatArray) -> FloatArray:
-    """Return A if every entry is a probability in [0, 1], else raise ValueError."""
-    if np.any((A < 0) | (A > 1)):
-        raise ValueError(
-            f"A must hold probabilities in [0, 1], got values in [{A.min()}, {A.max()}]"
-        )
-    return A
 
 
 def clip_probabilities(A: FloatArray) -> FloatArray:
@@ -52,8 +32,7 @@ def clip_probabilities(A: FloatArray) -> FloatArray:
     Inside [δ, 1 - δ] nothing changes.
     """
     delta = float(np.finfo(A.dtype).eps)
-    clipped: FloatArray = np.clip(A, delta, 1.0 - delta)
-    return clipped
+    return np.clip(A, delta, 1.0 - delta)
 
 
 def bce_cost(A: FloatArray, Y: FloatArray) -> float:
@@ -65,9 +44,8 @@ def bce_cost(A: FloatArray, Y: FloatArray) -> float:
 
     J = -(1/m) Σ_ij [ y_ij log â_ij + (1 - y_ij) log(1 - â_ij) ], with Â from BCE-CLIP.
     """
-    m = A.shape[-1]
     Ac = clip_probabilities(A)
-    return float(-np.sum(Y * np.log(Ac) + (1.0 - Y) * np.log1p(-Ac)) / m)
+    return float(-np.sum(Y * np.log(Ac) + (1.0 - Y) * np.log1p(-Ac)) / A.shape[-1])
 
 
 def bce_backward(A: FloatArray, Y: FloatArray) -> FloatArray:
@@ -80,10 +58,8 @@ def bce_backward(A: FloatArray, Y: FloatArray) -> FloatArray:
     dA = (1/m) (-(y/â) + (1 - y)/(1 - â)) = (1/m) (â - y) / (â (1 - â)), zero where A = Y
     (up to the clip).
     """
-    m = A.shape[-1]
     Ac = clip_probabilities(A)
-    dA: FloatArray = (Ac - Y) / (Ac * (1.0 - Ac)) / m
-    return dA
+    return (Ac - Y) / (Ac * (1.0 - Ac)) / A.shape[-1]
 
 
 def bce_logits_cost(Z: FloatArray, Y: FloatArray) -> float:
@@ -93,10 +69,14 @@ def bce_logits_cost(Z: FloatArray, Y: FloatArray) -> float:
     -----
     Spec: BCE-LOGITS-COST
 
-    J = (1/m) Σ [ max(z, 0) - z y + log(1 + e^{-|z|}) ], exact for any finite z.
+    J = (1/m) Σ [ max(z, 0) - z y + log(1 + e^{-|z|}) ], exact for any finite z. Each term is
+    divided by m before summing, and a cost beyond the dtype's range raises ValueError.
     """
     m = Z.shape[-1]
-    return float(np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m)
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = (np.maximum(Z, 0) - Z * Y) / m + np.log1p(np.exp(-np.abs(Z))) / m
+        J = np.sum(terms)
+    return float(refuse_overflow(np.asarray(J), "the binary cross-entropy J"))
 
 
 def bce_logits_backward(Z: FloatArray, Y: FloatArray) -> FloatArray:
@@ -108,48 +88,188 @@ def bce_logits_backward(Z: FloatArray, Y: FloatArray) -> FloatArray:
 
     dZ = (σ(Z) - Y) / m.
     """
-    m = Z.shape[-1]
-    dZ: FloatArray = (sigmoid(Z) - Y) / m
+    return (sigmoid(Z) - Y) / Z.shape[-1]
+
+
+def ce_cost(A: FloatArray, Y: FloatArray) -> float:
+    """Mean categorical cross-entropy of probabilities A against targets Y.
+
+    Notes
+    -----
+    Spec: CE-COST
+
+    J = -(1/m) Σ y log max(a, δ), δ = machine epsilon of A's dtype; no upper clip, so J = 0
+    exactly when A = Y for one-hot Y.
+    """
+    delta = float(np.finfo(A.dtype).eps)
+    return float(-np.sum(Y * np.log(np.maximum(A, delta))) / A.shape[-1])
+
+
+def ce_backward(A: FloatArray, Y: FloatArray) -> FloatArray:
+    """Gradient of the mean categorical cross-entropy with respect to A.
+
+    Notes
+    -----
+    Spec: CE-GRAD
+
+    dA = -(1/m) Y / max(A, δ).
+    """
+    delta = float(np.finfo(A.dtype).eps)
+    return -Y / np.maximum(A, delta) / A.shape[-1]
+
+
+def log_softmax(Z: FloatArray) -> FloatArray:
+    """Logarithm of the softmax over axis 0, without forming the softmax.
+
+    Notes
+    -----
+    Spec: SOFTMAX-CE-COST
+
+    log a_j = z_j - c - log Σ_l e^{z_l - c}, c the column maximum; finite for any finite z
+    whose column spread is within the dtype's range (else -inf, the log of the exact 0).
+    """
+    with np.errstate(over="ignore"):
+        shifted: FloatArray = Z - Z.max(axis=0, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+    return shifted
+
+
+def softmax_ce_cost(Z: FloatArray, Y: FloatArray) -> float:
+    """Mean cross-entropy of softmax(Z) against Y, computed from the logits.
+
+    Notes
+    -----
+    Spec: SOFTMAX-CE-COST
+
+    J = -(1/m) Σ y (z - c - log Σ_l e^{z_l - c}) through :func:`log_softmax`: no clip, exact for
+    any finite z. Classes with y = 0 add nothing; a cost beyond the dtype's range raises.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        J = -np.sum(Y * log_softmax(Z) / Z.shape[-1], where=Y != 0)
+    return float(refuse_overflow(np.asarray(J), "the cross-entropy J"))
+
+
+def softmax_ce_backward(Z: FloatArray, Y: FloatArray) -> FloatArray:
+    """Gradient of the fused softmax + cross-entropy with respect to the logits.
+
+    Notes
+    -----
+    Spec: SOFTMAX-CE-GRAD
+
+    dZ = (softmax(Z) - Y) / m, valid when each column of Y sums to 1 (one-hot or soft targets,
+    which the loss classes enforce).
+    """
+    dZ = softmax(Z)
+    dZ -= Y
+    dZ /= Z.shape[-1]
     return dZ
 
 
-@dataclass(frozen=True)
-class LossCache:
-    """The predictions (or logits) and labels of the last forward."""
+def _column_sums_one(name: str, X: FloatArray, tol: float, hint: str = "") -> None:
+    """Raise ValueError unless every column of X (summed over axis 0) is 1 within ``tol``."""
+    sums = X.sum(axis=0)
+    off = np.abs(sums - 1.0) > tol
+    if np.any(off):
+        first = tuple(int(i) for i in np.argwhere(off)[0])
+        raise ValueError(
+            f"each column of {name} (axis 0 is the class axis) must sum to 1"
+            f"{'' if tol == 0 else f' within {tol:.3g}'}; column {first} sums to {sums[first]}"
+            + hint
+        )
 
-    A: FloatArray
-    Y: FloatArray
+
+def check_labels(
+    Y: object, shape: tuple[int, ...], dtype: np.dtype[Any], *, soft: bool, columns: bool
+) -> FloatArray:
+    """Return labels Y as ``dtype`` after checking their shape and values.
+
+    Hard labels must be in {0, 1}, soft ones in [0, 1]. With ``columns`` (categorical losses)
+    each column must also be a distribution: exactly one 1 (one-hot) for hard labels, a sum of
+    1 within sqrt(eps) of ``dtype`` for soft ones.
+    """
+    Y_arr = as_input(Y, "Y", ndim=len(shape), dtype=dtype)
+    if Y_arr.shape != shape:
+        raise ValueError(f"Y must have the prediction's shape {shape}, got {Y_arr.shape}")
+    bad = (Y_arr < 0) | (Y_arr > 1) if soft else (Y_arr != 0) & (Y_arr != 1)
+    if np.any(bad):
+        allowed = "[0, 1]" if soft else "{0, 1}" + (" (one-hot columns)" if columns else "")
+        raise ValueError(f"Y must hold labels in {allowed}, got values such as {Y_arr[bad][:3]}")
+    if columns:
+        tol = float(np.sqrt(np.finfo(dtype).eps)) if soft else 0.0
+        hint = "" if soft else " (one-hot expected); pass soft_labels=True for probability targets"
+        _column_sums_one("Y", Y_arr, tol, hint)
+    return Y_arr
+
+
+#: How far a column of CrossEntropy's A may sum from 1: rounding and a gradient check's step on
+#: one entry (at most 1e-5 in float64, 8.2e-3 in float32) stay inside; unnormalised scores or
+#: the wrong class axis do not.
+COLUMN_SUM_TOL = 1e-2
 
 
 class Loss(ABC):
-    """A cost J(A, Y): ``forward`` returns J as a float, ``backward`` returns dA = ∂J/∂A."""
+    """A cost J(A, Y): ``forward`` returns J as a float, ``backward`` returns dA = ∂J/∂A.
 
-    def __init__(self, *, dtype: DTypeLike = np.float64) -> None:
+    Parameters
+    ----------
+    soft_labels : bool
+        Accept labels anywhere in [0, 1] (probability-vector columns for the categorical
+        losses) instead of only hard {0, 1} (one-hot) labels.
+    dtype : float64 or float32
+
+    Notes
+    -----
+    ``backward`` uses the A and Y of the last ``forward`` by reference: it refuses to run if the
+    caller modified either in between (NOTE-STALE).
+    """
+
+    #: Labels are per-column distributions over the class axis (axis 0).
+    categorical = False
+    #: A must hold probabilities (not logits).
+    takes_probabilities = False
+
+    def __init__(self, *, soft_labels: bool = False, dtype: DTypeLike = np.float64) -> None:
+        self.soft_labels = as_bool(soft_labels, "soft_labels")
         self.dtype: np.dtype[np.floating[Any]] = resolve_dtype(dtype)
-        self._cache: LossCache | None = None
+        self._cache: tuple[FloatArray, FloatArray] | None = None
+        self._watched: Watched = []
 
     def forward(self, A: FloatArray, Y: FloatArray) -> float:
         """Return the cost J of predictions A (outputs x m) against labels Y (same shape)."""
-        A_arr = self._check_prediction(as_input(A, "A", dtype=self.dtype))
-        Y_arr = self._check_labels(Y, A_arr)
-        self._cache = LossCache(A_arr, Y_arr)
+        A_arr = as_input(A, "A", dtype=self.dtype, min_ndim=2 if self.categorical else 1)
+        if self.categorical:
+            check_classes(A_arr, "A")
+        if self.takes_probabilities:
+            self._check_probabilities(A_arr)
+        Y_arr = check_labels(
+            Y, A_arr.shape, self.dtype, soft=self.soft_labels, columns=self.categorical
+        )
+        self._cache = (A_arr, Y_arr)
+        self._watched = watch(A=A_arr, Y=Y_arr)
         return self._cost(A_arr, Y_arr)
 
     def backward(self) -> FloatArray:
         """Return dA = ∂J/∂A for the last forward (the 1/m is included here, NOTE-COST)."""
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        return self._grad(self._cache.A, self._cache.Y)
+        check_unchanged(type(self).__name__, self._watched)
+        return self._grad(*self._cache)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-serialisable)."""
-        return {"dtype": self.dtype.name}
+        return {"soft_labels": self.soft_labels, "dtype": self.dtype.name}
 
-    def _check_prediction(self, A: FloatArray) -> FloatArray:
-        return A
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
 
-    @abstractmethod
-    def _check_labels(self, Y: object, A: FloatArray) -> FloatArray: ...
+    def _check_probabilities(self, A: FloatArray) -> None:
+        if np.any((A < 0) | (A > 1)):
+            raise ValueError(
+                f"A must hold probabilities in [0, 1], got values in [{A.min()}, {A.max()}]"
+            )
+        if self.categorical:
+            _column_sums_one("A", A, COLUMN_SUM_TOL, " (a softmax output expected)")
 
     @abstractmethod
     def _cost(self, A: FloatArray, Y: FloatArray) -> float: ...
@@ -158,32 +278,10 @@ class Loss(ABC):
     def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray: ...
 
 
-class _Binary(Loss):
-    """Shared label handling of the binary losses.
-
-    Parameters
-    ----------
-    soft_labels : bool
-        Accept labels anywhere in [0, 1] instead of only {0, 1}.
-    dtype : float64 or float32
-    """
-
-    def __init__(self, *, soft_labels: bool = False, dtype: DTypeLike = np.float64) -> None:
-        super().__init__(dtype=dtype)
-        self.soft_labels = bool(soft_labels)
-
-    def config(self) -> dict[str, Any]:
-        return {"soft_labels": self.soft_labels, **super().config()}
-
-    def _check_labels(self, Y: object, A: FloatArray) -> FloatArray:
-        return check_binary_labels(Y, A.shape, self.dtype, soft=self.soft_labels)
-
-
-class BinaryCrossEntropy(_Binary):
+class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of probabilities A in [0, 1] (BCE-COST, BCE-GRAD, BCE-CLIP)."""
 
-    def _check_prediction(self, A: FloatArray) -> FloatArray:
-        return check_probabilities(A)
+    takes_probabilities = True
 
     def _cost(self, A: FloatArray, Y: FloatArray) -> float:
         return bce_cost(A, Y)
@@ -192,7 +290,7 @@ class BinaryCrossEntropy(_Binary):
         return bce_backward(A, Y)
 
 
-class BinaryCrossEntropyWithLogits(_Binary):
+class BinaryCrossEntropyWithLogits(Loss):
     """Sigmoid fused with binary cross-entropy, taking logits Z (BCE-LOGITS-COST, -GRAD).
 
     Use it in place of a final ``Sigmoid`` layer + ``BinaryCrossEntropy``: it is exact for any
@@ -204,3 +302,38 @@ class BinaryCrossEntropyWithLogits(_Binary):
 
     def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray:
         return bce_logits_backward(A, Y)
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy of probabilities A (k x m) against one-hot Y (CE-COST, CE-GRAD).
+
+    Each column of A must be a probability vector (entries in [0, 1], summing to 1 within
+    ``COLUMN_SUM_TOL``: a softmax output); entries are clipped below at machine epsilon so the
+    cost stays finite. Y must have one-hot columns unless ``soft_labels=True``.
+    """
+
+    categorical = True
+    takes_probabilities = True
+
+    def _cost(self, A: FloatArray, Y: FloatArray) -> float:
+        return ce_cost(A, Y)
+
+    def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray:
+        return ce_backward(A, Y)
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax fused with categorical cross-entropy, taking logits Z (SOFTMAX-CE-COST, -GRAD).
+
+    ``forward(Z, Y)`` returns J of softmax(Z); ``backward()`` returns dZ = (softmax(Z) - Y)/m.
+    Use it in place of a final ``Softmax`` layer + ``CrossEntropy``: it is exact for every finite
+    logit, where the two-step form saturates at the clip.
+    """
+
+    categorical = True
+
+    def _cost(self, A: FloatArray, Y: FloatArray) -> float:
+        return softmax_ce_cost(A, Y)
+
+    def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray:
+        return softmax_ce_backward(A, Y)

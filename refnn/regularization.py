@@ -1,5 +1,7 @@
 """L2 regularization (L2-*): the penalty (λ/(2m)) Σ ||W||_F² and its gradient (λ/m) W.
 
+The strength λ is the argument ``l2``, as in ``refnn.train.fit(..., l2=λ)``.
+
 Which parameters are decayed: every parameter array whose key is ``"W"`` (Dense weights, the
 LSTM's stacked W). Biases (``"b"``) and any other key are never decayed. ``refnn.train.fit``
 applies both functions when called with ``l2=λ`` (TRAIN-L2); for a custom loop call
@@ -14,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from refnn._validate import float_in, positive_int
+from refnn._validate import float_in, positive_int, refuse_overflow
 from refnn.layer import Layer
 from refnn.model import Sequential
-from refnn.types import FloatArray
 
 #: The parameter keys L2 decays.
 DECAYED_KEYS: tuple[str, ...] = ("W",)
@@ -39,18 +40,18 @@ def decayed_weights(model: Sequential | Layer[Any]) -> Iterator[tuple[Layer[Any]
                 yield layer, key
 
 
-def _check(lam: float, m: int) -> tuple[float, int]:
-    return float_in(lam, "lam", 0.0, float("inf"), closed_high=False), positive_int(m, "m")
+def _check(l2: float, m: int) -> tuple[float, int]:
+    return float_in(l2, "l2", 0.0, float("inf"), closed_high=False), positive_int(m, "m")
 
 
-def l2_penalty(model: Sequential | Layer[Any], lam: float, m: int) -> float:
+def l2_penalty(model: Sequential | Layer[Any], l2: float, m: int) -> float:
     """The L2 penalty of ``model``'s weights.
 
     Parameters
     ----------
     model : Sequential or Layer
-    lam : float
-        λ >= 0.
+    l2 : float
+        The strength λ >= 0.
     m : int
         Number of training examples (the whole training set's, also in mini-batch training).
 
@@ -60,17 +61,18 @@ def l2_penalty(model: Sequential | Layer[Any], lam: float, m: int) -> float:
 
     (λ / (2m)) Σ_l ||W^[l]||_F² over every parameter keyed "W"; biases are not included.
     """
-    lam, m = _check(lam, m)
+    lam, m = _check(l2, m)
     if lam == 0.0:
         return 0.0
-    total = 0.0
-    for layer, key in decayed_weights(model):
-        W = layer.params[key]
-        total += float(np.vdot(W, W))  # Σ w² over every entry, in W's dtype
-    return lam / (2.0 * m) * total
+    total = np.float64(0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer, key in decayed_weights(model):
+            W = layer.params[key].astype(np.float64, copy=False)
+            total += np.vdot(W, W) * (lam / (2.0 * m))  # Σ w² over every entry, scaled first
+    return float(refuse_overflow(np.asarray(total), "the L2 penalty"))
 
 
-def add_l2_grads(model: Sequential | Layer[Any], lam: float, m: int) -> None:
+def add_l2_grads(model: Sequential | Layer[Any], l2: float, m: int) -> None:
     """Add the penalty's gradient to every decayed weight's gradient (after ``backward``).
 
     Each ``layer.grads[key]`` is replaced by a new array dW + (λ/m) W; the old gradient array
@@ -82,7 +84,7 @@ def add_l2_grads(model: Sequential | Layer[Any], lam: float, m: int) -> None:
 
     dW^[l] := dW^[l] + (λ / m) W^[l] for every parameter keyed "W"; db and the rest unchanged.
     """
-    lam, m = _check(lam, m)
+    lam, m = _check(l2, m)
     if lam == 0.0:
         return
     for layer, key in decayed_weights(model):
@@ -93,5 +95,6 @@ def add_l2_grads(model: Sequential | Layer[Any], lam: float, m: int) -> None:
             )
         W = layer.params[key]
         decay = W.dtype.type(lam / m)
-        new: FloatArray = layer.grads[key] + decay * W
-        layer.grads[key] = new
+        with np.errstate(over="ignore", invalid="ignore"):
+            new = layer.grads[key] + decay * W
+        layer.grads[key] = refuse_overflow(new, f"add_l2_grads: d{key} + (l2/m) {key}")

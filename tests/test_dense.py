@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refnn import Dense
-from refnn.dense import DenseCache, dense_backward, dense_forward
-from tests.strategies import normal, seeds, sizes
+from refnn.dense import dense_backward, dense_forward
+from refnn.testing.strategies import DenseShape, arrays, dense_shapes
 
 
 def naive_forward(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -40,55 +40,31 @@ def naive_backward(
 
 
 @pytest.mark.spec("DENSE-FWD", "DENSE-DW", "DENSE-DB", "DENSE-DX")
-@given(n_in=sizes, n_out=sizes, m=sizes, seed=seeds)
-def test_dense_matches_naive_loops(n_in: int, n_out: int, m: int, seed: int) -> None:
-    X, W, b, dZ = (
-        normal(seed + i, *s)
-        for i, s in enumerate([(n_in, m), (n_out, n_in), (n_out, 1), (n_out, m)])
+@given(shape=dense_shapes(), data=st.data())
+def test_dense_matches_naive_loops(shape: DenseShape, data: st.DataObject) -> None:
+    n_in, n_out, m = shape.n_in, shape.n_out, shape.m
+    X, W, b, dZ = (data.draw(arrays(s)) for s in [(n_in, m), (n_out, n_in), (n_out, 1), (n_out, m)])
+    np.testing.assert_allclose(
+        dense_forward(X, W, b), naive_forward(X, W, b), rtol=1e-12, atol=1e-12
     )
-    Z, cache = dense_forward(X, W, b)
-    np.testing.assert_allclose(Z, naive_forward(X, W, b), rtol=1e-12, atol=1e-12)
-    grads = dense_backward(dZ, W, cache)
-    dX, dW, db = naive_backward(dZ, X, W)
-    np.testing.assert_allclose(grads.dX, dX, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(grads.dW, dW, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(grads.db, db, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.spec("DENSE-DW", "DENSE-DB", "DENSE-DX")
-@given(n_in=sizes, n_out=sizes, m=sizes, seed=seeds, a=st.floats(-3, 3))
-def test_dense_backward_is_linear_in_dZ(n_in: int, n_out: int, m: int, seed: int, a: float) -> None:
-    X, W, d1, d2 = (
-        normal(seed, n_in, m),
-        normal(seed + 1, n_out, n_in),
-        normal(seed + 2, n_out, m),
-        normal(seed + 3, n_out, m),
-    )
-    cache = DenseCache(X)
-    g1, g2, g12 = (
-        dense_backward(d1, W, cache),
-        dense_backward(d2, W, cache),
-        dense_backward(a * d1 + d2, W, cache),
-    )
-    for name in ("dX", "dW", "db"):
-        np.testing.assert_allclose(
-            getattr(g12, name), a * getattr(g1, name) + getattr(g2, name), atol=1e-10
-        )
+    for ours, loop in zip(dense_backward(dZ, W, X), naive_backward(dZ, X, W), strict=True):
+        np.testing.assert_allclose(ours, loop, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.spec("DENSE-FWD", "DENSE-DW", "DENSE-DB", "DENSE-DX")
-@given(n_in=sizes, n_out=sizes, m=sizes, seed=seeds)
-def test_dense_layer_shapes_and_grads(n_in: int, n_out: int, m: int, seed: int) -> None:
-    layer = Dense(n_in, n_out, rng=np.random.default_rng(seed))
-    X = normal(seed, n_in, m)
-    X_before = X.copy()
-    Z = layer.forward(X)
-    assert Z.shape == (n_out, m)
-    dX = layer.backward(np.ones((n_out, m)))
-    assert dX.shape == X.shape
-    assert set(layer.grads) == set(layer.params) == {"W", "b"}
-    assert layer.grads["W"].shape == (n_out, n_in) and layer.grads["b"].shape == (n_out, 1)
-    np.testing.assert_array_equal(X, X_before)  # the caller's input is untouched
+@given(shape=dense_shapes(), data=st.data())
+def test_dense_layer_is_the_pure_functions_on_its_own_parameters(
+    shape: DenseShape, data: st.DataObject
+) -> None:
+    layer = Dense(shape.n_in, shape.n_out, rng=np.random.default_rng(0))
+    layer.params["b"][...] = data.draw(arrays((shape.n_out, 1)))
+    X, dZ = data.draw(arrays(shape.input_shape)), data.draw(arrays((shape.n_out, shape.m)))
+    W, b = layer.params["W"], layer.params["b"]
+    np.testing.assert_array_equal(layer.forward(X), dense_forward(X, W, b))
+    dX, dW, db = dense_backward(dZ, W, X)
+    np.testing.assert_array_equal(layer.backward(dZ), dX)
+    np.testing.assert_array_equal(layer.grads["W"], dW)
+    np.testing.assert_array_equal(layer.grads["b"], db)
 
 
 @pytest.mark.spec("INIT-HE", "INIT-XAVIER")
@@ -163,11 +139,35 @@ def test_dense_rejects_bad_construction_and_upstream() -> None:
         layer.backward(np.full((3, 4), np.nan))
 
 
-@pytest.mark.spec("DENSE-FWD", "DENSE-DW")
-def test_float32_layer_computes_in_float32() -> None:
-    layer = Dense(3, 2, rng=np.random.default_rng(0), dtype=np.float32)
-    assert layer.params["W"].dtype == np.float32
-    Z = layer.forward(np.ones((3, 4), dtype=np.float32))
-    assert Z.dtype == np.float32
-    assert layer.backward(np.ones((2, 4), dtype=np.float32)).dtype == np.float32
-    assert layer.grads["W"].dtype == np.float32 and layer.grads["b"].dtype == np.float32
+@pytest.mark.parametrize(
+    ("n_in", "n_out", "match"),
+    [
+        (2**63, 3, r"W \(n_out x n_in\) of shape \(3, 9223372036854775808\)"),
+        (
+            10**6,
+            10**6,
+            r"W \(n_out x n_in\) of shape \(1000000, 1000000\) \(float64\) needs 7451 GiB",
+        ),
+    ],
+)
+def test_sizes_beyond_memory_are_refused_before_allocating(
+    n_in: int, n_out: int, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        Dense(n_in, n_out, rng=np.random.default_rng(0))
+
+
+@pytest.mark.spec("DENSE-FWD", "DENSE-DW", "DENSE-DB", "DENSE-DX")
+@given(big=st.floats(1e155, 1e308), data=st.data())
+def test_results_beyond_the_float_range_are_refused_not_inf(
+    big: float, data: st.DataObject
+) -> None:
+    layer = Dense(2, 2, rng=np.random.default_rng(0))
+    layer.params["W"][...] = [[1e308, 1e308], [1.0, 1.0]]
+    X = np.full((2, 3), big)  # 1e308 * big is beyond the float64 range
+    with pytest.raises(ValueError, match=r"Dense.forward: Z = W X \+ b overflows float64"):
+        layer.forward(X)
+    layer.params["W"][...] = data.draw(arrays((2, 2), min_magnitude=0.5))
+    layer.forward(np.full((2, 3), 2.0))
+    with pytest.raises(ValueError, match=r"Dense.backward: d[XWb] overflows float64"):
+        layer.backward(np.full((2, 3), 1e308))

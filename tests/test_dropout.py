@@ -10,10 +10,15 @@ from hypothesis import strategies as st
 from refnn import Dropout
 from refnn.dropout import dropout_backward, dropout_forward, dropout_mask
 from refnn.gradcheck import check_grad
+from refnn.testing.strategies import arrays
+from refnn.types import FloatArray
 from refnn.verify.problems import layer_problem
-from tests.strategies import normal, seeds, sizes
 
 p_drops = st.floats(0.0, 0.95)
+
+
+def normal(seed: int, *shape: int) -> FloatArray:
+    return np.random.default_rng(seed).standard_normal(shape)
 
 
 def _global_state() -> tuple[list[int], int]:
@@ -23,10 +28,9 @@ def _global_state() -> tuple[list[int], int]:
 
 
 @pytest.mark.spec("DROPOUT-FWD")
-@given(n=sizes, m=sizes, seed=seeds, p_drop=p_drops)
-def test_each_mask_zeroes_or_scales_exactly(n: int, m: int, seed: int, p_drop: float) -> None:
-    X = normal(seed, n, 3, m)
-    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+@given(X=arrays((2, 3, 4)), p_drop=p_drops)
+def test_each_mask_zeroes_or_scales_exactly(X: FloatArray, p_drop: float) -> None:
+    layer = Dropout(p_drop, rng=np.random.default_rng(0))
     A = layer.forward(X)
     if p_drop == 0.0:
         np.testing.assert_array_equal(A, X)
@@ -40,11 +44,10 @@ def test_each_mask_zeroes_or_scales_exactly(n: int, m: int, seed: int, p_drop: f
 
 @pytest.mark.spec("DROPOUT-FWD")
 @settings(max_examples=15)
-@given(seed=seeds, p_drop=st.floats(0.05, 0.9))
-def test_dropout_keeps_the_expected_activation(seed: int, p_drop: float) -> None:
+@given(X=arrays((3, 4)), p_drop=st.floats(0.05, 0.9))
+def test_dropout_keeps_the_expected_activation(X: FloatArray, p_drop: float) -> None:
     # mean of N draws of x·B/(1-p), B ~ Bernoulli(1-p): expectation x, std |x| sqrt(p/((1-p)N))
-    X = normal(seed, 3, 4)
-    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+    layer = Dropout(p_drop, rng=np.random.default_rng(0))
     N = 1000
     mean = sum(layer.forward(X) for _ in range(N)) / N
     sigma = np.abs(X) * np.sqrt(p_drop / ((1 - p_drop) * N))
@@ -80,12 +83,10 @@ def test_inference_is_the_identity_and_draws_nothing() -> None:
 
 
 @pytest.mark.spec("DROPOUT-BWD")
-@given(seed=seeds, p_drop=st.floats(0.01, 0.9))
-def test_backward_uses_the_forward_mask(seed: int, p_drop: float) -> None:
-    X = normal(seed, 3, 5)
-    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+@given(X=arrays((3, 5)), dA=arrays((3, 5)), p_drop=st.floats(0.01, 0.9))
+def test_backward_uses_the_forward_mask(X: FloatArray, dA: FloatArray, p_drop: float) -> None:
+    layer = Dropout(p_drop, rng=np.random.default_rng(0))
     A = layer.forward(X)
-    dA = normal(seed + 1, 3, 5)
     dX = layer.backward(dA)
     keep = layer.keep_mask
     assert keep is not None
@@ -109,11 +110,11 @@ def test_pure_functions_agree_with_the_layer() -> None:
 
 @pytest.mark.spec("DROPOUT-FWD", "DROPOUT-BWD")
 @settings(max_examples=20)
-@given(n=sizes, m=sizes, seed=seeds, p_drop=st.floats(0.0, 0.9))
-def test_frozen_mask_passes_the_gradient_checker(n: int, m: int, seed: int, p_drop: float) -> None:
-    layer = Dropout(p_drop, rng=np.random.default_rng(seed))
+@given(X=arrays((2, 2, 3)), p_drop=st.floats(0.0, 0.9))
+def test_frozen_mask_passes_the_gradient_checker(X: FloatArray, p_drop: float) -> None:
+    layer = Dropout(p_drop, rng=np.random.default_rng(0))
     layer.freeze_mask()
-    problem = layer_problem(layer, normal(seed, n, 2, m), seed=seed)
+    problem = layer_problem(layer, X)
     try:
         result = check_grad(problem.f, problem.grad, problem.inputs, wrt=problem.wrt)
     finally:
@@ -172,15 +173,11 @@ def test_freeze_and_unfreeze() -> None:
         fresh.freeze_mask(np.ones((4, 5)))  # type: ignore[arg-type]
 
 
-def test_dropout_dtype_inputs_config_and_arguments() -> None:
-    X = normal(0, 3, 4).astype(np.float32)
-    X0 = X.copy()
+def test_dropout_config_and_arguments() -> None:
     layer = Dropout(0.5, rng=np.random.default_rng(0), dtype=np.float32)
-    A = layer.forward(X)
-    dX = layer.backward(np.ones_like(A))
-    assert A.dtype == dX.dtype == np.float32
-    np.testing.assert_array_equal(X, X0)
     assert layer.config() == {"p_drop": 0.5, "dtype": "float32"}
+    with pytest.raises(TypeError, match=r"p_drop must be a real number, got np.True_|True"):
+        Dropout(np.True_, rng=np.random.default_rng(0))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"p_drop must be in \[0.0, 1.0\)"):
         Dropout(1.0, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"p_drop must be in \[0.0, 1.0\)"):
@@ -191,3 +188,39 @@ def test_dropout_dtype_inputs_config_and_arguments() -> None:
         Dropout(0.5, rng=0)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="before forward"):
         Dropout(0.5, rng=np.random.default_rng(0)).backward(np.ones((1, 1)))
+
+
+@pytest.mark.parametrize(
+    ("keep", "error", "match"),
+    [
+        (np.ones((4, 5), dtype=np.int8), TypeError, "keep must be a boolean numpy array"),
+        ([[True]], TypeError, "keep must be a boolean numpy array, got list"),
+        (np.ma.masked_array(np.ones((4, 5), bool)), TypeError, "got MaskedArray"),
+        (np.array(True), ValueError, r"keep must have X's shape .*, got \(\)"),
+        (np.ones((4, 0), bool), ValueError, r"keep must have X's shape .*, got \(4, 0\)"),
+    ],
+)
+def test_freeze_mask_refuses_a_mask_of_the_wrong_kind(
+    keep: object, error: type[Exception], match: str
+) -> None:
+    layer = Dropout(0.5, rng=np.random.default_rng(0))
+    with pytest.raises(error, match=match):
+        layer.freeze_mask(keep)  # type: ignore[arg-type]
+    layer.freeze_mask(np.ones((4, 5), bool))
+    with pytest.raises(ValueError, match=r"frozen dropout mask has shape \(4, 5\), got X"):
+        layer.forward(np.ones((5, 4)))
+
+
+@pytest.mark.spec("DROPOUT-FWD", "DROPOUT-BWD")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(p_drop=st.floats(0.2, 1.0, exclude_max=True))
+def test_scaling_beyond_the_float_range_is_refused_not_inf(dtype: type, p_drop: float) -> None:
+    # a kept unit of X = 0.9 max is scaled by 1/(1 - p_drop) >= 1.25: beyond the range
+    top = float(np.finfo(dtype).max) * 0.9
+    layer = Dropout(p_drop, rng=np.random.default_rng(0), dtype=dtype)
+    layer.freeze_mask(np.ones((2, 2), bool))
+    with pytest.raises(ValueError, match=r"Dropout.forward: X / \(1 - p_drop\) overflows"):
+        layer.forward(np.full((2, 2), top, dtype=dtype))
+    layer.forward(np.ones((2, 2), dtype=dtype))
+    with pytest.raises(ValueError, match=r"Dropout.backward: dA / \(1 - p_drop\) overflows"):
+        layer.backward(np.full((2, 2), -top, dtype=dtype))

@@ -127,3 +127,61 @@ def test_backward_refuses_a_cache_modified_after_forward(
         np.testing.assert_array_equal(outcome[0], reference[0], err_msg=f"{name}: {change}")
         for k, g in outcome[1].items():
             np.testing.assert_array_equal(g, reference[1][k], err_msg=f"{name}: {change} -> d{k}")
+
+
+@pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
+def test_backward_before_forward_is_refused(
+    name: str, make: Callable[[Any], Layer[Any]], shape: tuple[int, ...]
+) -> None:
+    with pytest.raises(RuntimeError, match=r"backward\(\) called before forward\(\)"):
+        make(np.float64).backward(np.ones(shape))
+
+
+@pytest.mark.parametrize("training", ["no", "False", 0, 1, None, np.array(True)])
+@pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
+def test_training_must_be_a_bool(
+    name: str, make: Callable[[Any], Layer[Any]], shape: tuple[int, ...], training: object
+) -> None:
+    """``training="no"`` meant training (any truthy value did): every layer refuses non-bools."""
+    layer = make(np.float64)
+    with pytest.raises(TypeError, match=r"training must be True or False, got"):
+        layer.forward(np.ones(shape), training=training)  # type: ignore[arg-type]
+    layer.forward(np.ones(shape), training=np.False_)  # type: ignore[arg-type]  # a numpy bool is a bool
+
+
+NON_NUMERIC = ["m8[s]", "M8[s]", "bool", "complex128", "object", "U3"]
+
+
+@pytest.mark.parametrize("kind", NON_NUMERIC)
+@pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
+def test_non_numeric_inputs_are_refused(
+    name: str, make: Callable[[Any], Layer[Any]], shape: tuple[int, ...], kind: str
+) -> None:
+    """timedelta64 and the other non-real kinds passed as numbers into every layer."""
+    X = np.ones(shape, dtype=np.int64).astype(kind)
+    with pytest.raises(TypeError, match=r"must hold real numbers, got dtype"):
+        make(np.float64).forward(X)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+@pytest.mark.parametrize(("name", "make", "shape"), LAYERS, ids=IDS)
+def test_inputs_near_the_top_of_the_range_never_give_inf(
+    name: str, make: Callable[[Any], Layer[Any]], shape: tuple[int, ...], sign: float
+) -> None:
+    """X and dA at 0.7 x the float64 maximum: each step either returns finite arrays or raises
+    ValueError naming the overflow; never an inf (nor a RuntimeWarning: warnings are errors)."""
+    top = sign * 0.7 * float(np.finfo(np.float64).max)
+    layer = make(np.float64)
+    X = np.random.default_rng(1).standard_normal(shape)
+    for attempt in ("forward", "backward"):
+        try:
+            if attempt == "forward":
+                out = layer.forward(np.full(shape, top) * np.sign(X))
+            else:
+                A = layer.forward(X)
+                out = layer.backward(np.full(A.shape, top))
+        except ValueError as err:
+            assert "overflows float64" in str(err), err
+            continue
+        assert np.all(np.isfinite(out)), f"{name}.{attempt} returned inf"
+        assert all(np.all(np.isfinite(g)) for g in layer.grads.values())

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from refnn import Adam, Dense, Sequential
 from refnn.optim import adam_delta, adam_moments
-from tests.oracles.seeds import adam_loop
+from tests.oracles.adam import adam_loop
 from tests.strategies import normal, seeds
 
 lrs = st.floats(1e-4, 1.0)

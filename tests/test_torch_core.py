@@ -1,7 +1,8 @@
-"""The dense core against PyTorch in float64: an oracle written by other people.
+"""refnn against PyTorch in float64: an oracle written by other people.
 
-Dense, Sigmoid, ReLU, binary cross-entropy (both forms) and whole L-layer models: forward values
-and every gradient agree with torch.autograd to 1e-12 relative.
+Dense, the activations (sigmoid, ReLU, tanh, softmax), the four losses, whole L-layer models and
+Adam: forward values and every gradient agree with torch.autograd to 1e-12 relative. PyTorch
+puts examples on the first axis; refnn on the last, so arrays are transposed.
 """
 
 from __future__ import annotations
@@ -9,13 +10,27 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refnn import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Dense, ReLU, Sigmoid, mlp
+from refnn import (
+    Adam,
+    BinaryCrossEntropy,
+    BinaryCrossEntropyWithLogits,
+    CrossEntropy,
+    Dense,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    SoftmaxCrossEntropy,
+    Tanh,
+    mlp,
+)
+from refnn.activations import softmax
+from refnn.testing.strategies import arrays, binary_labels, class_probabilities, sizes
 from refnn.types import FloatArray
-from tests.strategies import labels, normal, seeds, sizes
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch not installed: pip install torch==2.13.0 (the 'torch' extra)"
@@ -28,17 +43,31 @@ def _t(a: FloatArray) -> Any:  # a torch.Tensor (torch is imported lazily)
     return torch.tensor(a, dtype=torch.float64, requires_grad=True)
 
 
-def _close(ours: FloatArray, theirs: Any) -> None:
-    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+def _close(ours: FloatArray, theirs: Any, atol: float = 1e-14) -> None:
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=atol)
+
+
+def _classes(data: st.DataObject, k: int, m: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    idx = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=m, max_size=m)))
+    Y: FloatArray = np.zeros((k, m))
+    Y[idx, np.arange(m)] = 1.0
+    return Y, idx
+
+
+@st.composite
+def km(draw: st.DrawFn, min_k: int = 1) -> tuple[int, int]:
+    """(k, m): outputs or classes, and examples."""
+    return draw(st.integers(min_k, 6)), draw(sizes())
 
 
 @pytest.mark.spec("DENSE-FWD", "DENSE-DW", "DENSE-DB", "DENSE-DX")
 @settings(max_examples=25)
-@given(n_in=sizes, n_out=sizes, m=sizes, seed=seeds)
-def test_dense_matches_torch_linear(n_in: int, n_out: int, m: int, seed: int) -> None:
-    layer = Dense(n_in, n_out, rng=np.random.default_rng(seed))
-    layer.params["b"][...] = normal(seed + 1, n_out, 1)
-    X, U = normal(seed, n_in, m), normal(seed + 2, n_out, m)
+@given(n_in=sizes(), nm=km(), data=st.data())
+def test_dense_matches_torch_linear(n_in: int, nm: tuple[int, int], data: st.DataObject) -> None:
+    n_out, m = nm
+    layer = Dense(n_in, n_out, rng=np.random.default_rng(0))
+    layer.params["b"][...] = data.draw(arrays((n_out, 1)))
+    X, U = data.draw(arrays((n_in, m))), data.draw(arrays((n_out, m)))
     Z = layer.forward(X)
     dX = layer.backward(U)
     Xt, Wt, bt = _t(X.T), _t(layer.params["W"]), _t(layer.params["b"][:, 0])
@@ -52,9 +81,9 @@ def test_dense_matches_torch_linear(n_in: int, n_out: int, m: int, seed: int) ->
 
 @pytest.mark.spec("SIGMOID-FWD", "SIGMOID-BWD", "RELU-FWD", "RELU-BWD")
 @settings(max_examples=25)
-@given(n=sizes, m=sizes, seed=seeds, kind=st.sampled_from(["sigmoid", "relu"]))
-def test_activations_match_torch(n: int, m: int, seed: int, kind: str) -> None:
-    Z, U = normal(seed, n, m, scale=5.0), normal(seed + 1, n, m)
+@given(nm=km(), kind=st.sampled_from(["sigmoid", "relu"]), data=st.data())
+def test_activations_match_torch(nm: tuple[int, int], kind: str, data: st.DataObject) -> None:
+    Z, U = data.draw(arrays(nm, bound=20.0)), data.draw(arrays(nm))
     layer = Sigmoid() if kind == "sigmoid" else ReLU()
     A = layer.forward(Z)
     dZ = layer.backward(U)
@@ -67,10 +96,11 @@ def test_activations_match_torch(n: int, m: int, seed: int, kind: str) -> None:
 
 @pytest.mark.spec("BCE-COST", "BCE-GRAD", "BCE-LOGITS-COST", "BCE-LOGITS-GRAD")
 @settings(max_examples=25)
-@given(k=sizes, m=sizes, seed=seeds)
-def test_binary_cross_entropy_matches_torch(k: int, m: int, seed: int) -> None:
-    A = np.random.default_rng(seed).uniform(0.01, 0.99, (k, m))
-    Z, Y = normal(seed, k, m, scale=4.0), labels(seed, k, m)
+@given(km=km(), data=st.data())
+def test_binary_cross_entropy_matches_torch(km: tuple[int, int], data: st.DataObject) -> None:
+    m = km[1]
+    A = data.draw(arrays(km, bound=0.49)) + 0.5
+    Z, Y = data.draw(arrays(km, bound=16.0)), data.draw(binary_labels(km))
     loss, fused = BinaryCrossEntropy(), BinaryCrossEntropyWithLogits()
     J, J_logits = loss.forward(A, Y), fused.forward(Z, Y)
     At, Zt, Yt = _t(A), _t(Z), torch.tensor(Y)
@@ -86,10 +116,10 @@ def test_binary_cross_entropy_matches_torch(k: int, m: int, seed: int) -> None:
 
 @pytest.mark.spec("MODEL-FWD", "MODEL-BWD")
 @settings(max_examples=15)
-@given(dims=st.lists(sizes, min_size=2, max_size=4), m=sizes, seed=seeds)
-def test_l_layer_model_matches_torch(dims: list[int], m: int, seed: int) -> None:
-    model = mlp(dims, rng=np.random.default_rng(seed))
-    X, Y = normal(seed, dims[0], m), labels(seed, dims[-1], m)
+@given(dims=st.lists(sizes(), min_size=2, max_size=4), m=sizes(), data=st.data())
+def test_l_layer_model_matches_torch(dims: list[int], m: int, data: st.DataObject) -> None:
+    model = mlp(dims, rng=np.random.default_rng(0))
+    X, Y = data.draw(arrays((dims[0], m))), data.draw(binary_labels((dims[-1], m)))
     loss = BinaryCrossEntropy()
     J = loss.forward(model.forward(X), Y)
     dX = model.backward(loss.backward())
@@ -105,3 +135,121 @@ def test_l_layer_model_matches_torch(dims: list[int], m: int, seed: int) -> None
     _close(dX, Xt.grad)
     for p, pt in zip(model.parameters(), params, strict=True):
         _close(p.grad, pt.grad)
+
+
+@pytest.mark.spec("SOFTMAX-FWD", "SOFTMAX-BWD")
+@settings(max_examples=25)
+@given(km=km(), data=st.data())
+def test_softmax_matches_torch(km: tuple[int, int], data: st.DataObject) -> None:
+    Z, dA = data.draw(arrays(km, bound=300.0)), data.draw(arrays(km))
+    layer = Softmax()
+    A = layer.forward(Z)
+    dZ = layer.backward(dA)
+    z = _t(Z.T)
+    a = torch.softmax(z, dim=1)
+    (a * torch.tensor(dA.T)).sum().backward()
+    _close(A, a.T, atol=1e-15)
+    _close(dZ, z.grad.T, atol=1e-15)
+
+
+@pytest.mark.spec("SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
+@settings(max_examples=25)
+@given(km=km(min_k=2), data=st.data())
+def test_fused_cross_entropy_matches_torch_cross_entropy(
+    km: tuple[int, int], data: st.DataObject
+) -> None:
+    k, m = km
+    Z = data.draw(arrays(km, bound=150.0))
+    Y, idx = _classes(data, k, m)
+    loss = SoftmaxCrossEntropy()
+    J = loss.forward(Z, Y)
+    dZ = loss.backward()
+    z = _t(Z.T)
+    j = torch.nn.functional.cross_entropy(z, torch.tensor(idx), reduction="mean")
+    j.backward()
+    assert J == pytest.approx(j.item(), rel=1e-12, abs=1e-15)
+    _close(dZ, z.grad.T, atol=1e-16)
+
+
+@pytest.mark.spec("SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
+@given(km=km(min_k=2), data=st.data())
+def test_soft_targets_match_torch_probability_targets(
+    km: tuple[int, int], data: st.DataObject
+) -> None:
+    k, m = km
+    Z = data.draw(arrays(km, bound=9.0))
+    Y = data.draw(class_probabilities(k, m))
+    loss = SoftmaxCrossEntropy(soft_labels=True)
+    J = loss.forward(Z, Y)
+    dZ = loss.backward()
+    z = _t(Z.T)
+    j = torch.nn.functional.cross_entropy(z, torch.tensor(Y.T), reduction="mean")
+    j.backward()
+    assert J == pytest.approx(j.item(), rel=1e-12)
+    _close(dZ, z.grad.T, atol=1e-16)
+
+
+@pytest.mark.spec("CE-COST", "CE-GRAD")
+@settings(max_examples=25)
+@given(km=km(min_k=2), data=st.data())
+def test_cross_entropy_of_probabilities_matches_torch_nll_of_log(
+    km: tuple[int, int], data: st.DataObject
+) -> None:
+    k, m = km
+    A = softmax(data.draw(arrays(km)))
+    Y, idx = _classes(data, k, m)
+    loss = CrossEntropy()
+    J = loss.forward(A, Y)
+    dA = loss.backward()
+    a = _t(A.T)
+    j = torch.nn.functional.nll_loss(torch.log(a), torch.tensor(idx), reduction="mean")
+    j.backward()
+    assert J == pytest.approx(j.item(), rel=1e-12)
+    _close(dA, a.grad.T)
+
+
+@pytest.mark.spec("TANH-FWD", "TANH-BWD")
+@given(nm=km(), data=st.data())
+def test_tanh_matches_torch(nm: tuple[int, int], data: st.DataObject) -> None:
+    Z, dA = data.draw(arrays(nm, bound=90.0)), data.draw(arrays(nm))
+    layer = Tanh()
+    A = layer.forward(Z)
+    dZ = layer.backward(dA)
+    z = _t(Z)
+    a = torch.tanh(z)
+    (a * torch.tensor(dA)).sum().backward()
+    _close(A, a, atol=1e-16)
+    # torch's tanh_backward computes 1 - y², refnn (1 - y)(1 + y): equal up to a rounding of y²
+    np.testing.assert_allclose(dZ, z.grad.numpy(), rtol=1e-12, atol=4e-16 * np.abs(dA).max())
+
+
+@pytest.mark.spec("ADAM-MOMENTS", "ADAM-BIAS", "ADAM-STEP")
+@settings(max_examples=20)
+@given(
+    data=st.data(),
+    lr=st.floats(1e-4, 0.5),
+    beta1=st.floats(0.0, 0.99),
+    beta2=st.floats(0.0, 0.9999),
+    eps=st.sampled_from([1e-8, 1e-6, 1e-3]),
+)
+def test_adam_trajectory_matches_torch_optim_adam(
+    data: st.DataObject, lr: float, beta1: float, beta2: float, eps: float
+) -> None:
+    layer = Dense(4, 3, rng=np.random.default_rng(0))
+    layer.params["b"][...] = data.draw(arrays((3, 1)))
+    layer.forward(np.ones((4, 1)))
+    layer.backward(np.ones((3, 1)))
+    theirs = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in layer.params.items()}
+    opt_torch = torch.optim.Adam(list(theirs.values()), lr=lr, betas=(beta1, beta2), eps=eps)
+    ours = Adam(lr, beta1, beta2, eps)
+    for step in range(6):
+        for key in layer.params:
+            g = data.draw(arrays(layer.params[key].shape, min_magnitude=0.1)) * 10.0 ** (
+                step % 3 - 1
+            )
+            layer.grads[key] = g
+            theirs[key].grad = torch.tensor(g.copy())
+        ours.step(layer)
+        opt_torch.step()
+        for key, value in layer.params.items():
+            np.testing.assert_allclose(value, theirs[key].detach().numpy(), rtol=1e-11, atol=1e-13)

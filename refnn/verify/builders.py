@@ -131,6 +131,15 @@ def loss_objective(
     return loss_problem(make(), A.astype(dtype), Y.astype(dtype))
 
 
+def ce_objective(soft: bool, seed: int) -> Objective:
+    """J = CE(softmax(Z), Y) over the logits Z (4 x 5, 2 N(0, 1)): the checker moves Z, so the
+    probabilities CE sees stay on the simplex (CE refuses columns that do not sum to 1)."""
+    rng = np.random.default_rng(seed)
+    Z = 2.0 * rng.standard_normal((4, 5))
+    Y = labels("soft" if soft else "one-hot", 4, 5, seed)
+    return model_problem(Sequential([Softmax()]), CrossEntropy(soft_labels=soft), Z, Y)
+
+
 def mlp_objective(
     dims: tuple[int, ...], m: int, seed: int, logits: bool, dtype: DTypeLike
 ) -> Objective:
@@ -152,7 +161,7 @@ def cnn_objective(m: int, seed: int) -> Objective:
     return model_problem(model, BinaryCrossEntropy(), X, labels("binary", 1, m, seed))
 
 
-def l2_objective(kind: L2Kind, lam: float, seed: int) -> Objective:
+def l2_objective(kind: L2Kind, l2: float, seed: int) -> Objective:
     """J + λ/(2m) Σ ||W||² for an MLP, a tanh/softmax stack or a model with (frozen) dropout."""
     rng = np.random.default_rng(seed)
     loss: Loss = SoftmaxCrossEntropy()
@@ -170,4 +179,4 @@ def l2_objective(kind: L2Kind, lam: float, seed: int) -> Objective:
             layer.params["b"][...] = 0.5 * rng.standard_normal(layer.params["b"].shape)
     X = rng.standard_normal((model.layers[0].params["W"].shape[1], 5))
     model.forward(X)
-    return l2_model_problem(model, loss, X, labels("one-hot", 3, 5, seed), lam)
+    return l2_model_problem(model, loss, X, labels("one-hot", 3, 5, seed), l2)

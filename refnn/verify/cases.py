@@ -25,7 +25,6 @@ from refnn import (
     BinaryCrossEntropy,
     BinaryCrossEntropyWithLogits,
     Conv2D,
-    CrossEntropy,
     Dense,
     Dropout,
     Flatten,
@@ -41,6 +40,7 @@ from refnn.verify.builders import (
     InputKind,
     L2Kind,
     Make,
+    ce_objective,
     cnn_objective,
     l2_objective,
     layer_objective,
@@ -210,15 +210,8 @@ def all_cases() -> list[Case]:
         )
         for labels in ("one-hot", "soft"):
             soft = labels == "soft"
-            loss(
-                "CrossEntropy",
-                f"4x5 {labels} seed={seed}",
-                CE,
-                partial(CrossEntropy, soft_labels=soft),
-                False,
-                labels,
-                seed,
-            )
+            build = partial(ce_objective, soft, seed)
+            out.append(Case("CrossEntropy", f"4x5 {labels} after softmax seed={seed}", CE, build))
             loss(
                 "SoftmaxCrossEntropy",
                 f"4x5 {labels} seed={seed}",

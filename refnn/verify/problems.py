@@ -140,12 +140,12 @@ def model_problem(model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray) -
 
 
 def l2_model_problem(
-    model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray, lam: float
+    model: Sequential, loss: Loss, X: FloatArray, Y: FloatArray, l2: float
 ) -> Objective:
-    """J = loss(model(X), Y) + l2_penalty(model, λ, m) as a function of X and every parameter.
+    """J = loss(model(X), Y) + l2_penalty(model, l2, m) as a function of X and every parameter.
 
     The gradient is the model's backward followed by :func:`add_l2_grads`, exactly what
-    ``fit(..., l2=λ)`` does; m is the number of examples in X.
+    ``fit(..., l2=l2)`` does; m is the number of examples in X.
     """
     base = model_problem(model, loss, X, Y)
     m: int = X.shape[-1]
@@ -153,11 +153,11 @@ def l2_model_problem(
 
     def f(*args: FloatArray) -> float:
         J = base.f(*args)  # loads the parameters into the model, so the penalty sees them
-        return J + l2_penalty(model, lam, m)
+        return J + l2_penalty(model, l2, m)
 
     def grad(*args: FloatArray) -> Sequence[FloatArray]:
         dX = base.grad(*args)[0]
-        add_l2_grads(model, lam, m)
+        add_l2_grads(model, l2, m)
         by_name = {p.name: p.grad for p in model.parameters()}
         return [dX, *(by_name[n] for n in names)]
 
