@@ -10,13 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refnn import BinaryCrossEntropy, Dense, ReLU, Sequential, Sigmoid, mlp
-from refnn._validate import memory_bytes
 from refnn.gradcheck import check_grad
 from refnn.testing.strategies import DenseShape, arrays, binary_labels, dense_shapes, sizes
 from refnn.verify.problems import model_problem
-
-#: A layer size whose float64 (HALF x 1) weight takes half of this machine's memory.
-HALF = memory_bytes() // 16
 
 
 @pytest.mark.spec("MODEL-FWD")
@@ -110,16 +106,25 @@ def test_mlp_of_something_not_a_list_of_sizes_names_it(layer_dims: object) -> No
         ([2**40, 2**40], r"W of layer 1 \(layer_dims\[1\] x \[0\]\) of shape"),
         ([3, 2**63], r"W of layer 1 .* of shape \(9223372036854775808, 3\)"),
         ([2, 3, 10**6, 10**6], r"W of layer 3 \(layer_dims\[3\] x \[2\]\)"),
-        ([1, HALF, 1, HALF, 1, HALF], r"all the W of layer_dims"),
     ],
 )
 def test_mlp_sizes_that_cannot_be_allocated_are_refused_before_allocating(
     dims: list[int], message: str
 ) -> None:
-    """Was numpy's "array is too big" (or "Maximum allowed dimension exceeded"), or a
-    MemoryError after allocating the first layers (the last case: each W fits, not all)."""
+    """Was numpy's "array is too big" (or "Maximum allowed dimension exceeded")."""
     with pytest.raises(ValueError, match=message):
         mlp(dims, rng=np.random.default_rng(0))
+
+
+def test_mlp_weights_that_fit_one_by_one_but_not_together_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Was a MemoryError (or the OOM killer) after the first layers were allocated. On a
+    pretend 1 MiB machine each 0.4 MB weight fits, two fit, four do not."""
+    monkeypatch.setattr("refnn._validate.memory_bytes", lambda: 2**20)
+    with pytest.raises(ValueError, match=r"all the W of layer_dims .* needs"):
+        mlp([1, 50_000, 1, 50_000, 1], rng=np.random.default_rng(0))
+    mlp([1, 50_000, 1], rng=np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("output", ["softplus", None, np.array(["sigmoid"])])
