@@ -18,17 +18,6 @@ from refnn.testing.strategies import arrays
 from refnn.types import FloatArray
 from tests.oracles.lstm import LSTMPoint, lstm_naive, lstm_points
 
-FORWARD_IDS = ("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
-BACKWARD_IDS = (
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
 GRAD_NAMES = ("dX", "dW", "db", "dh0", "dc0")
 
 
@@ -68,7 +57,7 @@ def _rel_err(actual: FloatArray, expected: FloatArray) -> float:
 # --- forward ------------------------------------------------------------------------------
 
 
-@pytest.mark.spec(*FORWARD_IDS)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
 @given(p=lstm_points(max_steps=1, bound=3.0))
 def test_one_step_from_the_given_state_matches_the_gate_equations_by_hand(p: LSTMPoint) -> None:
     n_in, n_h = p.X.shape[0], p.h0.shape[0]
@@ -82,7 +71,7 @@ def test_one_step_from_the_given_state_matches_the_gate_equations_by_hand(p: LST
     np.testing.assert_allclose(cache.gates[:, 0, :], np.vstack([i, f, g, o]), atol=1e-15)
 
 
-@pytest.mark.spec(*FORWARD_IDS)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
 @given(p=lstm_points())
 @settings(max_examples=25)
 def test_a_zero_state_given_is_the_default_and_a_carried_state_continues_the_sequence(
@@ -100,7 +89,7 @@ def test_a_zero_state_given_is_the_default_and_a_carried_state_continues_the_seq
         np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, atol=1e-15)
 
 
-@pytest.mark.spec(*FORWARD_IDS)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
 @given(p=lstm_points(max_size=6, max_steps=10), scale=st.floats(0.1, 10.0))
 @example(p=_point(1, 6, 6, 10, 6, scale=10.0), scale=1.0)  # saturated gates, always
 def test_hidden_state_is_in_the_unit_interval_and_the_cell_grows_at_most_one_per_step(
@@ -114,7 +103,7 @@ def test_hidden_state_is_in_the_unit_interval_and_the_cell_grows_at_most_one_per
     assert np.all(np.abs(H) < 1.0)
 
 
-@pytest.mark.spec(*FORWARD_IDS)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
 @given(p=lstm_points(), data=st.data())
 @settings(max_examples=30)
 def test_forward_is_causal(p: LSTMPoint, data: st.DataObject) -> None:
@@ -130,7 +119,20 @@ def test_forward_is_causal(p: LSTMPoint, data: st.DataObject) -> None:
 # --- backward -----------------------------------------------------------------------------
 
 
-@pytest.mark.spec(*FORWARD_IDS, *BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 @given(p=lstm_points(max_size=6, max_steps=10, bound=3.0), zero_state=st.booleans())
 @settings(max_examples=40)
 @example(p=_point(0, 6, 6, 10, 6, scale=3.0), zero_state=False)  # the largest sizes, always
@@ -144,7 +146,16 @@ def test_matches_the_per_example_oracle(p: LSTMPoint, zero_state: bool) -> None:
         assert _rel_err(got, want) <= 1e-12, name
 
 
-@pytest.mark.spec(*BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 @given(p=lstm_points(), data=st.data())
 @settings(max_examples=30)
 def test_input_gradient_is_anticausal(p: LSTMPoint, data: st.DataObject) -> None:
@@ -158,7 +169,16 @@ def test_input_gradient_is_anticausal(p: LSTMPoint, data: st.DataObject) -> None
     np.testing.assert_array_equal(dX2[:, t:, :], dX1[:, t:, :])
 
 
-@pytest.mark.spec(*BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 @given(p=lstm_points(), dH2=st.data(), a=st.floats(-3, 3))
 @settings(max_examples=30)
 def test_backward_is_linear_in_dH(p: LSTMPoint, dH2: st.DataObject, a: float) -> None:
@@ -172,7 +192,16 @@ def test_backward_is_linear_in_dH(p: LSTMPoint, dH2: st.DataObject, a: float) ->
         np.testing.assert_array_equal(zero, 0.0, err_msg=name)
 
 
-@pytest.mark.spec(*BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 @given(p=lstm_points(max_steps=1, bound=3.0))
 def test_one_step_gradients_match_the_equations_by_hand(p: LSTMPoint) -> None:
     """T = 1: dc = dH o (1 - tanh² c), da from LSTM-DGATES, dW = da [x; h0]^T, db = da 1,
@@ -219,7 +248,20 @@ def test_one_step_from_the_zero_state(p: LSTMPoint) -> None:
     np.testing.assert_allclose(dc0, dc * f, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.spec(*FORWARD_IDS, *BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 @given(p=lstm_points(max_size=3, max_steps=5))
 @settings(max_examples=10)
 def test_every_gradient_passes_the_checker(p: LSTMPoint) -> None:
@@ -241,7 +283,20 @@ def test_every_gradient_passes_the_checker(p: LSTMPoint) -> None:
     check_grad(f, grad, inputs).raise_if_failed()
 
 
-@pytest.mark.spec(*FORWARD_IDS, *BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 @given(p=lstm_points())
 @settings(max_examples=20)
 def test_caller_arrays_are_unchanged_and_the_output_is_the_callers(p: LSTMPoint) -> None:
@@ -333,7 +388,20 @@ def test_save_and_load_rebuild_the_layer_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.forward(X), model.forward(X))
 
 
-@pytest.mark.spec(*FORWARD_IDS, *BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 def test_float32_layer_computes_in_float32_and_agrees_with_float64() -> None:
     p = _point(0, 3, 4, 6, 5)
     l64, l32 = _layer(p), _layer(p, np.float32)
@@ -347,7 +415,20 @@ def test_float32_layer_computes_in_float32_and_agrees_with_float64() -> None:
         assert a32.dtype == np.float32 and _rel_err(a32, a64) < 1e-5
 
 
-@pytest.mark.spec(*FORWARD_IDS, *BACKWARD_IDS)
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 def test_extreme_inputs_stay_finite_and_warning_free() -> None:
     p = _point(0, 2, 3, 4, 3)
     layer = _layer(p)

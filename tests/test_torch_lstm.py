@@ -24,21 +24,6 @@ torch = pytest.importorskip(
 
 pytestmark = pytest.mark.torch
 
-ALL_IDS = (
-    "LSTM-STATE-INIT",
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
-
 
 def rel_err(actual: FloatArray, expected: FloatArray) -> float:
     """max |actual - expected| / max |expected| (norm-wise: insensitive to tiny entries)."""
@@ -85,7 +70,20 @@ def refnn_lstm(p: LSTMPoint, *, zero_state: bool = False) -> list[FloatArray]:
     return [H, dX, layer.grads["W"], layer.grads["b"], layer.dh0, layer.dc0]
 
 
-@pytest.mark.spec(*ALL_IDS)
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 @given(p=lstm_points(max_size=5, max_steps=10))
 @settings(max_examples=25)
 def test_lstm_with_initial_state_matches_torch_float64(p: LSTMPoint) -> None:
@@ -95,7 +93,20 @@ def test_lstm_with_initial_state_matches_torch_float64(p: LSTMPoint) -> None:
         assert rel_err(ours, theirs) <= 1e-12, name
 
 
-@pytest.mark.spec(*ALL_IDS)
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
 def test_long_sequence_with_default_init_and_zero_state_matches_torch() -> None:
     """T = 50 with the 0/1 initial biases and no state given: no drift over many steps."""
     rng = np.random.default_rng(3)
