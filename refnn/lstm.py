@@ -62,9 +62,8 @@ def lstm_init(
     -----
     Spec: LSTM-INIT, INIT-XAVIER
 
-    Each gate block of W is Xavier/Glorot normal with fan_in = n_in + n_h and fan_out = n_h,
-    i.e. W_uj ~ N(0, 2 / (n_in + 2 n_h)); b is zero except the forget block, set to
-    ``forget_bias``.
+    Each gate block of W is Xavier normal (fan_in n_in + n_h, fan_out n_h): W_uj ~
+    N(0, 2 / (n_in + 2 n_h)); b is zero except the forget block, ``forget_bias``.
     """
     fan_in = n_in + n_hidden
     W = init_weights(
@@ -229,22 +228,10 @@ def lstm_gate_grads(
 def lstm_backward(
     dH: FloatArray, W: FloatArray, cache: LSTMCache
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Backpropagation through time.
+    """Backpropagation through time: (dX, dW, db, dh0, dc0) from dH = ∂J/∂H (n_h, T, m).
 
-    Parameters
-    ----------
-    dH : ndarray, shape (n_h, T, m)
-        ∂J/∂H; it already carries the 1/m of the cost (NOTE-COST). Not modified.
-    W : ndarray, shape (4 n_h, n_in + n_h)
-    cache : LSTMCache
-
-    Returns
-    -------
-    dX : ndarray, shape (n_in, T, m)
-    dW : ndarray, shape (4 n_h, n_in + n_h)
-    db : ndarray, shape (4 n_h, 1)
-    dh0, dc0 : ndarray, shape (n_h, m)
-        ∂J/∂h_0 and ∂J/∂c_0.
+    dH already carries the 1/m of the cost (NOTE-COST) and is not modified; dX is (n_in, T, m),
+    dW and db have the shapes of W and b, dh0 = ∂J/∂h_0 and dc0 = ∂J/∂c_0 are (n_h, m).
 
     Notes
     -----
@@ -278,6 +265,16 @@ def lstm_backward(
     dX = (W_x.T @ dA_flat).reshape(n_in, T, m)
     dh0 = W_h.T @ dA[:, 0, :]
     return dX, dW, db, dh0, dc_next
+
+
+def _refuse_overflow(outputs: list[FloatArray], what: str, *inputs: FloatArray) -> None:
+    """ValueError when ``outputs`` overflowed (inf or NaN) from finite but huge inputs."""
+    if not all(np.isfinite(a).all() for a in outputs):
+        top = max(float(np.max(np.abs(a))) for a in inputs)
+        raise ValueError(
+            f"X, h0 and c0 are too large (|values| up to {top:.4g}): {what} overflow "
+            "the float range; rescale them"
+        )
 
 
 class LSTM(Layer[LSTMCache]):
@@ -347,7 +344,9 @@ class LSTM(Layer[LSTMCache]):
             for name, value in (("h0", h0), ("c0", c0))
             if value is not None
         }
-        H, cache = lstm_forward(X, self.params["W"], self.params["b"], **given)
+        with np.errstate(over="ignore", invalid="ignore"):  # a_t = ±inf saturates σ and tanh
+            H, cache = lstm_forward(X, self.params["W"], self.params["b"], **given)
+        _refuse_overflow([H], "the gate pre-activations W [x_t; h_t-1] + b", X, *given.values())
         self._remember(cache, X=X, **given)
         self._dstate = None
         return H
@@ -356,17 +355,17 @@ class LSTM(Layer[LSTMCache]):
         state = as_input(
             value, name, ndim=2, dtype=self.dtype, leading=(self.n_hidden,), layout="n_hidden x m"
         )
-        if state.shape[1] != m:
-            raise ValueError(
-                f"{name} must have shape (n_hidden, m) = {(self.n_hidden, m)}, one column per "
-                f"example of X, got {state.shape}"
-            )
-        return state
+        if state.shape[1] == m:
+            return state
+        shape = (self.n_hidden, m)
+        raise ValueError(f"{name} must have shape (n_hidden, m) = {shape} as X, got {state.shape}")
 
     def backward(self, dA: FloatArray) -> FloatArray:
         cache = self._cached()
         dH = self._check_upstream(dA, cache.H.shape)
-        dX, dW, db, dh0, dc0 = lstm_backward(dH, self.params["W"], cache)
+        with np.errstate(over="ignore", invalid="ignore"):
+            dX, dW, db, dh0, dc0 = lstm_backward(dH, self.params["W"], cache)
+        _refuse_overflow([dX, dW, db, dh0, dc0], "the gradients", cache.X, cache.h0, cache.c0)
         self.grads = {"W": dW, "b": db}
         self._dstate = (dh0, dc0)
         return dX

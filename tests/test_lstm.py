@@ -492,7 +492,7 @@ def test_bad_input_names_expected_and_actual(X: object, message: str) -> None:
 @pytest.mark.parametrize(
     ("state", "message"),
     [
-        (np.ones((4, 3)), r"{} must have shape \(n_hidden, m\) = \(4, 2\), .* got \(4, 3\)"),
+        (np.ones((4, 3)), r"{} must have shape \(n_hidden, m\) = \(4, 2\) as X, got \(4, 3\)"),
         (np.ones((2, 4)), r"{} must have n_hidden = 4 on axis 0 .* got 2 .*batch-first"),
         (np.ones((1, 2, 4)), r"{} must have 2 axes \(n_hidden x m, examples last\)"),
         (np.ones(4), r"{} must have 2 axes"),
@@ -554,3 +554,25 @@ def test_bad_construction_and_upstream_gradient() -> None:
     layer.forward(np.ones((2, 4, 2)))
     with pytest.raises(ValueError, match=r"shape \(3, 4, 2\), got \(3, 2, 4\)"):
         layer.backward(np.ones((3, 2, 4)))
+
+
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-HIDDEN")
+def test_a_huge_initial_state_saturates_the_gates_without_a_warning() -> None:
+    """W_h h0 overflowing to ±inf used to raise numpy's "overflow encountered in matmul"; the
+    gates saturate (σ(±inf) = 1 or 0, tanh(±inf) = ±1) and H stays finite, in (-1, 1]."""
+    layer = LSTM(6, 6, rng=np.random.default_rng(0))
+    h0 = np.full((6, 2), 1e308)
+    h0[0] *= -1
+    H = layer.forward(np.ones((6, 4, 2)), h0=h0, c0=np.zeros((6, 2)))
+    dX = layer.backward(np.ones_like(H))
+    assert np.all(np.isfinite(H)) and np.all(np.abs(H) <= 1.0) and np.all(np.isfinite(dX))
+
+
+def test_gradients_beyond_the_float_range_are_refused_by_name() -> None:
+    """W = 0, b = 0: da^g = dH / 4 on every example, so dW_h = Σ_k da^g_k h0_k = 8 * 1e308 / 4
+    overflows: a ValueError naming the inputs, never a RuntimeWarning and an inf."""
+    layer = LSTM(1, 1, rng=np.random.default_rng(0))
+    layer.params["W"][...] = 0.0
+    H = layer.forward(np.ones((1, 1, 8)), h0=np.full((1, 8), 1e308))
+    with pytest.raises(ValueError, match=r"h0 and c0 are too large .* 1e\+308\): the gradients"):
+        layer.backward(np.ones_like(H))
