@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from refnn._validate import positive_int
+from refnn._validate import as_bool, check_allocatable, check_rng, positive_int, resolve_dtype
 from refnn.activations import ReLU, Sigmoid
 from refnn.dense import Dense
 from refnn.layer import Layer, Parameter
 from refnn.types import DTypeLike, FloatArray
+
+
+def _items(value: object, name: str, what: str) -> list[Any]:
+    """``value`` as a list, refusing what is not a list-like of items (None, a str, one item)."""
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
+    return list(value)
 
 
 class Sequential:
@@ -27,7 +34,7 @@ class Sequential:
     """
 
     def __init__(self, layers: Sequence[Layer[Any]]) -> None:
-        layers = list(layers)
+        layers = _items(layers, "layers", "refnn Layers")
         if not layers:
             raise ValueError("Sequential needs at least one layer, got none")
         for i, layer in enumerate(layers):
@@ -39,6 +46,7 @@ class Sequential:
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         """Run every layer's forward in order and return the last output."""
+        training = as_bool(training, "training")
         A = X
         for layer in self.layers:
             A = layer.forward(A, training=training)
@@ -72,23 +80,31 @@ def mlp(
     Parameters
     ----------
     layer_dims : sequence of int
-        ``[n_x, n_1, ..., n_L]``; at least an input and an output size.
+        ``[n_x, n_1, ..., n_L]``; at least an input and an output size. Sizes whose weights
+        cannot be allocated on this machine are refused before any is allocated.
     rng : numpy.random.Generator
         Used for He initialisation of every Dense layer (INIT-HE).
     output : {"sigmoid", "linear"}
         ``"linear"`` ends on the last Dense (use a from-logits loss).
     dtype : float64 or float32
     """
-    dims = [positive_int(d, f"layer_dims[{i}]") for i, d in enumerate(layer_dims)]
+    items = _items(layer_dims, "layer_dims", "ints (the layer sizes)")
+    dims = [positive_int(d, f"layer_dims[{i}]") for i, d in enumerate(items)]
     if len(dims) < 2:
         raise ValueError(f"layer_dims needs at least 2 sizes (input, output), got {dims}")
+    if not isinstance(output, str) or output not in ("sigmoid", "linear"):
+        raise ValueError(f"output must be 'sigmoid' or 'linear', got {output!r}")
+    check_rng(rng)
+    resolved = resolve_dtype(dtype)
+    shapes = [(n_out, n_in) for n_in, n_out in itertools.pairwise(dims)]
+    for i, shape in enumerate(shapes):
+        check_allocatable(shape, resolved, f"W of layer {i + 1} (layer_dims[{i + 1}] x [{i}])")
+    check_allocatable((sum(r * c for r, c in shapes),), resolved, "all the W of layer_dims")
     layers: list[Layer[Any]] = []
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(dims)):
+    for i, (n_out, n_in) in enumerate(shapes):
         layers.append(Dense(n_in, n_out, rng=rng, dtype=dtype))
-        if i < len(dims) - 2:
+        if i < len(shapes) - 1:
             layers.append(ReLU(dtype=dtype))
     if output == "sigmoid":
         layers.append(Sigmoid(dtype=dtype))
-    elif output != "linear":
-        raise ValueError(f"output must be 'sigmoid' or 'linear', got {output!r}")
     return Sequential(layers)

@@ -31,16 +31,26 @@ class Optimizer(ABC):
         if self.lr == 0.0:
             raise ValueError("lr must be > 0, got 0.0 (a step of size zero never learns)")
         self._state: dict[int, tuple[FloatArray, dict[str, Any]]] = {}
-        self.t = 0
 
     def step(self, model: HasParameters) -> None:
-        """Apply one update to every parameter of ``model`` from its current gradient."""
-        self.t += 1
-        for p in model.parameters():
-            if p.grad.shape != p.value.shape:
-                raise ValueError(
-                    f"gradient of {p.name} must have shape {p.value.shape}, got {p.grad.shape}"
-                )
+        """Apply one update to every parameter of ``model`` from its current gradient.
+
+        Every gradient is checked (an array of the parameter's shape, finite) before any
+        parameter is changed.
+        """
+        if not callable(getattr(model, "parameters", None)):
+            raise TypeError(
+                "model must be a refnn Sequential or Layer (anything with parameters()), "
+                f"got {type(model).__name__}"
+            )
+        params = list(model.parameters())
+        for p in params:
+            if not isinstance(p.grad, np.ndarray) or p.grad.shape != p.value.shape:
+                got = p.grad.shape if isinstance(p.grad, np.ndarray) else type(p.grad).__name__
+                raise ValueError(f"gradient of {p.name} must have shape {p.value.shape}, got {got}")
+            if not np.all(np.isfinite(p.grad)):
+                raise ValueError(f"gradient of {p.name} must be finite, got NaN or Inf")
+        for p in params:
             self._update(p.value, p.grad, self._state_of(p.value))
 
     def _state_of(self, value: FloatArray) -> dict[str, Any]:
@@ -147,8 +157,8 @@ class Adam(Optimizer):
 
     Per parameter array: m_t, v_t (ADAM-MOMENTS), m̂_t, v̂_t (ADAM-BIAS),
     θ := θ - α m̂_t / (sqrt(v̂_t) + ε) (ADAM-STEP). The t of the bias correction is the number of
-    updates that array has received (kept in its state, as PyTorch does); ``self.t`` counts the
-    optimizer's steps, and the two agree when the optimizer always steps the same model.
+    updates that array has received (kept in its state, as PyTorch does), so one optimizer may
+    step several models.
     """
 
     def __init__(

@@ -40,7 +40,7 @@ def minibatches(
     """
     m = positive_int(m, "m")
     batch_size = positive_int(batch_size, "batch_size")
-    order = rng.permutation(m) if rng is not None else np.arange(m)
+    order = check_rng(rng).permutation(m) if rng is not None else np.arange(m)
     for start in range(0, m, batch_size):
         yield order[start : start + batch_size]
 
@@ -78,11 +78,16 @@ def fit(
     epochs : int
         Passes over the data.
     batch_size : int, optional
-        None (default) is full-batch gradient descent, as in the seeds; 1 is stochastic.
+        None (default) is full-batch gradient descent, as in the seeds; 1 is stochastic; any
+        size >= m is full-batch too.
     rng : numpy.random.Generator, optional
         Shuffles the examples each epoch; required when ``batch_size`` < m.
     on_epoch : callable, optional
         Called as ``on_epoch(epoch, cost)`` after each epoch (progress display).
+
+    Every argument is checked before any work: X and Y also against the model and the loss,
+    by a forward at inference on the first example (which changes nothing), so a mismatch is
+    refused before the first step and before anything is drawn from ``rng``.
     l2 : float, optional
         L2 regularization strength λ >= 0 (default 0: none). Decays every parameter keyed "W"
         (never biases) with the training set's m, also in mini-batch training; the penalty is
@@ -96,11 +101,15 @@ def fit(
     model.backward(dA), dW += (λ/m) W, θ := update(θ, dθ). The epoch's cost is
     Σ_B |B| J_B / m.
     """
-    epochs = positive_int(epochs, "epochs")
-    lam = float_in(l2, "l2", 0.0, np.inf, closed_high=False)
     _require(model, Sequential, "model", "Sequential([...]) or mlp([...])")
     _require(loss, Loss, "loss", "BinaryCrossEntropy()")
     _require(optimizer, Optimizer, "optimizer", "GradientDescent(0.1)")
+    epochs = positive_int(epochs, "epochs")
+    lam = float_in(l2, "l2", 0.0, np.inf, closed_high=False)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(
+            f"on_epoch must be None or a function on_epoch(epoch, cost), got {on_epoch!r}"
+        )
     for name, array in (("X", X), ("Y", Y)):
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
@@ -119,6 +128,8 @@ def fit(
     if size < m and rng is None:
         raise ValueError("mini-batch training needs rng (a numpy.random.Generator) to shuffle")
     shuffler = check_rng(rng) if rng is not None else None
+    with np.errstate(all="ignore"):  # X and Y against the model and the loss; a NaN is for later
+        loss.forward(model.forward(X[..., :1], training=False), Y[..., :1])
     history = History()
     for epoch in range(1, epochs + 1):
         total = 0.0
@@ -163,7 +174,14 @@ def predict(model: Sequential, X: FloatArray, *, threshold: float = 0.5) -> Floa
     output="linear")``) pass ``threshold=0.0``, since σ(z) >= 0.5 exactly when z >= 0; for a
     softmax output take ``A.argmax(axis=0)`` instead.
     """
-    threshold = float_in(threshold, "threshold", -np.inf, np.inf, closed_high=True)
+    _require(model, Sequential, "model", "Sequential([...]) or mlp([...])")
+    if isinstance(threshold, bool) or not isinstance(
+        threshold, int | float | np.integer | np.floating
+    ):
+        raise TypeError(f"threshold must be a real number, got {threshold!r}")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    threshold = float(threshold)
     A = model.forward(X, training=False)
     out: FloatArray = (threshold <= A).astype(A.dtype)
     return out

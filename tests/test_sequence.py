@@ -9,29 +9,30 @@ from hypothesis import strategies as st
 
 from refnn import LastStep
 from refnn.gradcheck import check_grad
+from refnn.testing.strategies import SequenceShape, arrays, sequence_shapes
 from refnn.verify.problems import layer_problem
-from tests.strategies import normal, seeds
 
 
 @pytest.mark.spec("SEQ-LAST-FWD", "SEQ-LAST-BWD")
-@given(n=st.integers(1, 4), T=st.integers(1, 5), m=st.integers(1, 4), seed=seeds)
+@given(shape=sequence_shapes(), data=st.data())
 @settings(max_examples=25)
 def test_last_step_keeps_the_last_time_step_and_routes_its_gradient(
-    n: int, T: int, m: int, seed: int
+    shape: SequenceShape, data: st.DataObject
 ) -> None:
-    layer = LastStep()
-    X = normal(seed, n, T, m)
+    n, T, m = shape.input_shape
+    X = data.draw(arrays((n, T, m)), label="X")
+    dA = data.draw(arrays((n, m)), label="dA")
     X_before = X.copy()
+    layer = LastStep()
     A = layer.forward(X)
     np.testing.assert_array_equal(A, X[:, T - 1, :])
     assert A.flags.c_contiguous and not np.shares_memory(A, X)
-    dA = normal(seed + 1, n, m)
     dX = layer.backward(dA)
     assert dX.shape == X.shape
     np.testing.assert_array_equal(dX[:, T - 1, :], dA)
     np.testing.assert_array_equal(dX[:, : T - 1, :], 0.0)
     np.testing.assert_array_equal(X, X_before)
-    problem = layer_problem(LastStep(), X, seed=seed)
+    problem = layer_problem(LastStep(), X)
     result = check_grad(problem.f, problem.grad, problem.inputs, wrt=problem.wrt)
     assert result.passed, result.format()
 
@@ -50,3 +51,10 @@ def test_last_step_dtype_and_bad_input() -> None:
     with pytest.raises(RuntimeError, match="before forward"):
         LastStep().backward(np.ones((2, 4)))
     assert LastStep().config() == {"dtype": "float64"}
+
+
+@pytest.mark.parametrize("training", ["no", 0, None])
+def test_training_must_be_a_bool(training: object) -> None:
+    """Was accepted whatever it was: now a TypeError naming it."""
+    with pytest.raises(TypeError, match="training must be True or False"):
+        LastStep().forward(np.ones((2, 3, 4)), training=training)  # type: ignore[arg-type]

@@ -1,20 +1,22 @@
-"""LSTM against torch.nn.LSTM in float64: H and the gradients of J = Σ U ⊙ H.
+"""LSTM against torch.nn.LSTM in float64: H and the gradients of J = Σ U ⊙ H, from a given state.
 
 Mapping (specs/lstm.md): both stack the gates (i, f, g, o); torch keeps W_ih, W_hh and two biases
-and takes input (T, m, n). So W = [W_ih | W_hh], b = b_ih + b_hh (we set b_hh = 0), and
-X (n, T, m) -> X.transpose(1, 2, 0).
+and, with ``batch_first=True``, takes input (m, T, n_in) and a state (1, m, n_h). So
+W = [W_ih | W_hh], b = b_ih + b_hh (we set b_hh = 0), X (n_in, T, m) -> X.transpose(2, 1, 0) and
+h0 (n_h, m) -> h0.T[None].
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings
 
 from refnn import LSTM
 from refnn.types import FloatArray
-from tests.strategies import normal, seeds, sizes
+from tests.oracles.lstm import LSTMPoint, lstm_points
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch not installed: pip install torch==2.13.0 (the 'torch' extra)"
@@ -22,49 +24,54 @@ torch = pytest.importorskip(
 
 pytestmark = pytest.mark.torch
 
-ALL_IDS = (
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-)
 
-
-def _rel_err(actual: FloatArray, expected: FloatArray) -> float:
+def rel_err(actual: FloatArray, expected: FloatArray) -> float:
+    """max |actual - expected| / max |expected| (norm-wise: insensitive to tiny entries)."""
     scale = max(float(np.max(np.abs(expected))), 1e-300)
     return float(np.max(np.abs(actual - expected))) / scale
 
 
-def _torch_lstm(
-    X: FloatArray, W: FloatArray, b: FloatArray, U: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """H, dX, dW, db from torch.nn.LSTM with our parameters loaded."""
-    n_in = X.shape[0]
-    n_h = W.shape[0] // 4
-    net = torch.nn.LSTM(n_in, n_h, num_layers=1, bias=True, dtype=torch.float64)
+def torch_lstm(p: LSTMPoint) -> list[FloatArray]:
+    """H, dX, dW, db, dh0, dc0 from torch.nn.LSTM (batch_first) with p's parameters and state."""
+    n_in = p.X.shape[0]
+    n_h = p.W.shape[0] // 4
+    net = torch.nn.LSTM(n_in, n_h, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
-        net.weight_ih_l0.copy_(torch.from_numpy(W[:, :n_in]))
-        net.weight_hh_l0.copy_(torch.from_numpy(W[:, n_in:]))
-        net.bias_ih_l0.copy_(torch.from_numpy(b[:, 0]))
+        net.weight_ih_l0.copy_(torch.from_numpy(p.W[:, :n_in]))
+        net.weight_hh_l0.copy_(torch.from_numpy(p.W[:, n_in:]))
+        net.bias_ih_l0.copy_(torch.from_numpy(p.b[:, 0]))
         net.bias_hh_l0.zero_()
-    x = torch.from_numpy(np.ascontiguousarray(X.transpose(1, 2, 0))).requires_grad_(True)
-    out, _ = net(x)  # (T, m, n_h); zero initial state by default
-    J = (out * torch.from_numpy(np.ascontiguousarray(U.transpose(1, 2, 0)))).sum()
-    J.backward()
-    H = out.detach().numpy().transpose(2, 0, 1)
-    dX = x.grad.numpy().transpose(2, 0, 1)
+
+    def leaf(a: FloatArray) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(a)).requires_grad_(True)
+
+    x, h0, c0 = leaf(p.X.T), leaf(p.h0.T[None]), leaf(p.c0.T[None])
+    out, _ = net(x, (h0, c0))  # out (m, T, n_h)
+    (out * torch.from_numpy(np.ascontiguousarray(p.dH.T))).sum().backward()
     dW = np.concatenate([net.weight_ih_l0.grad.numpy(), net.weight_hh_l0.grad.numpy()], axis=1)
     db_ih, db_hh = net.bias_ih_l0.grad.numpy(), net.bias_hh_l0.grad.numpy()
-    assert _rel_err(db_ih, db_hh) <= 1e-12  # both biases enter a_t alike (up to rounding)
-    return H, dX, dW, db_ih[:, None]
+    assert rel_err(db_ih, db_hh) <= 1e-12  # both biases enter a_t alike (up to rounding)
+    return [
+        out.detach().numpy().T,
+        x.grad.numpy().T,
+        dW,
+        db_ih[:, None],
+        h0.grad.numpy()[0].T,
+        c0.grad.numpy()[0].T,
+    ]
+
+
+def refnn_lstm(p: LSTMPoint, *, zero_state: bool = False) -> list[FloatArray]:
+    """H, dX, dW, db, dh0, dc0 from refnn.LSTM with p's parameters and state."""
+    layer = LSTM(p.X.shape[0], p.W.shape[0] // 4, rng=np.random.default_rng(0))
+    layer.params["W"][...], layer.params["b"][...] = p.W, p.b
+    H = layer.forward(p.X) if zero_state else layer.forward(p.X, h0=p.h0, c0=p.c0)
+    dX = layer.backward(p.dH)
+    return [H, dX, layer.grads["W"], layer.grads["b"], layer.dh0, layer.dc0]
 
 
 @pytest.mark.spec(
+    "LSTM-STATE-INIT",
     "LSTM-GATES",
     "LSTM-CELL",
     "LSTM-HIDDEN",
@@ -74,30 +81,44 @@ def _torch_lstm(
     "LSTM-DW",
     "LSTM-DB",
     "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
 )
-@given(n_in=sizes, n_h=sizes, T=st.integers(1, 10), m=sizes, seed=seeds)
+@given(p=lstm_points(max_size=5, max_steps=10))
 @settings(max_examples=25)
-@example(n_in=6, n_h=6, T=10, m=6, seed=0)
-def test_lstm_matches_torch_float64(n_in: int, n_h: int, T: int, m: int, seed: int) -> None:
-    layer = LSTM(n_in, n_h, rng=np.random.default_rng(seed))
-    layer.params["b"][...] = normal(seed + 2, 4 * n_h, 1, scale=0.5)
-    X, U = normal(seed, n_in, T, m), normal(seed + 3, n_h, T, m)
-    H = layer.forward(X)
-    dX = layer.backward(U)
-    H_t, dX_t, dW_t, db_t = _torch_lstm(X, layer.params["W"], layer.params["b"], U)
-    assert _rel_err(H, H_t) <= 1e-12
-    assert _rel_err(dX, dX_t) <= 1e-12
-    assert _rel_err(layer.grads["W"], dW_t) <= 1e-12
-    assert _rel_err(layer.grads["b"], db_t) <= 1e-12
+def test_lstm_with_initial_state_matches_torch_float64(p: LSTMPoint) -> None:
+    for name, ours, theirs in zip(
+        ("H", "dX", "dW", "db", "dh0", "dc0"), refnn_lstm(p), torch_lstm(p), strict=True
+    ):
+        assert rel_err(ours, theirs) <= 1e-12, name
 
 
-@pytest.mark.spec("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
-def test_long_sequence_with_default_init_matches_torch() -> None:
-    """T = 50 with the 0/1 initial biases: no drift between the two over many steps."""
-    layer = LSTM(4, 5, rng=np.random.default_rng(3))
-    X, U = normal(0, 4, 50, 3, scale=2.0), normal(1, 5, 50, 3)
-    H = layer.forward(X)
-    dX = layer.backward(U)
-    H_t, dX_t, dW_t, db_t = _torch_lstm(X, layer.params["W"], layer.params["b"], U)
-    assert _rel_err(H, H_t) <= 1e-12 and _rel_err(dX, dX_t) <= 1e-12
-    assert _rel_err(layer.grads["W"], dW_t) <= 1e-12 and _rel_err(layer.grads["b"], db_t) <= 1e-12
+@pytest.mark.spec(
+    "LSTM-STATE-INIT",
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+    "LSTM-DH0",
+    "LSTM-DC0",
+)
+def test_long_sequence_with_default_init_and_zero_state_matches_torch() -> None:
+    """T = 50 with the 0/1 initial biases and no state given: no drift over many steps."""
+    rng = np.random.default_rng(3)
+    layer = LSTM(4, 5, rng=rng)
+    zero = np.zeros((5, 3))
+    p = LSTMPoint(
+        X=2.0 * rng.standard_normal((4, 50, 3)),
+        W=layer.params["W"],
+        b=layer.params["b"],
+        h0=zero,
+        c0=zero,
+        dH=rng.standard_normal((5, 50, 3)),
+    )
+    for ours, theirs in zip(refnn_lstm(p, zero_state=True), torch_lstm(p), strict=True):
+        assert rel_err(ours, theirs) <= 1e-12

@@ -2,39 +2,40 @@
 
 Independent of refnn: its own sigmoid (1 / (1 + e^{-a}), fine for the moderate inputs the tests
 use), the stacked vector z_t = [x_t; h_{t-1}] multiplied by the whole W (never split into W_x and
-W_h), and the backward obtained by pushing dz_t = W^T da_t back through the stack.
+W_h), and the backward obtained by pushing dz_t = W^T da_t back through the stack, down to
+z_1 = [x_1; h_0], whose lower part is dh_0.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
+import numpy as np
+from hypothesis import strategies as st
+
+from refnn.testing.strategies import arrays, sequence_shapes
 from refnn.types import FloatArray
+
+Grads = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
 
 
 def _sigmoid(a: FloatArray) -> FloatArray:
-    out: FloatArray = 1.0 / (1.0 + np.exp(-a))
-    return out
+    return 1.0 / (1.0 + np.exp(-a))
 
 
 def _one_example(
-    x: FloatArray, W: FloatArray, b: FloatArray, dH: FloatArray | None
-) -> tuple[FloatArray, FloatArray | None, FloatArray | None, FloatArray | None]:
-    """Forward (and backward if dH is given) for one sequence x of shape (n_in, T)."""
+    x: FloatArray, W: FloatArray, b: FloatArray, h0: FloatArray, c0: FloatArray, dH: FloatArray
+) -> tuple[FloatArray, Grads]:
+    """H (n_h, T) and (dx, dW, db, dh0, dc0) for one sequence x (n_in, T) from (h0, c0)."""
     n_in, T = x.shape
     n = W.shape[0] // 4
-    h = np.zeros(n)
-    c = np.zeros(n)
+    h, c = h0, c0  # LSTM-STATE-INIT
     hs, cs, zs, gate_list = [], [], [], []
     for t in range(T):
         z = np.concatenate([x[:, t], h])  # [x_t; h_{t-1}]
         a = W @ z + b[:, 0]  # LSTM-GATES
-        i, f, g, o = (
-            _sigmoid(a[:n]),
-            _sigmoid(a[n : 2 * n]),
-            np.tanh(a[2 * n : 3 * n]),
-            _sigmoid(a[3 * n :]),
-        )
+        i, f = _sigmoid(a[:n]), _sigmoid(a[n : 2 * n])
+        g, o = np.tanh(a[2 * n : 3 * n]), _sigmoid(a[3 * n :])
         c_prev = c
         c = f * c_prev + i * g  # LSTM-CELL
         h = o * np.tanh(c)  # LSTM-HIDDEN
@@ -42,9 +43,6 @@ def _one_example(
         gate_list.append((i, f, g, o, c_prev))
         cs.append(c)
         hs.append(h)
-    H = np.stack(hs, axis=1)
-    if dH is None:
-        return H, None, None, None
     dW = np.zeros_like(W)
     db = np.zeros(4 * n)
     dx = np.zeros((n_in, T))
@@ -53,15 +51,14 @@ def _one_example(
     f_next = np.zeros(n)
     for t in reversed(range(T)):
         i, f, g, o, c_prev = gate_list[t]
-        c = cs[t]
         dh = dH[:, t] + dh_from_next  # LSTM-BPTT-H
-        dc = dh * o * (1 - np.tanh(c) ** 2) + dc_next * f_next  # LSTM-BPTT-C
+        dc = dh * o * (1 - np.tanh(cs[t]) ** 2) + dc_next * f_next  # LSTM-BPTT-C
         da = np.concatenate(  # LSTM-DGATES
             [
                 dc * g * i * (1 - i),
                 dc * c_prev * f * (1 - f),
                 dc * i * (1 - g**2),
-                dh * np.tanh(c) * o * (1 - o),
+                dh * np.tanh(cs[t]) * o * (1 - o),
             ]
         )
         dW += np.outer(da, zs[t])  # LSTM-DW
@@ -70,25 +67,65 @@ def _one_example(
         dx[:, t] = dz[:n_in]  # LSTM-DX
         dh_from_next = dz[n_in:]
         dc_next, f_next = dc, f
-    return H, dx, dW, db[:, None]
+    # after step 1: dh_0 is the h-part of dz_1 (LSTM-DH0), dc_0 = dc_1 f_1 (LSTM-DC0)
+    return np.stack(hs, axis=1), (dx, dW, db[:, None], dh_from_next, dc_next * f_next)
 
 
-def lstm_forward_naive(X: FloatArray, W: FloatArray, b: FloatArray) -> FloatArray:
-    """H (n_h, T, m) computed one example at a time."""
-    return np.stack([_one_example(X[:, :, k], W, b, None)[0] for k in range(X.shape[2])], axis=2)
+def lstm_naive(
+    X: FloatArray,
+    W: FloatArray,
+    b: FloatArray,
+    dH: FloatArray,
+    h0: FloatArray | None = None,
+    c0: FloatArray | None = None,
+) -> tuple[FloatArray, Grads]:
+    """H (n_h, T, m) and (dX, dW, db, dh0, dc0) for upstream dH, one example at a time.
 
-
-def lstm_backward_naive(
-    X: FloatArray, W: FloatArray, b: FloatArray, dH: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(dX, dW, db) for upstream dH (n_h, T, m), one example at a time; dW, db summed over them."""
-    dX = np.zeros_like(X, dtype=np.float64)
-    dW = np.zeros_like(W, dtype=np.float64)
-    db = np.zeros_like(b, dtype=np.float64)
-    for k in range(X.shape[2]):
-        _, dx, dW_k, db_k = _one_example(X[:, :, k], W, b, dH[:, :, k])
-        assert dx is not None and dW_k is not None and db_k is not None
-        dX[:, :, k] = dx
+    h0, c0 (n_h, m) default to zeros; dW and db are summed over the examples.
+    """
+    n_in, T, m = X.shape
+    n = W.shape[0] // 4
+    h0 = np.zeros((n, m)) if h0 is None else h0
+    c0 = np.zeros((n, m)) if c0 is None else c0
+    H, dX = np.zeros((n, T, m)), np.zeros((n_in, T, m))
+    dW, db = np.zeros_like(W, dtype=np.float64), np.zeros_like(b, dtype=np.float64)
+    dh0, dc0 = np.zeros((n, m)), np.zeros((n, m))
+    for k in range(m):
+        H[:, :, k], (dX[:, :, k], dW_k, db_k, dh0[:, k], dc0[:, k]) = _one_example(
+            X[:, :, k], W, b, h0[:, k], c0[:, k], dH[:, :, k]
+        )
         dW += dW_k
         db += db_k
-    return dX, dW, db
+    return H, (dX, dW, db, dh0, dc0)
+
+
+@dataclass(frozen=True)
+class LSTMPoint:
+    """A generic point for the LSTM's equations: inputs, parameters, state and an upstream dH."""
+
+    X: FloatArray
+    W: FloatArray
+    b: FloatArray
+    h0: FloatArray
+    c0: FloatArray
+    dH: FloatArray
+
+
+@st.composite
+def lstm_points(
+    draw: st.DrawFn, *, max_size: int = 4, max_steps: int = 6, bound: float = 2.0
+) -> LSTMPoint:
+    """Shapes from ``sequence_shapes`` (shrinking to one unit, one step, one example), every
+    array drawn element by element: X, h0, c0 and dH in [-bound, bound], W scaled by
+    1/sqrt(n_in + n_h) so the gates are neither linear nor all saturated, b in [-1, 1]."""
+    s = draw(sequence_shapes(max_size=max_size, max_steps=max_steps))
+    n, fan_in = s.n_hidden, s.n_in + s.n_hidden
+    W = draw(arrays((4 * n, fan_in), bound=2.0)) / np.sqrt(fan_in)
+    return LSTMPoint(
+        X=draw(arrays(s.input_shape, bound=bound)),
+        W=W,
+        b=draw(arrays((4 * n, 1), bound=1.0)),
+        h0=draw(arrays((n, s.m), bound=1.0)),
+        c0=draw(arrays((n, s.m), bound=bound)),
+        dH=draw(arrays((n, s.T, s.m), bound=bound)),
+    )
