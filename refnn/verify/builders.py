@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from refnn import (
+    LSTM,
     BinaryCrossEntropy,
     BinaryCrossEntropyWithLogits,
     Conv2D,
@@ -129,6 +130,19 @@ def loss_objective(
     A = 3.0 * rng.standard_normal((4, 5)) if logits else rng.uniform(0.1, 0.9, (4, 5))
     Y = labels(label_kind, 4, 5, seed)
     return loss_problem(make(), A.astype(dtype), Y.astype(dtype))
+
+
+def lstm_state_objective(n_in: int, n_hidden: int, T: int, m: int, seed: int) -> Objective:
+    """J = Σ U ⊙ LSTM(X; h0, c0) over X, W, b and the initial state (h0, c0) itself."""
+    rng = np.random.default_rng(seed)
+    layer = LSTM(n_in, n_hidden, rng=rng)
+    layer.params["b"][...] = 0.5 * rng.standard_normal(layer.params["b"].shape)
+    X = rng.standard_normal((n_in, T, m))
+    state = {
+        "h0": np.tanh(rng.standard_normal((n_hidden, m))),
+        "c0": rng.standard_normal((n_hidden, m)),
+    }
+    return layer_problem(layer, X, seed=seed, extra=state)
 
 
 def ce_objective(soft: bool, seed: int) -> Objective:

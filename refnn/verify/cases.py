@@ -45,6 +45,7 @@ from refnn.verify.builders import (
     l2_objective,
     layer_objective,
     loss_objective,
+    lstm_state_objective,
     mlp_objective,
     plain,
     seeded,
@@ -84,6 +85,7 @@ MODEL = ("MODEL-FWD", "MODEL-BWD")
 MLP = (*MODEL, "INIT-HE")
 CNN = (*CONV, *MAXPOOL, *FLATTEN, "CONV-INIT", *MODEL)
 L2 = ("L2-COST", "L2-GRAD", *MODEL)
+LSTM_STATE = ("LSTM-STATE-INIT", "LSTM-DH0", "LSTM-DC0")
 
 Pair = tuple[int, int]
 #: (C, F, H, W, kernel, stride, padding, m, seed): square and non-square kernels, stride 1..3
@@ -230,6 +232,10 @@ def all_cases() -> list[Case]:
             (n_in, T, m),
             seed,
         )
+    for n_in, n_h, T, m, seed in ((2, 3, 1, 2, 0), (3, 2, 5, 3, 1), (2, 3, 10, 2, 2)):
+        build = partial(lstm_state_objective, n_in, n_h, T, m, seed)
+        config = f"n_in={n_in} n_hidden={n_h} T={T} m={m} seed={seed} given (h0, c0)"
+        out.append(Case("LSTM", config, (*LSTM_IDS, *LSTM_STATE), build))
     for T, seed in ((1, 0), (4, 1), (7, 2)):
         layer("LastStep", f"n=3 T={T} m=2 seed={seed}", LAST, plain(LastStep), (3, T, 2), seed)
     for C, F, H, W, k, s, p, m, seed in CONV_CONFIGS:

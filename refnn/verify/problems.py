@@ -7,7 +7,7 @@ run forward and backward, and restore the parameters afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -51,50 +51,66 @@ def _param_writer(layers: Sequence[Layer[Any]]) -> tuple[list[FloatArray], Calla
 
 
 def layer_problem(
-    layer: Layer[Any], X: FloatArray, *, seed: int = 0, training: bool = True
+    layer: Layer[Any],
+    X: FloatArray,
+    *,
+    seed: int = 0,
+    training: bool = True,
+    extra: Mapping[str, FloatArray] | None = None,
 ) -> Objective:
     """J = Σ U ⊙ layer(X) for a fixed random U, so dJ/dA = U exercises every output.
 
-    The inputs are X and each parameter ("W", "b", ...); all are checked.
+    The inputs are X, each parameter ("W", "b", ...) and each ``extra`` forward input (an LSTM's
+    "h0", "c0": passed to ``forward`` by name, its gradient read from ``layer.d<name>`` after
+    backward); all are checked.
     """
-    Y = layer.forward(X, training=training)
+    extra = dict(extra or {})
+    Y = layer.forward(X, training=training, **extra)
     U: FloatArray = np.random.default_rng(seed).standard_normal(Y.shape).astype(Y.dtype)
     arrays, restore = _param_writer([layer])
     keys = list(layer.params)
 
-    def load(values: Sequence[FloatArray]) -> None:
-        for a, v in zip(arrays, values, strict=True):
+    def run(X_: FloatArray, rest: Sequence[FloatArray]) -> FloatArray:
+        for a, v in zip(arrays, rest[: len(arrays)], strict=True):
             a[...] = v
+        named = dict(zip(extra, (v.astype(layer.dtype) for v in rest[len(arrays) :]), strict=True))
+        out: FloatArray = layer.forward(X_.astype(layer.dtype), training=training, **named)
+        return out
 
-    def f(X_: FloatArray, *params: FloatArray) -> float:
-        load(params)
-        return float(np.sum(U * layer.forward(X_.astype(layer.dtype), training=training)))
+    def backward(dY: FloatArray) -> list[FloatArray]:
+        dX = layer.backward(dY)
+        return [dX, *(layer.grads[k] for k in keys), *(getattr(layer, "d" + k) for k in extra)]
 
-    def grad(X_: FloatArray, *params: FloatArray) -> list[FloatArray]:
-        load(params)
-        layer.forward(X_.astype(layer.dtype), training=training)
-        dX = layer.backward(U)
-        return [dX, *(layer.grads[k] for k in keys)]
+    def f(X_: FloatArray, *rest: FloatArray) -> float:
+        return float(np.sum(U * run(X_, rest)))
+
+    def grad(X_: FloatArray, *rest: FloatArray) -> list[FloatArray]:
+        run(X_, rest)
+        return backward(U)
 
     def contract() -> ContractResult:
         restore()  # at the case's own point, not wherever the last check left the parameters
         X_ = X.astype(layer.dtype)
-        layer.forward(X_, training=training)
-
-        def backward(dY: FloatArray) -> list[FloatArray]:
-            return [layer.backward(dY), *(layer.grads[k] for k in keys)]
-
+        layer.forward(X_, training=training, **extra)
         return check_backward_contract(
             backward,
             Y.shape,
             seed=seed,
-            expected_shapes=[X.shape, *(layer.params[k].shape for k in keys)],
-            expected_dtypes=[layer.dtype] * (1 + len(keys)),
-            inputs_to_watch={"X": X_, **layer.params},
+            expected_shapes=[
+                X.shape,
+                *(layer.params[k].shape for k in keys),
+                *(v.shape for v in extra.values()),
+            ],
+            expected_dtypes=[layer.dtype] * (1 + len(keys) + len(extra)),
+            inputs_to_watch={"X": X_, **layer.params, **extra},
             dY_dtype=layer.dtype,
         )
 
-    inputs = {"X": X.copy(), **{k: v.copy() for k, v in layer.params.items()}}
+    inputs = {
+        "X": X.copy(),
+        **{k: v.copy() for k, v in layer.params.items()},
+        **{k: v.copy() for k, v in extra.items()},
+    }
     return Objective(f, grad, inputs, tuple(inputs), restore, contract)
 
 
