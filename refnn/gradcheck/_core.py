@@ -311,8 +311,9 @@ class Problem:
     def measure_noise(self, f0: float, seed: int) -> float:
         """Measure the rounding noise of f at x from second differences (GC-NOISE).
 
-        ``max_j |f(x + d_j) + f(x - d_j) - 2 f(x)|`` with ``d_j = +-NOISE_ULPS eps |x|`` (random
-        signs): every operation of f is rounded afresh, while the curvature term ``d' H d``
+        ``max_j |r_j f(x + d_j) + f(x - r_j d_j) - (1 + r_j) f(x)|`` with
+        ``d_j = +-u NOISE_ULPS eps |x|`` (random signs, u per element) and r_j uniform in
+        [0.5, 1.5]: every operation of f is rounded afresh, while the curvature term ``d' H d``
         stays far below rounding (each element moves by a few dozen of its own ulps).
 
         Spec: GC-NOISE
@@ -320,17 +321,23 @@ class Problem:
         rng = np.random.default_rng([seed, STREAM_NOISE])
         sigma = max(self.eps * abs(f0), self.nondet_tol)
         for _ in range(NOISE_PROBES // 2):
+            # the two points are x + d and x - r d, r in [0.5, 1.5]: the linear term cancels in
+            # r f(x + d) + f(x - r d) - (1 + r) f(x) as in a second difference, but the points
+            # are not mirror images, whose rounding (odd in d) would cancel too: at x = [3, 3]
+            # sum(x - mean(x)) gave exactly 0 on mirrored pairs while a step showed 4e-16
+            r = float(rng.uniform(0.5, 1.5))
             plus: dict[int, Float64Array] = {}
             minus: dict[int, Float64Array] = {}
             for k in self.wrt:
                 x = self.base[k]
-                d = rng.choice([-1.0, 1.0], size=x.shape) * NOISE_ULPS * np.abs(x)
+                size = rng.uniform(0.5, 1.5, size=x.shape) * NOISE_ULPS * np.abs(x)
+                d = rng.choice([-1.0, 1.0], size=x.shape) * size
                 d *= float(np.finfo(self.dtype(k)).eps)
-                plus[k], minus[k] = self.rounded(k, x + d), self.rounded(k, x - d)
+                plus[k], minus[k] = self.rounded(k, x + d), self.rounded(k, x - r * d)
             try:
-                pair = self.value(plus, "near the given inputs") + self.value(minus, "near x")
+                pair = r * self.value(plus, "near the given inputs") + self.value(minus, "near x")
             except NonFiniteError:
                 continue
-            sigma = max(sigma, abs(pair - 2.0 * f0))
+            sigma = max(sigma, abs(pair - (1.0 + r) * f0))
         self.noise = sigma
         return sigma
