@@ -1,0 +1,150 @@
+"""refnn.testing.check_layer accepts correct independent implementations (batch-first numpy,
+written from the equations) and rejects wrong ones with a minimal example (TEST-LAYER)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from refnn.testing import MismatchError, check_layer
+from refnn.types import FloatArray
+
+Grads = Mapping[str, FloatArray]
+
+
+class BatchFirstDense:
+    """Y = X W^T + b^T on m x n_in inputs: the textbook batch-first dense layer."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.W, self.b = params["W"], params["b"]
+        self.X: FloatArray = np.zeros((0, 0))
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        self.X = X
+        return X @ self.W.T + self.b.T
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        return dY @ self.W, {"W": dY.T @ self.X, "b": dY.sum(axis=0)[:, None]}
+
+
+class LoopConv:
+    """A loop-based N x C x H x W cross-correlation written straight from CONV-FWD."""
+
+    flip = False
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.W, self.b = params["W"], params["b"]
+        self.stride, self.pad = config["stride"], config["padding"]
+        self.Xp = np.zeros((0, 0, 0, 0))
+
+    def kernel(self) -> FloatArray:
+        return self.W[:, :, ::-1, ::-1] if self.flip else self.W
+
+    def windows(self, m: int) -> list[tuple[int, int, slice, slice]]:
+        _, _, kh, kw = self.W.shape
+        (sh, sw), (_, _, Hp, Wp) = self.stride, self.Xp.shape
+        return [
+            (i, j, slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw))
+            for i in range((Hp - kh) // sh + 1)
+            for j in range((Wp - kw) // sw + 1)
+        ]
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        ph, pw = self.pad
+        self.Xp = np.pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        wins = self.windows(X.shape[0])
+        Ho, Wo = wins[-1][0] + 1, wins[-1][1] + 1
+        Y = np.zeros((X.shape[0], self.W.shape[0], Ho, Wo))
+        K = self.kernel()
+        for n in range(X.shape[0]):
+            for f in range(K.shape[0]):
+                for i, j, rows, cols in wins:
+                    Y[n, f, i, j] = np.sum(self.Xp[n, :, rows, cols] * K[f]) + self.b[f, 0]
+        return Y
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        dXp, dK = np.zeros_like(self.Xp), np.zeros_like(self.W)
+        K = self.kernel()
+        for n in range(dY.shape[0]):
+            for f in range(K.shape[0]):
+                for i, j, rows, cols in self.windows(dY.shape[0]):
+                    dXp[n, :, rows, cols] += dY[n, f, i, j] * K[f]
+                    dK[f] += dY[n, f, i, j] * self.Xp[n, :, rows, cols]
+        ph, pw = self.pad
+        H, W = dXp.shape[2] - 2 * ph, dXp.shape[3] - 2 * pw
+        dW = dK[:, :, ::-1, ::-1] if self.flip else dK
+        db = dY.sum(axis=(0, 2, 3))[:, None]
+        return dXp[:, :, ph : ph + H, pw : pw + W], {"W": dW, "b": db}
+
+
+class FlippedConv(LoopConv):
+    """Wrong: a true convolution (kernel flipped), as in a signal-processing textbook."""
+
+    flip = True
+
+
+class DenseExtraMean(BatchFirstDense):
+    """Wrong: divides db by m once more (the 1/m already entered in the loss's backward)."""
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        dX, grads = super().backward(dY)
+        return dX, {**grads, "b": grads["b"] / dY.shape[0]}
+
+
+@pytest.mark.spec("TEST-LAYER", "TEST-TOL-ABS", "DENSE-FWD", "DENSE-DX", "DENSE-DW", "DENSE-DB")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_correct_batch_first_dense_passes(dtype: Any) -> None:
+    check_layer("Dense", BatchFirstDense, layout="batch_first", dtype=dtype, max_examples=20)
+
+
+@pytest.mark.spec("TEST-LAYER", "CONV-FWD", "CONV-DX", "CONV-DW", "CONV-DB")
+def test_a_correct_loop_based_nchw_conv_passes() -> None:
+    check_layer("Conv2D", LoopConv, layout="batch_first", max_examples=20)
+
+
+@pytest.mark.spec("TEST-LAYER", "CONV-FWD", "CONV-DW")
+def test_a_flipped_kernel_is_rejected_with_a_minimal_kernel() -> None:
+    with pytest.raises(MismatchError) as info:
+        check_layer("Conv2D", FlippedConv, layout="batch_first", max_examples=40)
+    message = str(info.value)
+    # the first quantity it changes on the minimal input: Y, or dW when that input is zero
+    assert re.search(r"(Y|dW) disagrees with refnn \(spec CONV-(FWD|DW)\)", message), message
+    # shrunk to the smallest kernel a flip changes: two taps along one axis
+    assert "kernel_size=[1, 2]" in message or "kernel_size=[2, 1]" in message
+    assert "in_channels=1, out_channels=1" in message
+
+
+@pytest.mark.spec("TEST-LAYER", "DENSE-DB")
+def test_an_extra_one_over_m_is_rejected_at_db_with_two_examples() -> None:
+    with pytest.raises(MismatchError) as info:
+        check_layer("Dense", DenseExtraMean, layout="batch_first", max_examples=40)
+    message = str(info.value)
+    assert "db disagrees with refnn (spec DENSE-DB)" in message
+    assert "n_in=1, n_out=1" in message and "X (1, 2)" in message
+
+
+@pytest.mark.spec("TEST-LAYER")
+def test_a_batch_last_implementation_given_batch_first_is_rejected() -> None:
+    # the right math in the wrong layout: the kit names the shapes it compared
+    with pytest.raises(MismatchError, match="shape"):
+        check_layer("Dense", BatchFirstDense, layout="batch_last", max_examples=20)
+
+
+class Float32Dense(BatchFirstDense):
+    """Right equations, computed in float32 whatever it is given."""
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        self.W, self.b = self.W.astype(np.float32), self.b.astype(np.float32)
+        return super().forward(X.astype(np.float32))
+
+
+@pytest.mark.spec("TEST-TOL", "TEST-TOL-ABS")
+def test_the_tolerance_follows_the_dtype_under_test() -> None:
+    # float32 rounding is within float32's bound and far outside float64's
+    check_layer("Dense", Float32Dense, layout="batch_first", dtype=np.float32, max_examples=20)
+    with pytest.raises(MismatchError, match=r"u = 1.11e-16 \(float64\)"):
+        check_layer("Dense", Float32Dense, layout="batch_first", max_examples=20)
