@@ -9,6 +9,7 @@ dY and dX are in the chosen layout (see :mod:`refnn.testing._layouts`).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,13 +76,19 @@ class LayerCase:
     absolute: str = "all"  # TEST-TOL-ABS: "all" operands, "upstream" only dY, "" (TEST-TOL-TERMS)
 
 
+def build(case: LayerCase, d: Drawn) -> Layer[Any]:
+    """refnn's layer for the drawn arguments, in float64 (``rng`` where the layer takes one)."""
+    takes_rng = "rng" in inspect.signature(case.make).parameters
+    return case.make(**d.args, **({"rng": np.random.default_rng(0)} if takes_rng else {}))
+
+
 def reference(case: LayerCase, d: Drawn, *, absolute: str = "") -> dict[str, FloatArray]:
     """refnn's Y, dX and parameter gradients in float64 (operands made absolute if asked)."""
 
     def mag(a: FloatArray) -> FloatArray:
         return np.abs(a) if absolute == "all" else a
 
-    layer = case.make(**d.args, rng=np.random.default_rng(0))
+    layer = build(case, d)
     for key, value in d.params.items():
         layer.params[key][...] = mag(value.astype(F64))
     if isinstance(layer, Dropout) and d.keep is not None:
@@ -293,7 +300,7 @@ def _check_example(
             scales["Y"] = np.abs(ref["Y"])
     else:
         scales, text = term_scales(name, d, ref), TERMS_TEXT
-    config = case.make(**d.args, rng=np.random.default_rng(0)).config() | {"dtype": dt.name}
+    config = build(case, d).config() | {"dtype": dt.name}
     if d.keep is not None:
         config["keep"] = convert(d.keep, layout)  # type: ignore[arg-type]
     shapes = {"X": d.X.shape, "Y": ref["Y"].shape, **{k: v.shape for k, v in d.params.items()}}
@@ -325,7 +332,7 @@ def _check_example(
 @st.composite
 def _examples(draw: st.DrawFn, case: LayerCase, dt: np.dtype[Any]) -> Drawn:
     d = case.draw(draw, dt)
-    Y = case.make(**d.args, rng=np.random.default_rng(0))
+    Y = build(case, d)
     for key, value in d.params.items():
         Y.params[key][...] = value
     if isinstance(Y, Dropout) and d.keep is not None:
