@@ -3,7 +3,6 @@ written from the equations) and rejects wrong ones with a minimal example (TEST-
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,20 +80,6 @@ class LoopConv:
         return dXp[:, :, ph : ph + H, pw : pw + W], {"W": dW, "b": db}
 
 
-class FlippedConv(LoopConv):
-    """Wrong: a true convolution (kernel flipped), as in a signal-processing textbook."""
-
-    flip = True
-
-
-class DenseExtraMean(BatchFirstDense):
-    """Wrong: divides db by m once more (the 1/m already entered in the loss's backward)."""
-
-    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
-        dX, grads = super().backward(dY)
-        return dX, {**grads, "b": grads["b"] / dY.shape[0]}
-
-
 @pytest.mark.spec("TEST-LAYER", "TEST-TOL-ABS", "DENSE-FWD", "DENSE-DX", "DENSE-DW", "DENSE-DB")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_correct_batch_first_dense_passes(dtype: Any) -> None:
@@ -104,27 +89,6 @@ def test_a_correct_batch_first_dense_passes(dtype: Any) -> None:
 @pytest.mark.spec("TEST-LAYER", "CONV-FWD", "CONV-DX", "CONV-DW", "CONV-DB")
 def test_a_correct_loop_based_nchw_conv_passes() -> None:
     check_layer("Conv2D", LoopConv, layout="batch_first", max_examples=20)
-
-
-@pytest.mark.spec("TEST-LAYER", "CONV-FWD", "CONV-DW")
-def test_a_flipped_kernel_is_rejected_with_a_minimal_kernel() -> None:
-    with pytest.raises(MismatchError) as info:
-        check_layer("Conv2D", FlippedConv, layout="batch_first", max_examples=40)
-    message = str(info.value)
-    # the first quantity it changes on the minimal input: Y, or dW when that input is zero
-    assert re.search(r"(Y|dW) disagrees with refnn \(spec CONV-(FWD|DW)\)", message), message
-    # shrunk to the smallest kernel a flip changes: two taps along one axis
-    assert "kernel_size=[1, 2]" in message or "kernel_size=[2, 1]" in message
-    assert "in_channels=1, out_channels=1" in message
-
-
-@pytest.mark.spec("TEST-LAYER", "DENSE-DB")
-def test_an_extra_one_over_m_is_rejected_at_db_with_two_examples() -> None:
-    with pytest.raises(MismatchError) as info:
-        check_layer("Dense", DenseExtraMean, layout="batch_first", max_examples=40)
-    message = str(info.value)
-    assert "db disagrees with refnn (spec DENSE-DB)" in message
-    assert "n_in=1, n_out=1" in message and "X (1, 2)" in message
 
 
 @pytest.mark.spec("TEST-LAYER")

@@ -71,13 +71,13 @@ class TorchOptimizer:
 
 def make(name: str) -> Callable[..., Any]:
     """The make_impl of a loss or optimizer."""
-    from refnn.testing.torch_impl import LOSSES, OPTIMIZERS
+    from refnn.testing.torch_adapters import LOSSES, OPTIMIZERS
 
     if name in LOSSES:
         return lambda config: TorchLoss(name, config)
     if name in OPTIMIZERS:
         return lambda config, params: TorchOptimizer(name, config, params)
-    from refnn.testing.torch_impl import LAYERS
+    from refnn.testing.torch_adapters import LAYERS
 
     known = ", ".join((*LAYERS, *LOSSES, *OPTIMIZERS))
     raise ValueError(f"torch_impl has no counterpart of {name!r}; it has {known}")

@@ -19,7 +19,7 @@ Variant = Callable[[Config, Mapping[str, FloatArray], Steps], Steps]
 
 def _variant(update: Update) -> Variant:
     def run(config: Config, params: Mapping[str, FloatArray], steps: Steps) -> Steps:
-        theta = {k: v.astype(np.float64) for k, v in params.items()}
+        theta: dict[str, FloatArray] = {k: v.astype(np.float64) for k, v in params.items()}
         state: dict[str, dict[str, FloatArray]] = {k: {} for k in params}
         out: Steps = []
         for t, grads in enumerate(steps, start=1):

@@ -44,7 +44,7 @@ def _torch() -> Any:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised only without torch
         raise ImportError(
-            "refnn.testing.torch_impl needs torch: pip install 'refnn[torch]'"
+            "refnn.testing.torch_adapters needs torch: pip install 'refnn[torch]'"
         ) from exc
     return torch
 
