@@ -12,12 +12,11 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from refnn import (
     LSTM,
@@ -34,7 +33,19 @@ from refnn import (
     Softmax,
     Tanh,
 )
-from refnn.testing import strategies as rs
+from refnn.testing._draws import (
+    Drawn,
+    _any_rank,
+    _arr,
+    _classes,
+    _conv,
+    _dense,
+    _dropout,
+    _images,
+    _lstm,
+    _pool,
+    _sequences,
+)
 from refnn.testing._layouts import Layout, back, convert
 from refnn.testing._run import calling, check_dtype, check_layout, check_name, run_examples
 from refnn.testing._tolerance import Example, MismatchError, compare
@@ -52,17 +63,6 @@ class LayerImpl(Protocol):
 
 
 MakeLayerImpl = Callable[[dict[str, Any], dict[str, FloatArray]], LayerImpl]
-
-
-@dataclass
-class Drawn:
-    """One drawn layer: constructor arguments, parameters and input, in the dtype under test."""
-
-    args: dict[str, Any]
-    params: dict[str, FloatArray]
-    X: FloatArray
-    keep: np.ndarray[Any, np.dtype[np.bool_]] | None = None
-    dY: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -93,81 +93,13 @@ def reference(case: LayerCase, d: Drawn, *, absolute: str = "") -> dict[str, Flo
         layer.params[key][...] = mag(value.astype(F64))
     if isinstance(layer, Dropout) and d.keep is not None:
         layer.freeze_mask(d.keep)
-    Y = layer.forward(mag(d.X.astype(F64)))
+    state = {k: v.astype(F64) for k, v in d.state.items()}  # the LSTM's h0, c0 if it takes them
+    forward: Callable[..., FloatArray] = layer.forward  # h0, c0: after the LSTM-state merge
+    Y = forward(mag(d.X.astype(F64)), **state)
     dY = d.dY.astype(F64)
     dX = layer.backward(np.abs(dY) if absolute else dY)
-    return {"Y": Y, "dX": dX, **{"d" + k: g for k, g in layer.grads.items()}}
-
-
-def _arr(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype[Any], bound: float) -> FloatArray:
-    return draw(rs.arrays(shape, dtype=dtype, bound=bound))
-
-
-def _dense(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    s = draw(rs.dense_shapes())
-    W, b = _arr(draw, (s.n_out, s.n_in), dt, 2.0), _arr(draw, (s.n_out, 1), dt, 2.0)
-    return Drawn(
-        {"n_in": s.n_in, "n_out": s.n_out}, {"W": W, "b": b}, _arr(draw, s.input_shape, dt, 4)
-    )
-
-
-def _conv(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    s = draw(rs.conv_shapes(max_channels=3, max_size=6))
-    args = {
-        "in_channels": s.C,
-        "out_channels": s.F,
-        "kernel_size": s.kernel,
-        "stride": s.stride,
-        "padding": s.padding,
-    }
-    W, b = _arr(draw, (s.F, s.C, *s.kernel), dt, 2.0), _arr(draw, (s.F, 1), dt, 2.0)
-    return Drawn(args, {"W": W, "b": b}, _arr(draw, s.input_shape, dt, 4.0))
-
-
-def _pool(unique: bool) -> Callable[[st.DrawFn, np.dtype[Any]], Drawn]:
-    def draw_pool(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-        s = draw(rs.pool_shapes(max_size=6))
-        width: Literal[32, 64] = 64 if dt == F64 else 32
-        elements = st.floats(-4.0, 4.0, width=width, allow_subnormal=False)
-        X = draw(hnp.arrays(dt, s.input_shape, elements=elements, unique=unique))
-        return Drawn({"kernel_size": s.kernel, "stride": s.stride}, {}, X)
-
-    return draw_pool
-
-
-def _images(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    shape = tuple(draw(rs.sizes(4)) for _ in range(4))
-    return Drawn({}, {}, _arr(draw, shape, dt, 4.0))
-
-
-def _any_rank(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    shape = draw(hnp.array_shapes(min_dims=2, max_dims=4, max_side=4))
-    return Drawn({}, {}, _arr(draw, shape, dt, 4.0))
-
-
-def _classes(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    return Drawn({}, {}, _arr(draw, (draw(rs.sizes(5)), draw(rs.sizes(4))), dt, 8.0))
-
-
-def _dropout(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    shape = (draw(rs.sizes(5)), draw(rs.sizes(4)))
-    p_drop = draw(st.sampled_from([0.0, 0.25, 0.5, 0.8]))
-    keep = draw(hnp.arrays(np.bool_, shape))
-    return Drawn({"p_drop": p_drop}, {}, _arr(draw, shape, dt, 4.0), keep)
-
-
-def _sequences(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    shape = (draw(rs.sizes(4)), draw(rs.sizes(5)), draw(rs.sizes(3)))
-    return Drawn({}, {}, _arr(draw, shape, dt, 4.0))
-
-
-def _lstm(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
-    s = draw(rs.sequence_shapes())
-    h = s.n_hidden
-    W, b = _arr(draw, (4 * h, s.n_in + h), dt, 1.0), _arr(draw, (4 * h, 1), dt, 1.0)
-    return Drawn(
-        {"n_in": s.n_in, "n_hidden": h}, {"W": W, "b": b}, _arr(draw, s.input_shape, dt, 2)
-    )
+    out = {"Y": Y, "dX": dX, **{"d" + k: g for k, g in layer.grads.items()}}
+    return out | {"d" + k: getattr(layer, "d" + k) for k in d.state}
 
 
 def _window_overlap(d: Drawn) -> int:
@@ -190,7 +122,7 @@ def _lstm_sums(d: Drawn) -> dict[str, int]:
     n, T, m = d.X.shape
     h = d.args["n_hidden"]
     K = 4 * T * (n + h + 2)
-    return {"Y": K, "dX": K, "dW": K * m, "db": K * m}
+    return {"Y": K, "dX": K, "dW": K * m, "db": K * m, "dh0": K, "dc0": K}
 
 
 def _ones(*names: str) -> Callable[[Drawn], dict[str, int]]:
@@ -255,7 +187,14 @@ CASES: dict[str, LayerCase] = {
     "LSTM": LayerCase(
         LSTM,
         _lstm,
-        {"Y": "LSTM-HIDDEN", "dX": "LSTM-DX", "dW": "LSTM-DW", "db": "LSTM-DB"},
+        {
+            "Y": "LSTM-HIDDEN",
+            "dX": "LSTM-DX",
+            "dW": "LSTM-DW",
+            "db": "LSTM-DB",
+            "dh0": "LSTM-BPTT-H",
+            "dc0": "LSTM-BPTT-C",
+        },
         _lstm_sums,
         "",
     ),
@@ -276,12 +215,8 @@ def term_scales(name: str, d: Drawn, ref: dict[str, FloatArray]) -> dict[str, Fl
     if name == "LSTM":
         T = d.X.shape[1]
         big = float(dY.max(initial=0.0)) * T * max(1.0, float(np.abs(d.X).max(initial=0.0)))
-        return {
-            "Y": np.ones(()),
-            "dX": np.asarray(big),
-            "dW": np.asarray(big),
-            "db": np.asarray(big),
-        }
+        keys = ("dX", "dW", "db", "dh0", "dc0")
+        return {"Y": np.ones(()), **dict.fromkeys(keys, np.asarray(big))}
     return {"Y": np.abs(ref["Y"]) + (name == "Sigmoid"), "dX": dY}
 
 
@@ -309,7 +244,8 @@ def _check_example(
     with calling(example, "constructor (make_impl)"):
         impl = make_impl(dict(config), {k: v.copy() for k, v in d.params.items()})
     with calling(example, "forward"):
-        Y = back(impl.forward(convert(d.X, layout)), layout)
+        state = {k: convert(v, layout) for k, v in d.state.items()}
+        Y = back(impl.forward(convert(d.X, layout), **state), layout)
 
     def check(q: str, got: object) -> None:
         compare(
@@ -320,13 +256,13 @@ def _check_example(
     with calling(example, "backward"):
         dX, grads = impl.backward(convert(d.dY, layout))
     check("dX", back(np.asarray(dX), layout))
-    for key in d.params:
+    for key in [*d.params, *d.state]:
         if key not in grads:
             raise MismatchError(
                 f"{name}: backward returned no gradient for {key!r} (got keys {sorted(grads)})\n"
                 f"{example.describe()}"
             )
-        check("d" + key, grads[key])
+        check("d" + key, back(np.asarray(grads[key]), layout) if key in d.state else grads[key])
 
 
 @st.composite
