@@ -112,3 +112,57 @@ def test_the_tolerance_follows_the_dtype_under_test() -> None:
     check_layer("Dense", Float32Dense, layout="batch_first", dtype=np.float32, max_examples=20)
     with pytest.raises(MismatchError, match=r"u = 1.11e-16 \(float64\)"):
         check_layer("Dense", Float32Dense, layout="batch_first", max_examples=20)
+
+
+class MaskDropout:
+    """Inverted dropout with the kit's mask: Y = X ⊙ keep / (1 - p)."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.scale = config["keep"] / (1.0 - config["p_drop"])
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        return X * self.scale
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        return dY * self.scale, {}
+
+
+class UnscaledDropout(MaskDropout):
+    """Wrong: forgets the 1/(1 - p) of inverted dropout."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.scale = config["keep"] * 1.0
+
+
+@pytest.mark.spec("TEST-LAYER", "DROPOUT-FWD", "DROPOUT-BWD")
+def test_dropout_is_checked_with_the_mask_the_kit_gives() -> None:
+    check_layer("Dropout", MaskDropout, layout="batch_first", max_examples=20)
+    # on the minimal input X = 0 the missing scale shows in dX first
+    with pytest.raises(MismatchError, match=r"dX disagrees with refnn \(spec DROPOUT-BWD\)"):
+        check_layer("Dropout", UnscaledDropout, layout="batch_first", max_examples=20)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"name": "Conv3D"}, ValueError, r"name must be one of \[.*'Conv2D'"),
+        ({"layout": "NCHW"}, ValueError, "layout must be 'batch_last' or 'batch_first'"),
+        ({"dtype": "float16"}, TypeError, "dtype must be float64 or float32"),
+        ({"max_examples": 0}, ValueError, "max_examples must be >= 1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_example(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    arguments: dict[str, Any] = {"name": "Dense", "make_impl": BatchFirstDense} | kwargs
+    with pytest.raises(error, match=match):
+        check_layer(**arguments)
+
+
+@pytest.mark.spec("TEST-LAYER")
+def test_an_implementation_that_raises_is_reported_with_the_example() -> None:
+    def broken(config: dict[str, Any], params: dict[str, FloatArray]) -> BatchFirstDense:
+        raise KeyError("W_ih")
+
+    with pytest.raises(MismatchError, match=r"constructor \(make_impl\) raised KeyError"):
+        check_layer("Dense", broken, max_examples=5)

@@ -86,7 +86,7 @@ def _classes(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
 def _dropout(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:
     shape = (draw(rs.sizes(5)), draw(rs.sizes(4)))
     p_drop = draw(st.sampled_from([0.0, 0.25, 0.5, 0.8]))
-    keep = draw(hnp.arrays(np.bool_, shape))
+    keep = draw(hnp.arrays(np.bool_, shape)) | (p_drop == 0.0)  # p = 0 keeps every unit
     return Drawn({"p_drop": p_drop}, {}, _arr(draw, shape, dt, 4.0), keep)
 
 
