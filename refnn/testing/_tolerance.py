@@ -40,10 +40,10 @@ class Example:
     def describe(self) -> str:
         config = ", ".join(f"{k}={_short(v)}" for k, v in self.config.items())
         shapes = ", ".join(f"{k} {v}" for k, v in self.shapes.items())
-        return (
-            f"  configuration: {self.name}({config})\n"
-            f"  shapes (refnn layout, examples last; you were given {self.layout}): {shapes}"
+        where = (
+            f" (refnn layout, examples last; you were given {self.layout})" if self.layout else ""
         )
+        return f"  configuration: {self.name}({config})\n  shapes{where}: {shapes}"
 
 
 def _short(value: Any) -> str:
@@ -102,7 +102,7 @@ def compare(
     bad = int(np.count_nonzero(ratio))
     raise MismatchError(
         f"{head}"
-        f"  worst element {quantity}[{index}] (refnn layout): "
+        f"  worst element [{index}] of {quantity} (refnn layout): "
         f"implementation {float(arr[worst])!r}, refnn {float(ref[worst])!r}, "
         f"|error| {err[worst]:.3g} > tolerance {bound[worst]:.3g} "
         f"({bad} of {ref.size} elements outside)\n"

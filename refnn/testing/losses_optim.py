@@ -280,7 +280,7 @@ def check_optimizer(
             name, config, params, [{k: np.abs(g) for k, g in s.items()} for s in steps]
         )
         full = dict(config) | {"dtype": dt.name}
-        example = Example("optimizer", name, full, {k: v.shape for k, v in params.items()})
+        example = Example("optimizer", name, full, {k: v.shape for k, v in params.items()}, "")
         with calling(example, "constructor (make_impl)"):
             impl = make_impl(dict(full), {k: v.copy() for k, v in params.items()})
         history: Steps = []
@@ -295,7 +295,7 @@ def check_optimizer(
                 try:
                     compare(
                         example,
-                        f"{key} after step {t} of {len(steps)}",
+                        f"{key} (after step {t} of {len(steps)})",
                         specs[-1],
                         got.get(key),
                         ref[t - 1][key],
