@@ -23,21 +23,21 @@ DTYPES = [np.float64, np.float32]
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", LAYERS)
 def test_every_torch_layer_passes(name: str, dtype: Any) -> None:
-    check_layer(name, torch_impl(name), layout="batch_first", dtype=dtype, max_examples=15)
+    check_layer(name, torch_impl(name), layout="batch_first", dtype=dtype, max_examples=10)
 
 
 @pytest.mark.spec("TEST-TORCH")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", LOSSES)
 def test_every_torch_loss_passes(name: str, dtype: Any) -> None:
-    check_loss(name, torch_impl(name), layout="batch_first", dtype=dtype, max_examples=15)
+    check_loss(name, torch_impl(name), layout="batch_first", dtype=dtype, max_examples=10)
 
 
 @pytest.mark.spec("TEST-TORCH")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_torch_optimizer_passes(name: str, dtype: Any) -> None:
-    check_optimizer(name, torch_impl(name), dtype=dtype, max_examples=15)
+    check_optimizer(name, torch_impl(name), dtype=dtype, max_examples=10)
 
 
 def test_torch_lstm_given_the_wrong_layout_is_rejected() -> None:
@@ -45,7 +45,7 @@ def test_torch_lstm_given_the_wrong_layout_is_rejected() -> None:
     from refnn.testing import MismatchError
 
     with pytest.raises(MismatchError):
-        check_layer("LSTM", torch_impl("LSTM"), max_examples=15)
+        check_layer("LSTM", torch_impl("LSTM"), max_examples=10)
 
 
 def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
