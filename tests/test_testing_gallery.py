@@ -1,0 +1,248 @@
+"""The gallery: wrong implementations the kit must reject, each with the message it gives.
+
+Each is a plausible mistake next to a correct implementation written independently from the
+same equations (which the kit accepts): the failure names the minimal configuration, the
+quantity, its spec ID and, for optimizers, the convention the implementation follows instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from refnn import LSTM
+from refnn.testing import MismatchError, check_layer, check_loss, check_optimizer
+from refnn.types import FloatArray
+from tests.test_testing import BatchFirstDense, LoopConv
+
+Grads = Mapping[str, FloatArray]
+
+
+def rejection(check: Any, *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(MismatchError) as info:
+        check(*args, max_examples=40, **kwargs)
+    return str(info.value)
+
+
+class FlippedConv(LoopConv):
+    """Wrong: a true convolution (kernel flipped), as in a signal-processing textbook."""
+
+    flip = True
+
+
+class DenseExtraMean(BatchFirstDense):
+    """Wrong: divides db by m once more (the 1/m already entered in the loss's backward)."""
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        dX, grads = super().backward(dY)
+        return dX, {**grads, "b": grads["b"] / dY.shape[0]}
+
+
+class NumpySoftmax:
+    """Batch-first softmax over the class axis (axis 1 of m x k), stable form."""
+
+    axis = 1
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.A: FloatArray = np.zeros(0)
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        E = np.exp(X - X.max(axis=self.axis, keepdims=True))
+        self.A = E / E.sum(axis=self.axis, keepdims=True)
+        return self.A
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        A = self.A
+        return A * (dY - (A * dY).sum(axis=self.axis, keepdims=True)), {}
+
+
+class SoftmaxWrongAxis(NumpySoftmax):
+    """Wrong: normalises over the examples (axis 0 of a batch-first array)."""
+
+    axis = 0
+
+
+class NumpyMaxPool:
+    """Batch-first max pooling: each window's gradient goes to its (unique) maximum."""
+
+    transposed = False
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.k, self.s = config["kernel_size"], config["stride"]
+        self.X: FloatArray = np.zeros(0)
+        self.where: list[tuple[int, int, Any]] = []
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        (kh, kw), (sh, sw) = self.k, self.s
+        m, C, H, W = X.shape
+        Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+        Y, self.X, self.where = np.zeros((m, C, Ho, Wo)), X, []
+        for i in range(Ho):
+            for j in range(Wo):
+                win = X[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+                flat = (win.transpose(0, 1, 3, 2) if self.transposed else win).reshape(m, C, -1)
+                Y[:, :, i, j] = flat.max(axis=2)
+                self.where.append((i, j, flat.argmax(axis=2)))
+        return Y
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        (_, kw), (sh, sw) = self.k, self.s
+        dX = np.zeros_like(self.X)
+        n, c = np.indices(dY.shape[:2])
+        for i, j, idx in self.where:
+            r, q = np.divmod(idx, kw)  # row-major unravel
+            np.add.at(dX, (n, c, i * sh + r, j * sw + q), dY[:, :, i, j])
+        return dX, {}
+
+
+class MaxPoolWrongElement(NumpyMaxPool):
+    """Wrong: argmax of the window in column-major order, unravelled row-major."""
+
+    transposed = True
+
+
+class SwappedGatesLSTM:
+    """Wrong: reads the input gate's rows of W and b as the forget gate's and vice versa."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        h = config["n_hidden"]
+        self.perm = np.r_[h : 2 * h, 0:h, 2 * h : 4 * h]  # (f, i, g, o) instead of (i, f, g, o)
+        self.layer = LSTM(config["n_in"], h, rng=np.random.default_rng(0))
+        self.layer.params = {k: v[self.perm] for k, v in params.items()}
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        return self.layer.forward(X)
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        dX = self.layer.backward(dY)
+        return dX, {k: g[self.perm] for k, g in self.layer.grads.items()}
+
+
+class NumpyBCE:
+    """Batch-first binary cross-entropy, J = -(1/m) Σ [y log a + (1 - y) log(1 - a)]."""
+
+    mean = True
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.A: FloatArray = np.zeros(0)
+        self.Y: FloatArray = np.zeros(0)
+
+    def forward(self, A: FloatArray, Y: FloatArray) -> float:
+        self.A, self.Y = A, Y
+        return float(-(Y * np.log(A) + (1 - Y) * np.log(1 - A)).sum() / A.shape[0])
+
+    def backward(self) -> FloatArray:
+        A, Y = self.A, self.Y
+        dA = -Y / A + (1 - Y) / (1 - A)
+        return dA / A.shape[0] if self.mean else dA
+
+
+class BCEMissingMean(NumpyBCE):
+    """Wrong: dA without the 1/m (the cost has it)."""
+
+    mean = False
+
+
+class NumpyOptimizer:
+    """Momentum and Adam in numpy; ``form`` picks refnn's or another convention."""
+
+    form = "refnn"
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.c, self.theta, self.t = config, params, 0
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step(self, grads: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+        c, self.t = self.c, self.t + 1
+        for k, g in grads.items():
+            if "beta" in c:  # momentum
+                damp = 1.0 if self.form == "torch" else 1.0 - c["beta"]
+                self.m[k] = c["beta"] * self.m[k] + damp * g
+                self.theta[k] = self.theta[k] - c["lr"] * self.m[k]
+                continue
+            self.m[k] = c["beta1"] * self.m[k] + (1 - c["beta1"]) * g
+            self.v[k] = c["beta2"] * self.v[k] + (1 - c["beta2"]) * g * g
+            m_hat = self.m[k] / (1 - c["beta1"] ** self.t)
+            v_hat = self.v[k] / (1 - c["beta2"] ** self.t)
+            if self.form == "eps inside":
+                self.theta[k] = self.theta[k] - c["lr"] * m_hat / np.sqrt(v_hat + c["eps"])
+            else:
+                self.theta[k] = self.theta[k] - c["lr"] * m_hat / (np.sqrt(v_hat) + c["eps"])
+        return self.theta
+
+
+class TorchFormMomentum(NumpyOptimizer):
+    form = "torch"
+
+
+class EpsInsideAdam(NumpyOptimizer):
+    form = "eps inside"
+
+
+@pytest.mark.spec("TEST-LAYER", "CONV-FWD", "CONV-DW")
+def test_a_flipped_kernel_is_rejected_with_a_minimal_kernel() -> None:
+    message = rejection(check_layer, "Conv2D", FlippedConv, layout="batch_first")
+    # the first quantity it changes on the minimal input: Y, or dW when that input is zero
+    assert re.search(r"(Y|dW) disagrees with refnn \(spec CONV-(FWD|DW)\)", message), message
+    # shrunk to the smallest kernel a flip changes: two taps along one axis
+    assert "kernel_size=[1, 2]" in message or "kernel_size=[2, 1]" in message
+    assert "in_channels=1, out_channels=1" in message
+
+
+@pytest.mark.spec("TEST-LAYER", "DENSE-DB")
+def test_an_extra_one_over_m_is_rejected_at_db_with_two_examples() -> None:
+    message = rejection(check_layer, "Dense", DenseExtraMean, layout="batch_first")
+    assert "db disagrees with refnn (spec DENSE-DB)" in message
+    assert "n_in=1, n_out=1" in message and "X (1, 2)" in message
+
+
+@pytest.mark.spec("TEST-LOSS", "BCE-COST", "BCE-GRAD", "TEST-TOL-TERMS")
+def test_a_numpy_bce_passes_and_one_missing_its_one_over_m_is_rejected() -> None:
+    check_loss("BinaryCrossEntropy", NumpyBCE, layout="batch_first", max_examples=30)
+    message = rejection(check_loss, "BinaryCrossEntropy", BCEMissingMean, layout="batch_first")
+    assert "dA disagrees with refnn (spec BCE-GRAD)" in message
+    assert "A (1, 2)" in message  # one output, two examples: the smallest m a 1/m shows in
+
+
+@pytest.mark.spec("TEST-LAYER", "TEST-TOL-TERMS", "SOFTMAX-FWD", "SOFTMAX-BWD")
+def test_a_numpy_softmax_passes_and_one_over_the_wrong_axis_is_rejected() -> None:
+    check_layer("Softmax", NumpySoftmax, layout="batch_first", max_examples=30)
+    message = rejection(check_layer, "Softmax", SoftmaxWrongAxis, layout="batch_first")
+    assert "Y disagrees with refnn (spec SOFTMAX-FWD)" in message
+
+
+@pytest.mark.spec("TEST-LAYER", "MAXPOOL-FWD", "MAXPOOL-BWD")
+def test_a_numpy_max_pool_passes_and_one_routing_to_the_wrong_element_is_rejected() -> None:
+    check_layer("MaxPool2D", NumpyMaxPool, layout="batch_first", max_examples=30)
+    message = rejection(check_layer, "MaxPool2D", MaxPoolWrongElement, layout="batch_first")
+    assert "dX disagrees with refnn (spec MAXPOOL-BWD)" in message
+    assert "kernel_size=[2, 2]" in message  # the smallest window whose two orders differ
+
+
+@pytest.mark.spec("TEST-LAYER", "LSTM-HIDDEN", "LSTM-DB")
+def test_swapped_lstm_gates_are_rejected() -> None:
+    message = rejection(check_layer, "LSTM", SwappedGatesLSTM)
+    # the minimal input is zero: the gates still differ through b, seen first in db or Y
+    assert re.search(r"(Y|db) disagrees with refnn \(spec LSTM-(HIDDEN|DB)\)", message), message
+    assert "n_in=1, n_hidden=1" in message
+
+
+@pytest.mark.spec("TEST-OPTIM", "OPT-MOMENTUM")
+def test_pytorch_form_momentum_is_rejected_and_named() -> None:
+    check_optimizer("Momentum", NumpyOptimizer, max_examples=30)
+    message = rejection(check_optimizer, "Momentum", TorchFormMomentum)
+    assert "(spec OPT-MOMENTUM)" in message and "after step 1" in message
+    assert "diagnosis: the implementation follows PyTorch's momentum" in message
+
+
+@pytest.mark.spec("TEST-OPTIM", "ADAM-STEP", "ADAM-MOMENTS", "ADAM-BIAS")
+def test_adam_with_eps_inside_the_square_root_is_rejected_and_named() -> None:
+    check_optimizer("Adam", NumpyOptimizer, max_examples=30)
+    message = rejection(check_optimizer, "Adam", EpsInsideAdam)
+    assert "(spec ADAM-STEP)" in message
+    assert "diagnosis: the implementation follows ε inside the square root" in message
