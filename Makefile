@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test test-oldest lint typecheck pytest clean bench bench-compare compare asvcheck oracle demo
+.PHONY: check test test-oldest docs lint typecheck pytest clean bench bench-compare compare asvcheck oracle demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -124,6 +124,15 @@ $(DEMO_STAMP): $(STAMP) pyproject.toml
 
 demo: $(DEMO_STAMP)
 	$(BIN)/python -m demo
+
+## docs: the API reference (Sphinx + numpydoc), warnings as errors, into docs/_build/html
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) $(OLDEST) .hypothesis .mypy_cache .ruff_cache .pytest_cache check-report.json
