@@ -31,7 +31,8 @@ def test_flatten():
 def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_consumer.py").write_text(CONSUMER)
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "refnn.testing.plugin", *args]
+    # the plugin comes in through refnn's pytest11 entry point, as in a consumer's project
+    command = [sys.executable, "-m", "pytest", "-q", *args]
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
 
 
