@@ -7,9 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import refnn  # noqa: E402  (after the path: the checkout's refnn, not an installed one)
+
 project = "refnn"
-author = "refnn contributors"
-release = "0.1.0"
+author = "the refnn developers"
+release = refnn.__version__
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx", "numpydoc"]
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
@@ -18,8 +20,3 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 nitpicky = False
-# refnn.fit's docstring writes |B| (a batch's size), which reStructuredText reads as a
-# substitution: define it as the literal text.
-rst_prolog = r"""
-.. |B| replace:: \|B\|
-"""

@@ -97,9 +97,9 @@ def fit(
     -----
     Spec: TRAIN-STEP, TRAIN-BATCHES, TRAIN-L2
 
-    For each batch B: A = model(X_B), J_B = loss(A, Y_B) + (λ/(2m)) Σ ||W||², dA = ∂J_B/∂A,
-    model.backward(dA), dW += (λ/m) W, θ := update(θ, dθ). The epoch's cost is
-    Σ_B |B| J_B / m.
+    For each batch B: ``A = model(X_B)``, ``J_B = loss(A, Y_B) + (l2/(2m)) Σ ||W||²``,
+    ``dA = ∂J_B/∂A``, ``model.backward(dA)``, ``dW += (l2/m) W``, ``θ := update(θ, dθ)``. The
+    epoch's cost is ``Σ_B |B| J_B / m``.
     """
     _require(model, Sequential, "model", "Sequential([...]) or mlp([...])")
     _require(loss, Loss, "loss", "BinaryCrossEntropy()")
