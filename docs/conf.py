@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import refnn  # noqa: E402  (after the path: the checkout's refnn, not an installed one)
+import refnn  # after the path: the checkout's refnn, not an installed one
 
 project = "refnn"
 author = "the refnn developers"

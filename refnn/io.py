@@ -147,7 +147,7 @@ def _write_atomic(name: str, arrays: dict[str, Any]) -> None:
 def load(
     path: PathLike, *, expect: Sequential | None = None, layers: Classes = (), rng: Rng = None
 ) -> Sequential:
-    """Rebuild the model ``save`` wrote to ``path``: ModelFileError if the file is bad (IO-LOAD-CHECKS).
+    """Rebuild the model ``save`` wrote to ``path`` (IO-LOAD-CHECKS: ModelFileError if bad).
 
     Parameters
     ----------
