@@ -312,8 +312,9 @@ class Problem:
         """Measure the rounding noise of f at x from second differences (GC-NOISE).
 
         ``max_j |r_j f(x + d_j) + f(x - r_j d_j) - (1 + r_j) f(x)|`` with
-        ``d_j = +-u NOISE_ULPS eps |x|`` (random signs, u per element) and r_j uniform in
-        [0.5, 1.5]: every operation of f is rounded afresh, while the curvature term ``d' H d``
+        ``d_j = +-u NOISE_ULPS eps |x|`` (random signs, u per element; an element at 0 takes the
+        mean |x| of its array, or 1) and r_j uniform
+        in [0.5, 1.5]: every operation of f is rounded afresh, while the curvature term ``d' H d``
         stays far below rounding (each element moves by a few dozen of its own ulps).
 
         Spec: GC-NOISE
@@ -330,7 +331,10 @@ class Problem:
             minus: dict[int, Float64Array] = {}
             for k in self.wrt:
                 x = self.base[k]
-                size = rng.uniform(0.5, 1.5, size=x.shape) * NOISE_ULPS * np.abs(x)
+                # an element at 0 moves on the scale of its array (of 1 if all are 0)
+                typical = float(np.mean(np.abs(x))) if x.size else 0.0
+                scale = np.where(x != 0.0, np.abs(x), typical if typical > 0.0 else 1.0)
+                size = rng.uniform(0.5, 1.5, size=x.shape) * NOISE_ULPS * scale
                 d = rng.choice([-1.0, 1.0], size=x.shape) * size
                 d *= float(np.finfo(self.dtype(k)).eps)
                 plus[k], minus[k] = self.rounded(k, x + d), self.rounded(k, x - r * d)
