@@ -11,7 +11,7 @@ There is no Python loop over examples, channels or output positions and no ``np.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -180,6 +180,14 @@ def col2im(dcol: FloatArray, geo: ConvGeometry, m: int) -> FloatArray:
     return dX
 
 
+class ConvGrads(NamedTuple):
+    """(dX, dW, db): unpacks as a tuple; the names are kept for callers that use them."""
+
+    dX: FloatArray
+    dW: FloatArray
+    db: FloatArray
+
+
 @dataclass(frozen=True)
 class ConvCache:
     """What the convolution backward needs: the patch matrix and the geometry."""
@@ -230,9 +238,7 @@ def conv_forward(
     return Z_mat.reshape(F, geo.H_out, geo.W_out, m), ConvCache(col, geo, m)
 
 
-def conv_backward(
-    dZ: FloatArray, W: FloatArray, cache: ConvCache
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
     """Chain rule through Z_mat = W_mat col(X) + b.
 
     Parameters
@@ -244,8 +250,8 @@ def conv_backward(
 
     Returns
     -------
-    dX, dW, db : ndarray
-        Shapes (C, H, W, m), (F, C, kh, kw), (F, 1); all new arrays.
+    ConvGrads
+        (dX, dW, db) of shapes (C, H, W, m), (F, C, kh, kw), (F, 1); all new arrays.
 
     Notes
     -----
@@ -262,7 +268,7 @@ def conv_backward(
     dW: FloatArray = (cache.col @ dZ_mat.T).T.reshape(W.shape)
     db: FloatArray = dZ_mat.sum(axis=1, keepdims=True)
     dcol: FloatArray = W_mat_T @ dZ_mat
-    return col2im(dcol, cache.geo, cache.m), dW, db
+    return ConvGrads(col2im(dcol, cache.geo, cache.m), dW, db)
 
 
 ALGORITHMS = ("auto", "direct", "winograd")
