@@ -6,6 +6,8 @@ offsets that copies one strided slice of the input per offset; the forward is on
 whose result reshapes to F x H_out x W_out x m without a transpose; the backward is two more
 products and col2im, the same loop over offsets adding row blocks back into strided slices.
 There is no Python loop over examples, channels or output positions and no ``np.add.at``.
+This is the reference ("direct") path; 3 x 3 stride-1 layers use the Winograd fast path of
+``refnn.winograd`` by default (WINO-*), which computes the same equations.
 """
 
 from __future__ import annotations
