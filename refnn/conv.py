@@ -6,19 +6,30 @@ offsets that copies one strided slice of the input per offset; the forward is on
 whose result reshapes to F x H_out x W_out x m without a transpose; the backward is two more
 products and col2im, the same loop over offsets adding row blocks back into strided slices.
 There is no Python loop over examples, channels or output positions and no ``np.add.at``.
+This is the reference ("direct") path; 3 x 3 stride-1 layers use the Winograd fast path of
+``refnn.winograd`` by default (WINO-*), which computes the same equations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from refnn._validate import IntPair, as_input, as_pair, check_rng, positive_int
+from refnn._validate import (
+    IntPair,
+    as_bool,
+    as_input,
+    as_pair,
+    check_allocatable,
+    check_rng,
+    positive_int,
+)
 from refnn.init import init_weights
 from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
+from refnn.winograd import WinogradCache, winograd_backward, winograd_forward
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -91,15 +102,13 @@ def _valid(offset: int, stride: int, padding: int, size: int, n_out: int) -> tup
     return lo, hi, stride * lo + offset - padding
 
 
-def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> FloatArray:
+def im2col(X: FloatArray, geo: ConvGeometry) -> FloatArray:
     """The patch matrix of every example at once.
 
     Parameters
     ----------
     X : ndarray, shape (C, H, W, m)
     geo : ConvGeometry
-    out : ndarray, shape (C kh kw, H_out W_out m), optional
-        A C-contiguous buffer of X's dtype to fill (every entry is overwritten).
 
     Returns
     -------
@@ -113,7 +122,7 @@ def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> F
     kernel offset (i, j); the padding is never materialised: taps that fall in it are zeroed.
     """
     m: int = X.shape[3]
-    col = np.empty(geo.col_shape(m), dtype=X.dtype) if out is None else out
+    col = np.empty(geo.col_shape(m), dtype=X.dtype)
     blocks = col.reshape(geo.C, geo.kh, geo.kw, geo.H_out, geo.W_out, m)
     (sh, sw), (ph, pw) = geo.stride, geo.padding
     for i in range(geo.kh):
@@ -173,6 +182,14 @@ def col2im(dcol: FloatArray, geo: ConvGeometry, m: int) -> FloatArray:
     return dX
 
 
+class ConvGrads(NamedTuple):
+    """(dX, dW, db): unpacks as a tuple; the names are kept for callers that use them."""
+
+    dX: FloatArray
+    dW: FloatArray
+    db: FloatArray
+
+
 @dataclass(frozen=True)
 class ConvCache:
     """What the convolution backward needs: the patch matrix and the geometry."""
@@ -181,14 +198,8 @@ class ConvCache:
     geo: ConvGeometry
     m: int
 
-
-@dataclass(frozen=True)
-class ConvGrads:
-    """Gradients of J with respect to the convolution's input, weights and bias."""
-
-    dX: FloatArray
-    dW: FloatArray
-    db: FloatArray
+    def output_shape(self, F: int) -> tuple[int, int, int, int]:
+        return F, self.geo.H_out, self.geo.W_out, self.m
 
 
 def conv_forward(
@@ -198,7 +209,6 @@ def conv_forward(
     *,
     stride: IntPair = (1, 1),
     padding: IntPair = (0, 0),
-    col_out: FloatArray | None = None,
 ) -> tuple[FloatArray, ConvCache]:
     """2-D convolution (cross-correlation) of a batch of images.
 
@@ -208,8 +218,6 @@ def conv_forward(
     W : ndarray, shape (F, C, kh, kw)
     b : ndarray, shape (F, 1)
     stride, padding : (int, int)
-    col_out : ndarray, optional
-        A buffer for col(X) (see :func:`im2col`); it becomes part of the returned cache.
 
     Returns
     -------
@@ -225,15 +233,14 @@ def conv_forward(
     F: int = W.shape[0]
     m: int = X.shape[3]
     geo = ConvGeometry.of(X.shape, (W.shape[2], W.shape[3]), stride, padding)
-    col = im2col(X, geo, col_out)
+    check_allocatable(geo.col_shape(m), X.dtype, "the patch matrix col(X)")
+    col = im2col(X, geo)
     Z_mat: FloatArray = W.reshape(F, -1) @ col
     Z_mat += b
     return Z_mat.reshape(F, geo.H_out, geo.W_out, m), ConvCache(col, geo, m)
 
 
-def conv_backward(
-    dZ: FloatArray, W: FloatArray, cache: ConvCache, *, dcol_out: FloatArray | None = None
-) -> ConvGrads:
+def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
     """Chain rule through Z_mat = W_mat col(X) + b.
 
     Parameters
@@ -242,13 +249,11 @@ def conv_backward(
         ∂J/∂Z; it already carries the 1/m of the cost (NOTE-COST).
     W : ndarray, shape (F, C, kh, kw)
     cache : ConvCache
-    dcol_out : ndarray, shape (C kh kw, H_out W_out m), optional
-        A C-contiguous buffer of dZ's dtype for dcol (overwritten; not part of the result).
 
     Returns
     -------
     ConvGrads
-        dX (a new array), dW, db.
+        (dX, dW, db) of shapes (C, H, W, m), (F, C, kh, kw), (F, 1); all new arrays.
 
     Notes
     -----
@@ -264,15 +269,14 @@ def conv_backward(
     dZ_mat = dZ.reshape(F, -1)
     dW: FloatArray = (cache.col @ dZ_mat.T).T.reshape(W.shape)
     db: FloatArray = dZ_mat.sum(axis=1, keepdims=True)
-    if dcol_out is None:
-        dcol: FloatArray = W_mat_T @ dZ_mat
-    else:
-        dcol = np.matmul(W_mat_T, dZ_mat, out=dcol_out)
-    dX = col2im(dcol, cache.geo, cache.m)
-    return ConvGrads(dX=dX, dW=dW, db=db)
+    dcol: FloatArray = W_mat_T @ dZ_mat
+    return ConvGrads(col2im(dcol, cache.geo, cache.m), dW, db)
 
 
-class Conv2D(Layer[ConvCache]):
+ALGORITHMS = ("auto", "direct", "winograd")
+
+
+class Conv2D(Layer[ConvCache | WinogradCache]):
     """2-D convolution layer, params "W" (F, C, kh, kw) and "b" (F, 1).
 
     Parameters
@@ -287,16 +291,17 @@ class Conv2D(Layer[ConvCache]):
     rng : numpy.random.Generator
         The only source of randomness (NOTE-RNG); He initialisation, fan_in = C kh kw.
     dtype : float64 or float32
+    algorithm : {"auto", "direct", "winograd"}, default "auto"
+        "direct" is the reference: im2col and three matrix products (CONV-FWD .. CONV-DX).
+        "winograd" is the fast path F(2x2, 3x3) (WINO-*), for 3 x 3 kernels at stride 1 only;
+        "auto" takes it wherever it applies. ``config()`` records the algorithm used.
 
     Notes
     -----
     Spec: CONV-INIT
 
-    The layer keeps two patch-sized buffers between calls, col (the forward's patch matrix, the
-    cache) and dcol (backward's scratch), and refills them in place when the next input has the
-    same shape: this avoids re-faulting two large fresh allocations on every call (about 10% of
-    the time at 32 x 32 x 64). Hence ``backward`` always uses the cache of the **last**
-    ``forward``; the arrays returned (Z, dX, grads) are always new.
+    Nothing is kept between calls but the last forward's cache, a new array (col(X) or the
+    transformed tiles V), never a reference to the input: Z, dX and the gradients are new arrays.
     """
 
     def __init__(
@@ -309,6 +314,7 @@ class Conv2D(Layer[ConvCache]):
         padding: int | IntPair = 0,
         rng: np.random.Generator,
         dtype: DTypeLike = np.float64,
+        algorithm: str = "auto",
     ) -> None:
         super().__init__(dtype=dtype)
         self.in_channels = positive_int(in_channels, "in_channels")
@@ -316,48 +322,50 @@ class Conv2D(Layer[ConvCache]):
         self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = as_pair(stride, "stride", minimum=1)
         self.padding = as_pair(padding, "padding", minimum=0)
+        self.algorithm = _algorithm(algorithm, self.kernel_size, self.stride)
+        rng = check_rng(rng)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        check_allocatable(shape, self.dtype, "W (out_channels, in_channels, *kernel_size)")
         kh, kw = self.kernel_size
-        fan_in = self.in_channels * kh * kw
         W = init_weights(
-            (self.out_channels, self.in_channels, kh, kw),
-            fan_in,
+            shape,
+            self.in_channels * kh * kw,
             self.out_channels * kh * kw,
-            rng=check_rng(rng),
+            rng=rng,
             scheme="he",
             dtype=self.dtype,
         )
         self.params = {"W": W, "b": np.zeros((self.out_channels, 1), dtype=self.dtype)}
-        self._dcol: FloatArray | None = None  # backward's scratch buffer, kept between calls
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        as_bool(training, "training")
         X = as_input(
             X, "X", ndim=4, dtype=self.dtype, leading=(self.in_channels,), layout="C x H x W x m"
         )
+        W, b = self.params["W"], self.params["b"]
         geo = ConvGeometry.of(X.shape, self.kernel_size, self.stride, self.padding)
-        m: int = X.shape[3]
-        buffer = None
-        if self._cache is not None and self._cache.col.shape == geo.col_shape(m):
-            buffer = self._cache.col  # refilled in place: backward uses the last forward
-        Z, cache = conv_forward(
-            X,
-            self.params["W"],
-            self.params["b"],
-            stride=self.stride,
-            padding=self.padding,
-            col_out=buffer,
+        Z_shape = (self.out_channels, geo.H_out, geo.W_out, X.shape[3])
+        check_allocatable(
+            Z_shape, self.dtype, f"Z (out_channels, H_out, W_out, m) for padding {self.padding}"
         )
+        if self.algorithm == "winograd":
+            Z, wcache = winograd_forward(X, W, b, padding=self.padding)
+            self._remember(wcache)
+            return Z
+        Z, cache = conv_forward(X, W, b, stride=self.stride, padding=self.padding)
         self._remember(cache)
         return Z
 
     def backward(self, dA: FloatArray) -> FloatArray:
         cache = self._cached()
-        geo = cache.geo
-        dZ = self._check_upstream(dA, (self.out_channels, geo.H_out, geo.W_out, cache.m))
-        if self._dcol is None or self._dcol.shape != cache.col.shape:
-            self._dcol = np.empty_like(cache.col)
-        grads = conv_backward(dZ, self.params["W"], cache, dcol_out=self._dcol)
-        self.grads = {"W": grads.dW, "b": grads.db}
-        return grads.dX
+        W = self.params["W"]
+        dZ = self._check_upstream(dA, cache.output_shape(self.out_channels))
+        if isinstance(cache, WinogradCache):
+            dX, dW, db = winograd_backward(dZ, W, cache)
+        else:
+            dX, dW, db = conv_backward(dZ, W, cache)
+        self.grads = {"W": dW, "b": db}
+        return dX
 
     def config(self) -> dict[str, Any]:
         return {
@@ -366,5 +374,21 @@ class Conv2D(Layer[ConvCache]):
             "kernel_size": list(self.kernel_size),
             "stride": list(self.stride),
             "padding": list(self.padding),
+            "algorithm": self.algorithm,
             **super().config(),
         }
+
+
+def _algorithm(algorithm: object, kernel: IntPair, stride: IntPair) -> str:
+    """The algorithm a Conv2D uses: "direct" or "winograd" (ValueError if it cannot apply)."""
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    applies = kernel == (3, 3) and stride == (1, 1)
+    if algorithm == "winograd" and not applies:
+        raise ValueError(
+            f"algorithm 'winograd' needs kernel_size 3 and stride 1, got kernel_size {kernel} "
+            f"and stride {stride} (use 'direct' or 'auto')"
+        )
+    if algorithm == "auto":
+        return "winograd" if applies else "direct"
+    return algorithm

@@ -8,59 +8,41 @@ at once. The backward adds into the same slices in place, which handles overlapp
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from refnn._validate import IntPair, as_input, as_pair
-from refnn.layer import CacheT, Layer
+from refnn._validate import IntPair, as_bool, as_input, as_pair
+from refnn.conv import ConvGeometry
+from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
 
 
-@dataclass(frozen=True)
-class PoolGeometry:
-    """Input C x H x W, window kh x kw, stride, output H_out x W_out (no padding)."""
+def pool_geometry(shape: tuple[int, ...], kernel: IntPair, stride: IntPair) -> ConvGeometry:
+    """The geometry of a pooling window sweep: CONV-SIZE with zero padding.
 
-    C: int
-    H: int
-    W: int
-    kh: int
-    kw: int
-    stride: IntPair
-    H_out: int
-    W_out: int
+    Notes
+    -----
+    Spec: CONV-SIZE
 
-    @classmethod
-    def of(cls, shape: tuple[int, ...], kernel: IntPair, stride: IntPair) -> PoolGeometry:
-        """The geometry of a C x H x W x m input (ValueError if the window does not fit).
+    H_out = floor((H - kh) / s_h) + 1 and W_out likewise; the window must fit (kh <= H, kw <= W).
+    """
+    return ConvGeometry.of(shape, kernel, stride, (0, 0))
 
-        Notes
-        -----
-        Spec: CONV-SIZE
 
-        H_out = floor((H - kh) / s_h) + 1 and W_out likewise (CONV-SIZE with p = 0).
-        """
-        C: int = shape[0]
-        H: int = shape[1]
-        W: int = shape[2]
-        kh, kw = kernel
-        if kh > H or kw > W:
-            raise ValueError(
-                f"pooling window (kh, kw) = {kernel} is larger than the input (H, W) = ({H}, {W})"
-            )
-        return cls(C, H, W, kh, kw, stride, (H - kh) // stride[0] + 1, (W - kw) // stride[1] + 1)
-
-    def window(self, i: int, j: int) -> tuple[slice, slice, slice, slice]:
-        """Index of offset (i, j) of every window: a strided slice of the input."""
-        sh, sw = self.stride
-        return (
-            slice(None),
-            slice(i, i + sh * (self.H_out - 1) + 1, sh),
-            slice(j, j + sw * (self.W_out - 1) + 1, sw),
-            slice(None),
-        )
+def _window(geo: ConvGeometry, k: int) -> tuple[slice, slice, slice, slice]:
+    """Offset k = i kw + j of every window at once: a strided slice of the (unpadded) input."""
+    i, j = divmod(k, geo.kw)
+    (sh, sw) = geo.stride
+    return (
+        slice(None),
+        slice(i, i + sh * (geo.H_out - 1) + 1, sh),
+        slice(j, j + sw * (geo.W_out - 1) + 1, sw),
+        slice(None),
+    )
 
 
 def _index_dtype(n: int) -> np.dtype[Any]:
@@ -69,12 +51,18 @@ def _index_dtype(n: int) -> np.dtype[Any]:
 
 
 @dataclass(frozen=True)
-class MaxPoolCache:
-    """The arg-max offset k = i kw + j of every window, and the geometry."""
+class AvgPoolCache:
+    """Average pooling needs only the geometry and the number of examples."""
+
+    geo: ConvGeometry
+    m: int
+
+
+@dataclass(frozen=True)
+class MaxPoolCache(AvgPoolCache):
+    """Max pooling also keeps the arg-max offset k = i kw + j of every window."""
 
     argmax: npt.NDArray[np.unsignedinteger[Any]]
-    geo: PoolGeometry
-    m: int
 
 
 def maxpool_forward(
@@ -101,17 +89,17 @@ def maxpool_forward(
     order and the running maximum is replaced only by a strictly larger value, so the first
     maximum wins a tie.
     """
-    geo = PoolGeometry.of(X.shape, kernel, stride)
+    geo = pool_geometry(X.shape, kernel, stride)
     m: int = X.shape[3]
-    A: FloatArray = X[geo.window(0, 0)].copy()
+    A: FloatArray = X[_window(geo, 0)].copy()
     argmax = np.zeros(A.shape, dtype=_index_dtype(geo.kh * geo.kw))
     larger = np.empty(A.shape, dtype=bool)
     for k in range(1, geo.kh * geo.kw):
-        S = X[geo.window(*divmod(k, geo.kw))]
+        S = X[_window(geo, k)]
         np.greater(S, A, out=larger)
         np.copyto(A, S, where=larger)
         np.copyto(argmax, k, where=larger, casting="unsafe")
-    return A, MaxPoolCache(argmax, geo, m)
+    return A, MaxPoolCache(geo, m, argmax)
 
 
 def maxpool_backward(dA: FloatArray, cache: MaxPoolCache) -> FloatArray:
@@ -139,16 +127,8 @@ def maxpool_backward(dA: FloatArray, cache: MaxPoolCache) -> FloatArray:
     for k in range(geo.kh * geo.kw):
         hit = cache.argmax == k
         np.multiply(dA, hit, out=routed)
-        dX[geo.window(*divmod(k, geo.kw))] += routed
+        dX[_window(geo, k)] += routed
     return dX
-
-
-@dataclass(frozen=True)
-class AvgPoolCache:
-    """Average pooling needs only the geometry."""
-
-    geo: PoolGeometry
-    m: int
 
 
 def avgpool_forward(
@@ -160,15 +140,16 @@ def avgpool_forward(
     -----
     Spec: AVGPOOL-FWD
 
-    A[c, y, x, n] = (1 / (kh kw)) Σ_{i, j} X[c, s_h y + i, s_w x + j, n]: the window sums are
-    accumulated offset by offset in row-major order, then scaled once.
+    A[c, y, x, n] = Σ_{i, j} X[c, s_h y + i, s_w x + j, n] / (kh kw): each term is scaled
+    before the sum, offset by offset in row-major order, so a mean of values near the top of
+    the float range cannot overflow (a sum of them would).
     """
-    geo = PoolGeometry.of(X.shape, kernel, stride)
+    geo = pool_geometry(X.shape, kernel, stride)
     m: int = X.shape[3]
-    A: FloatArray = X[geo.window(0, 0)].copy()
+    scale = X.dtype.type(1.0 / (geo.kh * geo.kw))
+    A: FloatArray = X[_window(geo, 0)] * scale
     for k in range(1, geo.kh * geo.kw):
-        A += X[geo.window(*divmod(k, geo.kw))]
-    A *= X.dtype.type(1.0 / (geo.kh * geo.kw))
+        A += X[_window(geo, k)] * scale
     return A, AvgPoolCache(geo, m)
 
 
@@ -185,12 +166,15 @@ def avgpool_backward(dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
     dX = np.zeros((geo.C, geo.H, geo.W, cache.m), dtype=dA.dtype)
     share: FloatArray = dA * dA.dtype.type(1.0 / (geo.kh * geo.kw))
     for k in range(geo.kh * geo.kw):
-        dX[geo.window(*divmod(k, geo.kw))] += share
+        dX[_window(geo, k)] += share
     return dX
 
 
-class _Pool2D(Layer[CacheT]):
-    """Shared set-up of the pooling layers: window, stride (default: the window), input checks."""
+PoolCacheT = TypeVar("PoolCacheT", bound=AvgPoolCache)
+
+
+class _Pool2D(Layer[PoolCacheT]):
+    """A pooling layer: window, stride (default: the window), no parameters, no padding."""
 
     def __init__(
         self,
@@ -203,8 +187,23 @@ class _Pool2D(Layer[CacheT]):
         self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", minimum=1)
 
-    def _input(self, X: object) -> FloatArray:
-        return as_input(X, "X", ndim=4, dtype=self.dtype, layout="C x H x W x m")
+    @abstractmethod
+    def _pool(self, X: FloatArray) -> tuple[FloatArray, PoolCacheT]: ...
+
+    @abstractmethod
+    def _unpool(self, dA: FloatArray, cache: PoolCacheT) -> FloatArray: ...
+
+    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        as_bool(training, "training")
+        A, cache = self._pool(as_input(X, "X", ndim=4, dtype=self.dtype, layout="C x H x W x m"))
+        self._remember(cache)
+        return A
+
+    def backward(self, dA: FloatArray) -> FloatArray:
+        cache = self._cached()
+        geo = cache.geo
+        dA = self._check_upstream(dA, (geo.C, geo.H_out, geo.W_out, cache.m))
+        return self._unpool(dA, cache)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -215,68 +214,27 @@ class _Pool2D(Layer[CacheT]):
 
 
 class MaxPool2D(_Pool2D[MaxPoolCache]):
-    """Max pooling layer (MAXPOOL-FWD, MAXPOOL-BWD); no parameters.
+    """Max pooling layer (MAXPOOL-FWD, MAXPOOL-BWD): ``MaxPool2D(kernel_size, *, stride=None,
+    dtype=float64)``; the stride defaults to the window (non-overlapping windows).
 
-    Parameters
-    ----------
-    kernel_size : int or (int, int)
-    stride : int or (int, int), optional
-        Defaults to ``kernel_size`` (non-overlapping windows).
-    dtype : float64 or float32
-
-    Notes
-    -----
     Ties inside a window: the first maximum in row-major window order gets the whole gradient
     (as in PyTorch's CPU max_pool2d).
     """
 
-    def __init__(
-        self,
-        kernel_size: int | IntPair,
-        *,
-        stride: int | IntPair | None = None,
-        dtype: DTypeLike = np.float64,
-    ) -> None:
-        super().__init__(kernel_size, stride=stride, dtype=dtype)
+    def _pool(self, X: FloatArray) -> tuple[FloatArray, MaxPoolCache]:
+        return maxpool_forward(X, self.kernel_size, self.stride)
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        A, cache = maxpool_forward(self._input(X), self.kernel_size, self.stride)
-        self._remember(cache)
-        return A
-
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        dA = self._check_upstream(dA, cache.argmax.shape)
+    def _unpool(self, dA: FloatArray, cache: MaxPoolCache) -> FloatArray:
         return maxpool_backward(dA, cache)
 
 
 class AvgPool2D(_Pool2D[AvgPoolCache]):
-    """Average pooling layer (AVGPOOL-FWD, AVGPOOL-BWD); no parameters.
-
-    Parameters
-    ----------
-    kernel_size : int or (int, int)
-    stride : int or (int, int), optional
-        Defaults to ``kernel_size`` (non-overlapping windows).
-    dtype : float64 or float32
+    """Average pooling layer (AVGPOOL-FWD, AVGPOOL-BWD): ``AvgPool2D(kernel_size, *,
+    stride=None, dtype=float64)``; the stride defaults to the window.
     """
 
-    def __init__(
-        self,
-        kernel_size: int | IntPair,
-        *,
-        stride: int | IntPair | None = None,
-        dtype: DTypeLike = np.float64,
-    ) -> None:
-        super().__init__(kernel_size, stride=stride, dtype=dtype)
+    def _pool(self, X: FloatArray) -> tuple[FloatArray, AvgPoolCache]:
+        return avgpool_forward(X, self.kernel_size, self.stride)
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        A, cache = avgpool_forward(self._input(X), self.kernel_size, self.stride)
-        self._remember(cache)
-        return A
-
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        geo = cache.geo
-        dA = self._check_upstream(dA, (geo.C, geo.H_out, geo.W_out, cache.m))
+    def _unpool(self, dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
         return avgpool_backward(dA, cache)

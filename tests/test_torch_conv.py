@@ -14,7 +14,6 @@ import pytest
 from refnn import AvgPool2D, Conv2D, MaxPool2D
 from refnn.types import FloatArray
 from tests.oracles.conv import rel_diff
-from tests.strategies import normal
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch not installed: pip install torch==2.13.0 (the 'torch' extra)"
@@ -22,6 +21,10 @@ torch = pytest.importorskip(
 
 pytestmark = pytest.mark.torch
 RTOL = 1e-12
+
+
+def normal(seed: int, *shape: int) -> FloatArray:
+    return np.random.default_rng(seed).standard_normal(shape)
 
 
 def to_torch(X: FloatArray, grad: bool = True) -> Any:
@@ -41,14 +44,25 @@ CONV_CONFIGS = [
     (2, 2, 4, 5, (6, 7), (1, 1), (1, 1), 2),  # kernel = padded input
     (4, 3, 6, 6, (1, 1), (2, 2), (1, 1), 2),
     (3, 8, 16, 16, (5, 5), (2, 2), (2, 2), 4),
+    (5, 6, 9, 10, (3, 3), (1, 1), (0, 0), 3),  # Winograd (the default for 3x3, stride 1)
+    (4, 3, 7, 6, (3, 3), (1, 1), (2, 2), 2),
 ]
 
 
-@pytest.mark.spec("CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX")
+@pytest.mark.spec("CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX", "WINO-FWD", "WINO-DW", "WINO-DX")
+@pytest.mark.parametrize("algorithm", ["auto", "direct"])
 @pytest.mark.parametrize("config", CONV_CONFIGS, ids=str)
-def test_conv2d_matches_torch_conv2d(config: tuple[Any, ...]) -> None:
+def test_conv2d_matches_torch_conv2d(config: tuple[Any, ...], algorithm: str) -> None:
     C, F, H, W, kernel, stride, padding, m = config
-    layer = Conv2D(C, F, kernel, stride=stride, padding=padding, rng=np.random.default_rng(0))
+    layer = Conv2D(
+        C,
+        F,
+        kernel,
+        stride=stride,
+        padding=padding,
+        rng=np.random.default_rng(0),
+        algorithm=algorithm,
+    )
     layer.params["b"][...] = normal(1, F, 1)
     X = normal(2, C, H, W, m)
     Z = layer.forward(X)
