@@ -25,6 +25,7 @@ from refnn._validate import (
     check_allocatable,
     check_rng,
     positive_int,
+    refuse_overflow,
 )
 from refnn.init import init_weights
 from refnn.layer import Layer
@@ -348,24 +349,28 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         check_allocatable(
             Z_shape, self.dtype, f"Z (out_channels, H_out, W_out, m) for padding {self.padding}"
         )
-        if self.algorithm == "winograd":
-            Z, wcache = winograd_forward(X, W, b, padding=self.padding)
-            self._remember(wcache)
-            return Z
-        Z, cache = conv_forward(X, W, b, stride=self.stride, padding=self.padding)
+        cache: ConvCache | WinogradCache
+        with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: refused just below
+            if self.algorithm == "winograd":
+                Z, cache = winograd_forward(X, W, b, padding=self.padding)
+            else:
+                Z, cache = conv_forward(X, W, b, stride=self.stride, padding=self.padding)
         self._remember(cache)
-        return Z
+        return refuse_overflow(Z, "Z = W * X + b")
 
     def backward(self, dA: FloatArray) -> FloatArray:
         cache = self._cached()
         W = self.params["W"]
         dZ = self._check_upstream(dA, cache.output_shape(self.out_channels))
-        if isinstance(cache, WinogradCache):
-            dX, dW, db = winograd_backward(dZ, W, cache)
-        else:
-            dX, dW, db = conv_backward(dZ, W, cache)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: refused just below
+            if isinstance(cache, WinogradCache):
+                dX, dW, db = winograd_backward(dZ, W, cache)
+            else:
+                dX, dW, db = conv_backward(dZ, W, cache)
+        for name, grad in (("dW", dW), ("db", db)):
+            refuse_overflow(grad, name)
         self.grads = {"W": dW, "b": db}
-        return dX
+        return refuse_overflow(dX, "dX")
 
     def config(self) -> dict[str, Any]:
         return {

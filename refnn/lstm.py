@@ -271,9 +271,10 @@ def _refuse_overflow(outputs: list[FloatArray], what: str, *inputs: FloatArray) 
     """ValueError when ``outputs`` overflowed (inf or NaN) from finite but huge inputs."""
     if not all(np.isfinite(a).all() for a in outputs):
         top = max(float(np.max(np.abs(a))) for a in inputs)
+        limit = float(np.finfo(outputs[0].dtype).max)
         raise ValueError(
-            f"X, h0 and c0 are too large (|values| up to {top:.4g}): {what} overflow "
-            "the float range; rescale them"
+            f"a value of {what} overflows {outputs[0].dtype} (|x| <= {limit:.4g}): X, h0 and c0 are too "
+            f"large (|values| up to {top:.4g}); rescale them"
         )
 
 
