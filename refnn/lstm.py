@@ -273,8 +273,8 @@ def _refuse_overflow(outputs: list[FloatArray], what: str, *inputs: FloatArray) 
         top = max(float(np.max(np.abs(a))) for a in inputs)
         limit = float(np.finfo(outputs[0].dtype).max)
         raise ValueError(
-            f"a value of {what} overflows {outputs[0].dtype} (|x| <= {limit:.4g}): X, h0 and c0 are too "
-            f"large (|values| up to {top:.4g}); rescale them"
+            f"a value of {what} overflows {outputs[0].dtype} (|x| <= {limit:.4g}): X, h0 and "
+            f"c0 are too large (|values| up to {top:.4g}); rescale them"
         )
 
 
