@@ -294,7 +294,8 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
     dtype : float64 or float32
     algorithm : {"auto", "direct", "winograd"}, default "auto"
         "direct" is the reference: im2col and three matrix products (CONV-FWD .. CONV-DX).
-        "winograd" is the fast path F(2x2, 3x3) (WINO-*), for 3 x 3 kernels at stride 1 only;
+        "winograd" is the fast path F(2x2, 3x3) (WINO-FWD, WINO-DW, WINO-DX), for 3 x 3
+        kernels at stride 1 only;
         "auto" takes it wherever it applies. ``config()`` records the algorithm used.
 
     Notes

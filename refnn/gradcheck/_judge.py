@@ -204,7 +204,8 @@ def resolve(t: Target, i: int, f0: float, est: Estimate | None) -> None:
             continue
         if kinked and SAFETY * KINK_NOISE * new.rounding > kinked[-1].kink_score / 2.0:
             break  # the kink test could no longer see the jump it saw
-        if SAFETY * new.rounding > max(t.atol + t.rtol * abs(new.value), RESOLVE * t.scale):
+        rounded = SAFETY * new.rounding > max(t.atol + t.rtol * abs(new.value), RESOLVE * t.scale)
+        if rounded and (kinked or is_kink(new, t.rtol, t.atol) or is_loose(new, t.rtol, t.atol)):
             break  # rounding dominates: finer steps resolve nothing more
         if is_kink(new, t.rtol, t.atol):
             kinked.append(new)
