@@ -114,12 +114,13 @@ class SwappedGatesLSTM:
         self.layer = LSTM(config["n_in"], h, rng=np.random.default_rng(0))
         self.layer.params = {k: v[self.perm] for k, v in params.items()}
 
-    def forward(self, X: FloatArray) -> FloatArray:
-        return self.layer.forward(X)
+    def forward(self, X: FloatArray, h0: FloatArray, c0: FloatArray) -> FloatArray:
+        return self.layer.forward(X, h0=h0, c0=c0)
 
     def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
         dX = self.layer.backward(dY)
-        return dX, {k: g[self.perm] for k, g in self.layer.grads.items()}
+        grads = {k: g[self.perm] for k, g in self.layer.grads.items()}
+        return dX, {**grads, "h0": self.layer.dh0, "c0": self.layer.dc0}
 
 
 class NumpyBCE:

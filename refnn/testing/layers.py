@@ -94,7 +94,7 @@ def reference(case: LayerCase, d: Drawn, *, absolute: str = "") -> dict[str, Flo
     if isinstance(layer, Dropout) and d.keep is not None:
         layer.freeze_mask(d.keep)
     state = {k: v.astype(F64) for k, v in d.state.items()}  # the LSTM's h0, c0 if it takes them
-    forward: Callable[..., FloatArray] = layer.forward  # h0, c0: after the LSTM-state merge
+    forward: Callable[..., FloatArray] = layer.forward
     Y = forward(mag(d.X.astype(F64)), **state)
     dY = d.dY.astype(F64)
     dX = layer.backward(np.abs(dY) if absolute else dY)
@@ -192,8 +192,8 @@ CASES: dict[str, LayerCase] = {
             "dX": "LSTM-DX",
             "dW": "LSTM-DW",
             "db": "LSTM-DB",
-            "dh0": "LSTM-BPTT-H",
-            "dc0": "LSTM-BPTT-C",
+            "dh0": "LSTM-DH0",
+            "dc0": "LSTM-DC0",
         },
         _lstm_sums,
         "",
