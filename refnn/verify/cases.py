@@ -234,7 +234,7 @@ def all_cases() -> list[Case]:
         )
     for n_in, n_h, T, m, seed in ((2, 3, 1, 2, 0), (3, 2, 5, 3, 1), (2, 3, 10, 2, 2)):
         build = partial(lstm_state_objective, n_in, n_h, T, m, seed)
-        config = f"n_in={n_in} n_hidden={n_h} T={T} m={m} seed={seed} given (h0, c0)"
+        config = f"{n_in}->{n_h} T={T} m={m} from (h0, c0)"
         out.append(Case("LSTM", config, (*LSTM_IDS, *LSTM_STATE), build))
     for T, seed in ((1, 0), (4, 1), (7, 2)):
         layer("LastStep", f"n=3 T={T} m=2 seed={seed}", LAST, plain(LastStep), (3, T, 2), seed)
