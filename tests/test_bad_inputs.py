@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +93,19 @@ def _constructors() -> Iterator[tuple[str, Thunk]]:
         yield f"Dense(n_in={v!r})", call(refnn.Dense, v, 2, rng=rng)
         yield f"Conv2D(in_channels={v!r})", call(refnn.Conv2D, v, 2, 3, rng=rng)
         yield f"Conv2D(kernel_size={v!r})", call(refnn.Conv2D, 1, 2, v, rng=rng)
+        yield f"LSTM(n_hidden={v!r})", call(refnn.LSTM, 2, v, rng=rng)
+        if v == 2**63:  # a stride past the input is one window, a kernel past it is refused
+            big = _X(1, 3, 3, 1)  # by forward, which knows the input (CONV-SIZE)
+            yield "MaxPool2D(2**63).forward", call(_forward, partial(refnn.MaxPool2D, v), big)
+            yield (
+                "Conv2D(kernel 2**63).forward",
+                call(_forward, partial(refnn.Conv2D, 1, 1, (1, v), rng=rng), big),
+            )
+            continue
         yield f"Conv2D(stride={v!r})", call(refnn.Conv2D, 1, 2, 1, stride=v, rng=rng)
         yield f"MaxPool2D({v!r})", call(refnn.MaxPool2D, v)
         if v is not None:  # None is the default stride (the kernel size)
             yield f"AvgPool2D(2, stride={v!r})", call(refnn.AvgPool2D, 2, stride=v)
-        yield f"LSTM(n_hidden={v!r})", call(refnn.LSTM, 2, v, rng=rng)
     yield "Dense(10**6, 10**6)", lambda: refnn.Dense(10**6, 10**6, rng=rng)
     yield "Conv2D(10**4, 10**4, 100)", lambda: refnn.Conv2D(10**4, 10**4, 100, rng=rng)
     yield "LSTM(10**6, 10**6)", lambda: refnn.LSTM(10**6, 10**6, rng=rng)
