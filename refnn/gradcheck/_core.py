@@ -35,7 +35,7 @@ RTOL_FLOAT64, ATOL_FLOAT64 = 1e-5, 1e-10
 RTOL_FLOAT32, ATOL_FLOAT32 = 1e-3, 1e-7
 #: A caller's rtol at or above this accepts a gradient 10x too small: refused (GC-TOL).
 RTOL_MAX = 0.1
-#: Noise probes of f at x +- NOISE_ULPS eps |x| (GC-NOISE).
+#: Noise probes of f at x +- NOISE_ULPS eps max(|x|, min(1, mean |x|)) (GC-NOISE).
 NOISE_PROBES, NOISE_ULPS = 12, 64.0
 
 # Independent random streams: np.random.default_rng([seed, STREAM_*]) (NOTE-RNG).
@@ -312,10 +312,11 @@ class Problem:
         """Measure the rounding noise of f at x from second differences (GC-NOISE).
 
         ``max_j |r_j f(x + d_j) + f(x - r_j d_j) - (1 + r_j) f(x)|`` with
-        ``d_j = +-u NOISE_ULPS eps |x|`` (random signs, u per element; an element at 0 takes the
-        mean |x| of its array, or 1) and r_j uniform
-        in [0.5, 1.5]: every operation of f is rounded afresh, while the curvature term ``d' H d``
-        stays far below rounding (each element moves by a few dozen of its own ulps).
+        ``d_j = +-u NOISE_ULPS eps max(|x|, min(1, m))`` (random signs, u per element, m the
+        mean |x| of its array, or 1 if 0) and r_j uniform in [0.5, 1.5]: every operation of f
+        is rounded afresh, while the curvature term ``d' H d`` stays far below rounding (each
+        element moves by a few dozen ulps of itself or, when small beside its array, of the
+        array's typical size).
 
         Spec: GC-NOISE
         """
@@ -331,9 +332,11 @@ class Problem:
             minus: dict[int, Float64Array] = {}
             for k in self.wrt:
                 x = self.base[k]
-                # an element at 0 moves on the scale of its array (of 1 if all are 0)
+                # an element small beside its array moves on the array's scale (at most 1, as
+                # its step does; 1 if all are 0): at x = [5, 2^-7] in sum(x - mean(x)) its own
+                # ulps vanished in x_1 - mean(x) and the probes measured no noise
                 typical = float(np.mean(np.abs(x))) if x.size else 0.0
-                scale = np.where(x != 0.0, np.abs(x), typical if typical > 0.0 else 1.0)
+                scale = np.maximum(np.abs(x), min(1.0, typical) if typical > 0.0 else 1.0)
                 size = rng.uniform(0.5, 1.5, size=x.shape) * NOISE_ULPS * scale
                 d = rng.choice([-1.0, 1.0], size=x.shape) * size
                 d *= float(np.finfo(self.dtype(k)).eps)

@@ -187,7 +187,8 @@ def resolve(t: Target, i: int, f0: float, est: Estimate | None) -> None:
 
     A point off its kink is judged at x, on its own side, once the stencil no longer reaches
     the kink; a point where f changes on the scale of the step, once the truncation estimate
-    no longer dominates the bound. A point still on a kink at the finest step the kink test
+    no longer dominates the bound, even where rounding then dominates it (the bound carries the
+    measured R). A point still on a kink at the finest step the kink test
     resolves is judged at points moved off it. An element still loose is judged WRONG only if
     it fails even its loose bound, and is otherwise excluded (not judged).
 
@@ -206,7 +207,7 @@ def resolve(t: Target, i: int, f0: float, est: Estimate | None) -> None:
             break  # the kink test could no longer see the jump it saw
         rounded = SAFETY * new.rounding > max(t.atol + t.rtol * abs(new.value), RESOLVE * t.scale)
         if rounded and (kinked or is_kink(new, t.rtol, t.atol) or is_loose(new, t.rtol, t.atol)):
-            break  # rounding dominates: finer steps resolve nothing more
+            break  # rounding dominates: finer steps resolve nothing (a smooth one still decides)
         if is_kink(new, t.rtol, t.atol):
             kinked.append(new)
         elif not is_loose(new, t.rtol, t.atol):
