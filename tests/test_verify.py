@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,6 +109,27 @@ def test_a_wrong_dropout_backward_at_inference_or_p_drop_0_fails_make_check(
     _identity_path_negated(monkeypatch)
     failed = {c for c in dropout if not run_case(c).passed}
     assert failed == identity  # the identity cases catch it; the masked ones cannot, as they should
+
+
+@pytest.mark.spec("WINO-DW", "WINO-DX")
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_wrong_winograd_backward_fails_make_check_and_only_there(
+    monkeypatch: pytest.MonkeyPatch, which: int
+) -> None:
+    """Halving dX (or dW) of the fast path fails every Winograd case and no direct one."""
+    import refnn.conv
+    from refnn.winograd import winograd_backward as right
+
+    def wrong(*args: Any, **kwargs: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+        grads = list(right(*args, **kwargs))
+        grads[which] = 0.5 * grads[which]
+        return grads[0], grads[1], grads[2]
+
+    monkeypatch.setattr(refnn.conv, "winograd_backward", wrong)
+    conv = [c for c in CASES if c.component == "Conv2D"]
+    fast = {c for c in conv if "WINO-DX" in c.specs}  # 3 x 3 stride 1, by default or by name
+    assert len(fast) >= 5
+    assert {c for c in conv if not run_case(c).passed} == fast
 
 
 def test_cases_restore_the_layers_they_perturb() -> None:

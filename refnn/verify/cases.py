@@ -78,6 +78,7 @@ LAST, FLATTEN = ("SEQ-LAST-FWD", "SEQ-LAST-BWD"), ("FLATTEN-FWD", "FLATTEN-BWD")
 LSTM_IDS = ("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN", "LSTM-BPTT-H", "LSTM-BPTT-C",
             "LSTM-DGATES", "LSTM-DW", "LSTM-DB", "LSTM-DX")  # fmt: skip
 CONV = ("CONV-SIZE", "CONV-COL", "CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX")
+WINO = ("CONV-SIZE", "WINO-1D", "WINO-FWD", "WINO-DW", "WINO-DX", "CONV-DB")
 MAXPOOL, AVGPOOL = ("MAXPOOL-FWD", "MAXPOOL-BWD"), ("AVGPOOL-FWD", "AVGPOOL-BWD")
 BCE, BCE_LOGITS = ("BCE-COST", "BCE-GRAD", "BCE-CLIP"), ("BCE-LOGITS-COST", "BCE-LOGITS-GRAD")
 CE, SOFTMAX_CE = ("CE-COST", "CE-GRAD"), ("SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
@@ -100,6 +101,13 @@ CONV_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] 
     (2, 2, 4, 5, (4, 5), (1, 1), (0, 0), 3, 2),
     (1, 2, 3, 2, (5, 4), (1, 1), (1, 1), 2, 0),
     (1, 1, 1, 1, (1, 1), (1, 1), (0, 0), 1, 1),
+)
+#: 3 x 3 stride 1 for the Winograd tiles: an odd width (the last tile cut), a 1 x 1 output (three
+#: of a tile's four outputs dropped), padding 2 on a 4 x 3 image.
+WINO_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] = (
+    (2, 3, 5, 6, (3, 3), (1, 1), (1, 1), 2, 1),
+    (1, 2, 3, 3, (3, 3), (1, 1), (0, 0), 1, 2),
+    (2, 2, 4, 3, (3, 3), (1, 1), (2, 2), 2, 0),
 )
 #: (C, H, W, kernel, stride or None, m, seed): default stride, overlapping, gaps, non-square.
 POOL_CONFIGS: tuple[tuple[int, int, int, Pair, Pair | None, int, int], ...] = (
@@ -238,15 +246,20 @@ def all_cases() -> list[Case]:
         out.append(Case("LSTM", config, (*LSTM_IDS, *LSTM_STATE), build))
     for T, seed in ((1, 0), (4, 1), (7, 2)):
         layer("LastStep", f"n=3 T={T} m=2 seed={seed}", LAST, plain(LastStep), (3, T, 2), seed)
-    for C, F, H, W, k, s, p, m, seed in CONV_CONFIGS:
-        layer(
-            "Conv2D",
-            f"{C}->{F} {H}x{W} k={k[0]}x{k[1]} s={s[0]},{s[1]} p={p[0]},{p[1]} m={m}",
-            CONV,
-            seeded(Conv2D, C, F, k, stride=s, padding=p),
-            (C, H, W, m),
-            seed,
-        )
+    for C, F, H, W, k, s, p, m, seed in (*CONV_CONFIGS, *WINO_CONFIGS):
+        geometry = f"{C}->{F} {H}x{W} k={k[0]}x{k[1]} s={s[0]},{s[1]} p={p[0]},{p[1]} m={m}"
+        # 3 x 3 at stride 1 takes the Winograd fast path by default; the direct path stays the
+        # reference a user can select, and both are checked
+        fast = k == (3, 3) and s == (1, 1)
+        for algorithm in ("winograd", "direct") if fast else ("direct",):
+            layer(
+                "Conv2D",
+                f"{C}->{F} {H}x{W} k=3x3 p={p[0]},{p[1]} m={m} {algorithm}" if fast else geometry,
+                WINO if algorithm == "winograd" else CONV,
+                seeded(Conv2D, C, F, k, stride=s, padding=p, algorithm=algorithm),
+                (C, H, W, m),
+                seed,
+            )
     for C, H, W, k, ps, m, seed in POOL_CONFIGS:
         stride = "default" if ps is None else f"{ps[0]},{ps[1]}"
         config = f"{C}x{H}x{W} k={k[0]}x{k[1]} s={stride} m={m}"
@@ -271,7 +284,7 @@ def all_cases() -> list[Case]:
     )
     # layers reused across batch sizes (what they keep between calls must follow m)
     for name, specs, make, shape in (
-        ("Conv2D", CONV, seeded(Conv2D, 2, 3, 3, padding=1), (2, 5, 4, 2)),
+        ("Conv2D", WINO, seeded(Conv2D, 2, 3, 3, padding=1), (2, 5, 4, 2)),  # auto: Winograd
         ("MaxPool2D", MAXPOOL, plain(MaxPool2D, 2), (2, 4, 4, 2)),
         ("LSTM", LSTM_IDS, seeded(LSTM, 2, 3), (2, 3, 2)),
     ):
