@@ -1,4 +1,4 @@
-"""Sequential composition of layers (MODEL-*): the seeds' L-layer model."""
+"""Sequential composition of layers (MODEL-*): the L-layer model."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def mlp(
     output: str = "sigmoid",
     dtype: DTypeLike = np.float64,
 ) -> Sequential:
-    """The seeds' L-layer model: [Dense, ReLU] * (L-1), then Dense and the output activation.
+    """The L-layer model: [Dense, ReLU] * (L-1), then Dense and the output activation.
 
     Parameters
     ----------
