@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from demo.data import Split, digits
-from demo.training import RunResult, Settings, train_run
+from demo.training import RunResult, Settings, train_adam
 from refnn.activations import ReLU
 from refnn.conv import Conv2D
 from refnn.dense import Dense
@@ -20,7 +20,6 @@ from refnn.flatten import Flatten
 from refnn.layer import Layer
 from refnn.losses import SoftmaxCrossEntropy
 from refnn.model import Sequential
-from refnn.optim import Adam
 from refnn.pool import MaxPool2D
 
 NAME = "cnn"
@@ -59,17 +58,15 @@ def run(*, quick: bool, out: TextIO, data: Split | None = None) -> RunResult:
     k: int = data.Y_train.shape[0]
     model = build((c, h, w), k)
     n_flat = FILTERS[1] * (h // 2) * (w // 2)
-    return train_run(
+    return train_adam(
         NAME,
         f"Conv2D({c}->{FILTERS[0]}, 3x3, pad 1) - ReLU - Conv2D({FILTERS[0]}->{FILTERS[1]}, "
         f"3x3, pad 1) - ReLU - MaxPool 2x2 - Flatten - Dense({n_flat}, {k}), "
         f"softmax cross-entropy, Adam lr={settings.lr}",
         model,
         SoftmaxCrossEntropy(),
-        Adam(settings.lr),
         data,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
+        settings,
         seed=SEED,
         out=out,
     )

@@ -12,13 +12,12 @@ from typing import Any, TextIO
 import numpy as np
 
 from demo.data import Split, digits
-from demo.training import RunResult, Settings, train_run
+from demo.training import RunResult, Settings, train_adam
 from refnn.dense import Dense
 from refnn.layer import Layer
 from refnn.losses import SoftmaxCrossEntropy
 from refnn.lstm import LSTM
 from refnn.model import Sequential
-from refnn.optim import Adam
 from refnn.sequence import LastStep
 
 NAME = "lstm"
@@ -46,16 +45,14 @@ def run(*, quick: bool, out: TextIO, data: Split | None = None) -> RunResult:
     )
     n_in: int = data.X_train.shape[0]
     k: int = data.Y_train.shape[0]
-    return train_run(
+    return train_adam(
         NAME,
         f"LSTM({n_in}, {HIDDEN}) -> last step -> Dense({HIDDEN}, {k}), "
         f"softmax cross-entropy, Adam lr={settings.lr}",
         build(n_in, k),
         SoftmaxCrossEntropy(),
-        Adam(settings.lr),
         data,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
+        settings,
         seed=SEED,
         out=out,
     )

@@ -12,10 +12,9 @@ from typing import TextIO
 import numpy as np
 
 from demo.data import Split, breast_cancer
-from demo.training import RunResult, Settings, train_run
+from demo.training import RunResult, Settings, train_adam
 from refnn.losses import BinaryCrossEntropy
 from refnn.model import Sequential, mlp
-from refnn.optim import Adam
 
 NAME = "mlp"
 HIDDEN = (16, 8)
@@ -37,15 +36,13 @@ def run(*, quick: bool, out: TextIO, data: Split | None = None) -> RunResult:
     )
     n_x: int = data.X_train.shape[0]
     dims = "-".join(str(d) for d in (n_x, *HIDDEN, 1))
-    return train_run(
+    return train_adam(
         NAME,
         f"L-layer MLP {dims} (ReLU hidden, sigmoid output), BCE, Adam lr={settings.lr}",
         build(n_x),
         BinaryCrossEntropy(),
-        Adam(settings.lr),
         data,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
+        settings,
         seed=SEED,
         out=out,
     )

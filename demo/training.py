@@ -13,7 +13,7 @@ import numpy as np
 from demo.data import Split
 from refnn.losses import Loss
 from refnn.model import Sequential
-from refnn.optim import Optimizer
+from refnn.optim import Adam, Optimizer
 from refnn.train import fit
 from refnn.types import FloatArray
 
@@ -167,3 +167,30 @@ class Settings:
     limit_train: int | None = None
     limit_test: int | None = None
     target: float | None = None
+
+
+def train_adam(
+    name: str,
+    description: str,
+    model: Sequential,
+    loss: Loss,
+    data: Split,
+    settings: Settings,
+    *,
+    seed: int,
+    out: TextIO,
+) -> RunResult:
+    """:func:`train_run` with ``Adam(settings.lr)`` for ``settings.epochs`` epochs in batches
+    of ``settings.batch_size``: the way every demo run trains."""
+    return train_run(
+        name,
+        description,
+        model,
+        loss,
+        Adam(settings.lr),
+        data,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=seed,
+        out=out,
+    )
