@@ -27,7 +27,7 @@ from refnn import (
     predict,
 )
 from refnn.testing.strategies import arrays, binary_labels, sizes
-from refnn.train import minibatches
+from refnn.train import History, minibatches
 from refnn.types import FloatArray
 
 
@@ -129,6 +129,22 @@ def test_full_batch_training_learns_xor() -> None:
     assert np.mean(predict(model, X) == Y) >= 0.95
 
 
+def _fit_batches(
+    model: Sequential, data: Data, alpha: float, epochs: int, size: int, rng: np.random.Generator
+) -> History:
+    """fit with logit BCE and gradient descent at ``alpha`` in mini-batches of ``size``."""
+    return fit(
+        model,
+        BinaryCrossEntropyWithLogits(),
+        GradientDescent(alpha),
+        data.X,
+        data.Y,
+        epochs=epochs,
+        batch_size=size,
+        rng=rng,
+    )
+
+
 @pytest.mark.spec("TRAIN-STEP", "TRAIN-BATCHES")
 @given(data=datasets(max_m=9), B=st.data())
 @settings(max_examples=25)
@@ -137,16 +153,7 @@ def test_an_epoch_is_the_spec_loop_over_shuffled_batches(data: Data, B: st.DataO
     J_B = loss(model(X_B), Y_B), backward, θ := θ - α dθ; the epoch cost is Σ_B |B| J_B / m."""
     size = B.draw(st.integers(1, data.m + 2), label="batch_size")
     a, b = _model(), _model()
-    history = fit(
-        a,
-        BinaryCrossEntropyWithLogits(),
-        GradientDescent(0.3),
-        data.X,
-        data.Y,
-        epochs=2,
-        batch_size=size,
-        rng=np.random.default_rng(0),
-    )
+    history = _fit_batches(a, data, 0.3, 2, size, np.random.default_rng(0))
     twin = np.random.default_rng(0)
     loss = BinaryCrossEntropyWithLogits()
     costs = []
@@ -182,16 +189,7 @@ def test_minibatches_partition_the_examples(m: int, B: st.DataObject) -> None:
 def test_every_example_is_used_once_per_epoch(data: Data, B: st.DataObject) -> None:
     size = B.draw(st.integers(1, data.m), label="batch_size")
     recorder = Recorder()
-    fit(
-        _model(recorder),
-        BinaryCrossEntropyWithLogits(),
-        GradientDescent(0.05),
-        data.X,
-        data.Y,
-        epochs=3,
-        batch_size=size,
-        rng=np.random.default_rng(0),
-    )
+    _fit_batches(_model(recorder), data, 0.05, 3, size, np.random.default_rng(0))
     per_epoch = -(-data.m // size)
     assert len(recorder.batches) == 3 * per_epoch
     for e in range(3):
@@ -205,18 +203,8 @@ def test_every_example_is_used_once_per_epoch(data: Data, B: st.DataObject) -> N
 @given(data=datasets(min_m=2), B=st.data())
 def test_the_callers_generator_drives_the_shuffle(data: Data, B: st.DataObject) -> None:
     size = B.draw(st.integers(1, data.m - 1), label="batch_size")
-    recorder = Recorder()
-    rng = np.random.default_rng(0)
-    fit(
-        _model(recorder),
-        BinaryCrossEntropyWithLogits(),
-        GradientDescent(0.05),
-        data.X,
-        data.Y,
-        epochs=3,
-        batch_size=size,
-        rng=rng,
-    )
+    recorder, rng = Recorder(), np.random.default_rng(0)
+    _fit_batches(_model(recorder), data, 0.05, 3, size, rng)
     twin = np.random.default_rng(0)
     expected = [twin.permutation(data.m).tolist() for _ in range(3)]  # one per epoch
     assert [i for b in recorder.batches for i in b] == [i for order in expected for i in order]
