@@ -340,15 +340,13 @@ def all_cases() -> list[Case]:
         seeded(Conv2D, 2, 3, 3, stride=(2, 1), padding=(1, 0)),
         (2, 5, 5, 2),
     )
-    f32(
-        "MaxPool2D",
-        "2x5x5 k=3x3 s=1,1 m=2 distinct",
-        MAXPOOL,
-        plain(MaxPool2D, 3, stride=1),
-        (2, 5, 5, 2),
-        x="distinct",
+    pools: tuple[tuple[str, tuple[str, ...], Make, InputKind], ...] = (
+        ("MaxPool2D", MAXPOOL, plain(MaxPool2D, 3, stride=1), "distinct"),
+        ("AvgPool2D", AVGPOOL, plain(AvgPool2D, 3, stride=1), "normal"),
     )
-    f32("AvgPool2D", "2x5x5 k=3x3 s=1,1 m=2", AVGPOOL, plain(AvgPool2D, 3, stride=1), (2, 5, 5, 2))
+    for name, pool_specs, make, x in pools:
+        config = "2x5x5 k=3x3 s=1,1 m=2" + (" distinct" if x == "distinct" else "")
+        f32(name, config, pool_specs, make, (2, 5, 5, 2), x=x)
     f32("Flatten", "3x4x2 m=3", FLATTEN, plain(Flatten), (3, 4, 2, 3))
     loss(
         "BinaryCrossEntropy",
