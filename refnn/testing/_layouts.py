@@ -20,7 +20,8 @@ _TO_FIRST = {2: (1, 0), 3: (2, 1, 0), 4: (3, 0, 1, 2)}
 _TO_LAST = {2: (1, 0), 3: (2, 1, 0), 4: (1, 2, 3, 0)}
 
 
-def _axes(X: object, table: dict[int, tuple[int, ...]], name: str) -> tuple[int, ...]:
+def _transposed(X: object, table: dict[int, tuple[int, ...]], name: str) -> FloatArray:
+    """``X`` with its axes permuted as ``table`` says for its rank, as a C-contiguous copy."""
     if not isinstance(X, np.ndarray):
         raise TypeError(f"{name} takes a numpy array, got {type(X).__name__}")
     if X.ndim not in table:
@@ -28,7 +29,7 @@ def _axes(X: object, table: dict[int, tuple[int, ...]], name: str) -> tuple[int,
             f"{name} takes a dense (rank 2), sequence (rank 3) or image (rank 4) array, "
             f"got rank {X.ndim} with shape {X.shape}"
         )
-    return table[X.ndim]
+    return np.array(X.transpose(table[X.ndim]), order="C")
 
 
 def to_batch_first(X: FloatArray) -> FloatArray:
@@ -40,21 +41,17 @@ def to_batch_first(X: FloatArray) -> FloatArray:
     -----
     Spec: TEST-LAYOUT
     """
-    axes = _axes(X, _TO_FIRST, "to_batch_first")
-    return np.array(X.transpose(axes), order="C")
+    return _transposed(X, _TO_FIRST, "to_batch_first")
 
 
 def to_batch_last(X: FloatArray) -> FloatArray:
-    """Convert a batch-first array to refnn's layout (examples last), as a C-contiguous copy.
+    """Convert a batch-first array to refnn's layout (examples last), as a C-contiguous copy:
+    the inverse of :func:`to_batch_first` (m x n -> n x m; m x T x n -> n x T x m;
+    m x C x H x W -> C x H x W x m).
 
-    m x n -> n x m; m x T x n -> n x T x m; m x C x H x W -> C x H x W x m.
-
-    Notes
-    -----
     Spec: TEST-LAYOUT
     """
-    axes = _axes(X, _TO_LAST, "to_batch_last")
-    return np.array(X.transpose(axes), order="C")
+    return _transposed(X, _TO_LAST, "to_batch_last")
 
 
 def convert(X: FloatArray, layout: Layout) -> FloatArray:
