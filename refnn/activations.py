@@ -153,10 +153,10 @@ class _Activation(Layer[FloatArray]):
     min_ndim = 1
 
     @abstractmethod
-    def _g(self, Z: FloatArray) -> FloatArray: ...
+    def _g(self, Z: FloatArray, /) -> FloatArray: ...
 
     @abstractmethod
-    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray: ...
+    def _g_backward(self, dA: FloatArray, kept: FloatArray, /) -> FloatArray: ...
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
         as_bool(training, "training")
@@ -176,11 +176,8 @@ class _Activation(Layer[FloatArray]):
 class Sigmoid(_Activation):
     """Sigmoid activation layer (SIGMOID-FWD, SIGMOID-BWD)."""
 
-    def _g(self, Z: FloatArray) -> FloatArray:
-        return sigmoid(Z)
-
-    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
-        return sigmoid_backward(dA, kept)
+    _g = staticmethod(sigmoid)
+    _g_backward = staticmethod(sigmoid_backward)
 
 
 class ReLU(_Activation):
@@ -188,21 +185,15 @@ class ReLU(_Activation):
 
     keeps_input = True
 
-    def _g(self, Z: FloatArray) -> FloatArray:
-        return relu(Z)
-
-    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
-        return relu_backward(dA, kept)
+    _g = staticmethod(relu)
+    _g_backward = staticmethod(relu_backward)
 
 
 class Tanh(_Activation):
     """Tanh activation layer (TANH-FWD, TANH-BWD)."""
 
-    def _g(self, Z: FloatArray) -> FloatArray:
-        return tanh(Z)
-
-    def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
-        return tanh_backward(dA, kept)
+    _g = staticmethod(tanh)
+    _g_backward = staticmethod(tanh_backward)
 
 
 class Softmax(_Activation):
