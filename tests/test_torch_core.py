@@ -36,6 +36,7 @@ torch = pytest.importorskip(
     "torch", reason="PyTorch not installed: pip install torch==2.13.0 (the 'torch' extra)"
 )
 
+F = torch.nn.functional
 pytestmark = pytest.mark.torch
 
 
@@ -47,11 +48,48 @@ def _close(ours: FloatArray, theirs: Any, atol: float = 1e-14) -> None:
     np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=atol)
 
 
-def _classes(data: st.DataObject, k: int, m: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+def _classes(data: st.DataObject, km: tuple[int, int]) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    k, m = km
     idx = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=m, max_size=m)))
     Y: FloatArray = np.zeros((k, m))
     Y[idx, np.arange(m)] = 1.0
     return Y, idx
+
+
+def _layer_and_torch(
+    layer: Sigmoid | ReLU | Tanh | Softmax, Z: FloatArray, dA: FloatArray, torch_fn: Any
+) -> tuple[FloatArray, FloatArray, Any, Any]:
+    """refnn's (A, dZ) and torch's (A, dZ) for ``torch_fn`` run with examples first (transposed
+    back), backward from the cost Σ A ⊙ dA."""
+    A = layer.forward(Z)
+    dZ = layer.backward(dA)
+    z = _t(Z.T)
+    a = torch_fn(z)
+    (a * torch.tensor(dA.T)).sum().backward()
+    return A, dZ, a.T, z.grad.T
+
+
+def _loss_and_torch(
+    loss: SoftmaxCrossEntropy | CrossEntropy,
+    Z: FloatArray,
+    Y: FloatArray,
+    torch_loss: Any,
+    target: Any,
+    *,
+    log_input: bool = False,
+    rel: float,
+    abs: float | None = None,
+    atol: float = 1e-14,
+) -> None:
+    """refnn's J and dZ agree with ``torch_loss(Zᵀ or log Zᵀ, target)`` (examples first), mean
+    over the examples, and its autograd."""
+    J = loss.forward(Z, Y)
+    dZ = loss.backward()
+    z = _t(Z.T)
+    j = torch_loss(torch.log(z) if log_input else z, target, reduction="mean")
+    j.backward()
+    assert J == pytest.approx(j.item(), rel=rel, abs=abs)
+    _close(dZ, z.grad.T, atol=atol)
 
 
 @st.composite
@@ -84,14 +122,10 @@ def test_dense_matches_torch_linear(n_in: int, nm: tuple[int, int], data: st.Dat
 @given(nm=km(), kind=st.sampled_from(["sigmoid", "relu"]), data=st.data())
 def test_activations_match_torch(nm: tuple[int, int], kind: str, data: st.DataObject) -> None:
     Z, U = data.draw(arrays(nm, bound=20.0)), data.draw(arrays(nm))
-    layer = Sigmoid() if kind == "sigmoid" else ReLU()
-    A = layer.forward(Z)
-    dZ = layer.backward(U)
-    Zt = _t(Z)
-    At = torch.sigmoid(Zt) if kind == "sigmoid" else torch.relu(Zt)
-    (At * torch.tensor(U)).sum().backward()
+    layer, fn = (Sigmoid(), torch.sigmoid) if kind == "sigmoid" else (ReLU(), torch.relu)
+    A, dZ, At, dZt = _layer_and_torch(layer, Z, U, fn)
     _close(A, At)
-    _close(dZ, Zt.grad)
+    _close(dZ, dZt)
 
 
 @pytest.mark.spec("BCE-COST", "BCE-GRAD", "BCE-LOGITS-COST", "BCE-LOGITS-GRAD")
@@ -142,33 +176,25 @@ def test_l_layer_model_matches_torch(dims: list[int], m: int, data: st.DataObjec
 @given(km=km(), data=st.data())
 def test_softmax_matches_torch(km: tuple[int, int], data: st.DataObject) -> None:
     Z, dA = data.draw(arrays(km, bound=300.0)), data.draw(arrays(km))
-    layer = Softmax()
-    A = layer.forward(Z)
-    dZ = layer.backward(dA)
-    z = _t(Z.T)
-    a = torch.softmax(z, dim=1)
-    (a * torch.tensor(dA.T)).sum().backward()
-    _close(A, a.T, atol=1e-15)
-    _close(dZ, z.grad.T, atol=1e-15)
+    A, dZ, a, dz = _layer_and_torch(Softmax(), Z, dA, lambda z: torch.softmax(z, dim=1))
+    _close(A, a, atol=1e-15)
+    _close(dZ, dz, atol=1e-15)
 
 
-@pytest.mark.spec("SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
+@pytest.mark.spec("SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD", "CE-COST", "CE-GRAD")
 @settings(max_examples=25)
 @given(km=km(min_k=2), data=st.data())
-def test_fused_cross_entropy_matches_torch_cross_entropy(
+def test_cross_entropies_of_class_labels_match_torch(
     km: tuple[int, int], data: st.DataObject
 ) -> None:
-    k, m = km
+    """The same labels: the fused loss on logits against torch's cross_entropy, CrossEntropy on
+    probabilities against torch's nll_loss of their log."""
+    Y, idx = _classes(data, km)
     Z = data.draw(arrays(km, bound=150.0))
-    Y, idx = _classes(data, k, m)
-    loss = SoftmaxCrossEntropy()
-    J = loss.forward(Z, Y)
-    dZ = loss.backward()
-    z = _t(Z.T)
-    j = torch.nn.functional.cross_entropy(z, torch.tensor(idx), reduction="mean")
-    j.backward()
-    assert J == pytest.approx(j.item(), rel=1e-12, abs=1e-15)
-    _close(dZ, z.grad.T, atol=1e-16)
+    loss, target = SoftmaxCrossEntropy(), torch.tensor(idx)
+    _loss_and_torch(loss, Z, Y, F.cross_entropy, target, rel=1e-12, abs=1e-15, atol=1e-16)
+    A = softmax(data.draw(arrays(km)))
+    _loss_and_torch(CrossEntropy(), A, Y, F.nll_loss, target, log_input=True, rel=1e-12)
 
 
 @pytest.mark.spec("SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
@@ -176,51 +202,20 @@ def test_fused_cross_entropy_matches_torch_cross_entropy(
 def test_soft_targets_match_torch_probability_targets(
     km: tuple[int, int], data: st.DataObject
 ) -> None:
-    k, m = km
     Z = data.draw(arrays(km, bound=9.0))
-    Y = data.draw(class_probabilities(k, m))
+    Y = data.draw(class_probabilities(*km))
     loss = SoftmaxCrossEntropy(soft_labels=True)
-    J = loss.forward(Z, Y)
-    dZ = loss.backward()
-    z = _t(Z.T)
-    j = torch.nn.functional.cross_entropy(z, torch.tensor(Y.T), reduction="mean")
-    j.backward()
-    assert J == pytest.approx(j.item(), rel=1e-12)
-    _close(dZ, z.grad.T, atol=1e-16)
-
-
-@pytest.mark.spec("CE-COST", "CE-GRAD")
-@settings(max_examples=25)
-@given(km=km(min_k=2), data=st.data())
-def test_cross_entropy_of_probabilities_matches_torch_nll_of_log(
-    km: tuple[int, int], data: st.DataObject
-) -> None:
-    k, m = km
-    A = softmax(data.draw(arrays(km)))
-    Y, idx = _classes(data, k, m)
-    loss = CrossEntropy()
-    J = loss.forward(A, Y)
-    dA = loss.backward()
-    a = _t(A.T)
-    j = torch.nn.functional.nll_loss(torch.log(a), torch.tensor(idx), reduction="mean")
-    j.backward()
-    assert J == pytest.approx(j.item(), rel=1e-12)
-    _close(dA, a.grad.T)
+    _loss_and_torch(loss, Z, Y, F.cross_entropy, torch.tensor(Y.T), rel=1e-12, atol=1e-16)
 
 
 @pytest.mark.spec("TANH-FWD", "TANH-BWD")
 @given(nm=km(), data=st.data())
 def test_tanh_matches_torch(nm: tuple[int, int], data: st.DataObject) -> None:
     Z, dA = data.draw(arrays(nm, bound=90.0)), data.draw(arrays(nm))
-    layer = Tanh()
-    A = layer.forward(Z)
-    dZ = layer.backward(dA)
-    z = _t(Z)
-    a = torch.tanh(z)
-    (a * torch.tensor(dA)).sum().backward()
+    A, dZ, a, dz = _layer_and_torch(Tanh(), Z, dA, torch.tanh)
     _close(A, a, atol=1e-16)
     # torch's tanh_backward computes 1 - y², refnn (1 - y)(1 + y): equal up to a rounding of y²
-    np.testing.assert_allclose(dZ, z.grad.numpy(), rtol=1e-12, atol=4e-16 * np.abs(dA).max())
+    np.testing.assert_allclose(dZ, dz.numpy(), rtol=1e-12, atol=4e-16 * np.abs(dA).max())
 
 
 @pytest.mark.spec("ADAM-MOMENTS", "ADAM-BIAS", "ADAM-STEP")
