@@ -54,8 +54,10 @@ def _torch_scalar(f: Callable[..., Any], grad: Callable[..., Sequence[Arr]]) -> 
     def backward(ctx: Any, grad_out: Any) -> Any:
         arrays = [t.detach().numpy() for t in ctx.saved_tensors]
         gs = grad(*arrays)
-        return tuple(grad_out * torch.from_numpy(np.array(g, dtype=a.dtype))
-                     for g, a in zip(gs, arrays, strict=True))  # fmt: skip
+        return tuple(
+            grad_out * torch.from_numpy(np.array(g, dtype=a.dtype))
+            for g, a in zip(gs, arrays, strict=True)
+        )
 
     methods = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
     wrapped: Any = type("Wrapped", (torch.autograd.Function,), methods)
@@ -105,8 +107,10 @@ def corpus_table() -> None:
             twp, tfa, tcr, _ = _count(sub, [theirs[i] for i in idx])
             line += f"  {f'{twp}/{tfa}/{tcr}':>16}"
         print(line)
-    print("wp: wrong gradients passed, fa: false alarms on right ones, cr: crashes, "
-          "inc: said inconclusive")  # fmt: skip
+    print(
+        "wp: wrong gradients passed, fa: false alarms on right ones, cr: crashes, "
+        "inc: said inconclusive"
+    )
 
 
 def _scalar_problem(n: int) -> tuple[Callable[..., float], Callable[..., list[Arr]], Arr]:
@@ -132,8 +136,10 @@ def _timed(run: Callable[[], object], repeat: int) -> tuple[float, object]:
 
 def timing_table(sizes: Sequence[int]) -> None:
     """Seconds per check (best of 3 below 10^4 elements, else 1 run)."""
-    print(f"{'function':22} {'n':>6}  {'refnn s':>8} {'verdict':>8}"
-          + (f"  {'torch s':>8} {'verdict':>8}  {'torch/refnn':>11}" if torch else ""))  # fmt: skip
+    print(
+        f"{'function':22} {'n':>6}  {'refnn s':>8} {'verdict':>8}"
+        + (f"  {'torch s':>8} {'verdict':>8}  {'torch/refnn':>11}" if torch else "")
+    )
     for n in sizes:
         for name, ours, theirs in _timing_cases(n):
             repeat = 3 if n < 10_000 else 1
@@ -158,13 +164,22 @@ def _timing_cases(n: int) -> list[tuple[str, Callable[[], bool], Callable[[], bo
         return [A.T @ (dy * (1 - np.tanh(A @ x) ** 2))]
 
     return [
-        ("scalar sum(sin(x) x)", lambda: check_grad(f, grad, {"x": x}).passed,
-         lambda: _torch_scalar_check(f, grad, x)),
-        ("  same, elementwise", lambda: check_grad(f, grad, {"x": x}, mode="elementwise").passed,
-         lambda: _torch_scalar_check(f, grad, x)),
-        ("10 outputs tanh(A x)", lambda: check_vjp(vec, vjp, {"x": x}).passed,
-         lambda: _torch_vector_check(A, x)),
-    ]  # fmt: skip
+        (
+            "scalar sum(sin(x) x)",
+            lambda: check_grad(f, grad, {"x": x}).passed,
+            lambda: _torch_scalar_check(f, grad, x),
+        ),
+        (
+            "  same, elementwise",
+            lambda: check_grad(f, grad, {"x": x}, mode="elementwise").passed,
+            lambda: _torch_scalar_check(f, grad, x),
+        ),
+        (
+            "10 outputs tanh(A x)",
+            lambda: check_vjp(vec, vjp, {"x": x}).passed,
+            lambda: _torch_vector_check(A, x),
+        ),
+    ]
 
 
 def _torch_scalar_check(f: Callable[..., float], grad: Callable[..., list[Arr]], x: Arr) -> bool:
@@ -187,8 +202,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="timings up to 1000 elements only")
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     print(f"CPU: {cpu}; {os.cpu_count()} cores; load average {os.getloadavg()}")
     print(f"numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}\n")
     corpus_table()

@@ -40,8 +40,11 @@ class Candidate:
 def _tanh_layer(bug: str, n: int = 3, m: int = 3, seed: int = 0) -> Candidate:
     rng = np.random.default_rng(seed)
     Y = rng.standard_normal((n, m))
-    inputs = {"W": rng.standard_normal((n, n)), "b": rng.standard_normal((n, 1)),
-              "X": rng.standard_normal((n, m))}  # fmt: skip
+    inputs = {
+        "W": rng.standard_normal((n, n)),
+        "b": rng.standard_normal((n, 1)),
+        "X": rng.standard_normal((n, m)),
+    }
 
     def f(W: Arr, b: Arr, X: Arr) -> float:
         return float(np.sum((np.tanh(W @ X + b) - Y) ** 2) / (2 * X.shape[1]))
@@ -61,17 +64,29 @@ def _tanh_layer(bug: str, n: int = 3, m: int = 3, seed: int = 0) -> Candidate:
         out: list[Arr] = bugged.get(bug, [dW, db, dX])
         return out
 
-    wrong = {"sign flip": "W", "missing transpose": "X", "wrong axis in sum": "b",
-             "doubled 1/m": "W", "missing 1/m": "W", "right only for m = 1": "b",
-             "sigmoid derivative for tanh": "W"}.get(bug, "")  # fmt: skip
+    wrong = {
+        "sign flip": "W",
+        "missing transpose": "X",
+        "wrong axis in sum": "b",
+        "doubled 1/m": "W",
+        "missing 1/m": "W",
+        "right only for m = 1": "b",
+        "sigmoid derivative for tanh": "W",
+    }.get(bug, "")
     return Candidate(f"tanh layer: {bug or 'correct'}", f, grad, inputs, wrong)
 
 
 # --- J = sum(U * (W X + b)): the claimed gradient from backward(dZ=U, X, W) ---------------------
 
 
-def _linear(name: str, backward: Callable[[Arr, Arr, Arr], Sequence[Arr]], wrong: str,
-            n: int = 3, m: int = 3, seed: int = 0) -> Candidate:  # fmt: skip
+def _linear(
+    name: str,
+    backward: Callable[[Arr, Arr, Arr], Sequence[Arr]],
+    wrong: str,
+    n: int = 3,
+    m: int = 3,
+    seed: int = 0,
+) -> Candidate:
     U = _normal(seed + 3, n, m)
 
     def f(X: Arr, W: Arr, b: Arr) -> float:
@@ -88,8 +103,9 @@ def _right_linear(dZ: Arr, X: Arr, W: Arr) -> Sequence[Arr]:
 # --- binary cross-entropy on probabilities, J = -(1/m) sum(y log a + (1 - y) log(1 - a)) -------
 
 
-def _bce(name: str, grad: Callable[[Arr, Arr], Arr], wrong: str, k: int = 2, m: int = 4,
-         seed: int = 0) -> Candidate:  # fmt: skip
+def _bce(
+    name: str, grad: Callable[[Arr, Arr], Arr], wrong: str, k: int = 2, m: int = 4, seed: int = 0
+) -> Candidate:
     rng = np.random.default_rng(seed)
     Y = (rng.random((k, m)) < 0.5).astype(np.float64)
 
@@ -110,8 +126,14 @@ def _sigmoid(z: Arr) -> Arr:
     return out
 
 
-def _activation(name: str, fwd: Callable[[Arr], Arr], bwd: Callable[[Arr, Arr], Arr],
-                Z: Arr, wrong: str, seed: int = 0) -> Candidate:  # fmt: skip
+def _activation(
+    name: str,
+    fwd: Callable[[Arr], Arr],
+    bwd: Callable[[Arr, Arr], Arr],
+    Z: Arr,
+    wrong: str,
+    seed: int = 0,
+) -> Candidate:
     U = _normal(seed + 5, *Z.shape)
     return Candidate(
         name, lambda Z_: float(np.sum(U * fwd(Z_))), lambda Z_: [bwd(U, Z_)], {"Z": Z}, wrong
@@ -175,8 +197,15 @@ def _conv_candidate(name: str, scatter_stride: int, crop: int, seed: int = 0) ->
 def mutants() -> list[Candidate]:
     """Every wrong backward the checker must reject."""
     m = 3  # square W and n == m (3): the wrong formulas still have the right shapes
-    tanh_bugs = ["sign flip", "missing transpose", "wrong axis in sum", "doubled 1/m",
-                 "missing 1/m", "right only for m = 1", "sigmoid derivative for tanh"]  # fmt: skip
+    tanh_bugs = [
+        "sign flip",
+        "missing transpose",
+        "wrong axis in sum",
+        "doubled 1/m",
+        "missing 1/m",
+        "right only for m = 1",
+        "sigmoid derivative for tanh",
+    ]
     Z = _normal(0, 3, 4)
     return [
         *(_tanh_layer(bug) for bug in tanh_bugs),

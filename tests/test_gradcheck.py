@@ -19,13 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import refnn.gradcheck
-from refnn.gradcheck import (
-    GradcheckError,
-    GradcheckResult,
-    check_grad,
-    check_vjp,
-    numerical_grad,
-)
+from refnn.gradcheck import GradcheckError, GradcheckResult, check_grad, check_vjp, numerical_grad
 from refnn.gradcheck._numeric import central, relative_error, step, tolerance, widening
 
 F64 = npt.NDArray[np.float64]
@@ -62,10 +56,7 @@ def test_polynomials_and_exp_pass(x: F64, power: int, coef: float) -> None:
 
 @pytest.mark.spec("GC-TOL")
 @settings(max_examples=40)
-@given(
-    x=hnp.arrays(np.float64, shapes, elements=moderate),
-    data=st.data(),
-)
+@given(x=hnp.arrays(np.float64, shapes, elements=moderate), data=st.data())
 def test_sums_over_axes_pass_and_the_wrong_axis_fails(x: F64, data: st.DataObject) -> None:
     axis = data.draw(st.integers(0, x.ndim - 1), label="axis")
     w = _rng(x.size).standard_normal(x.sum(axis=axis).shape)
@@ -428,8 +419,13 @@ def test_results_are_frozen_and_serialise_to_json() -> None:
     data = json.loads(json.dumps(result.to_dict()))
     assert data["passed"] is True and data["arrays"][0]["shape"] == [2, 2]
     assert data["arrays"][0]["kinks"] == {
-        "found": 0, "moved": 0, "excluded": 0, "loose": 0, "on_kink": 0, "edge": 0
-    }  # fmt: skip
+        "found": 0,
+        "moved": 0,
+        "excluded": 0,
+        "loose": 0,
+        "on_kink": 0,
+        "edge": 0,
+    }
     with pytest.raises(AttributeError):
         result.arrays[0].verdict = "WRONG"  # type: ignore[misc]
     result.raise_if_failed()  # passes silently

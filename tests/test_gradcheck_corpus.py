@@ -66,8 +66,10 @@ def _layer_norm_sum(rows: int, cols: int, seed: int) -> list[Case]:
         return float(np.sum(xhat))
 
     name = f"sum(layer_norm(x)) {rows}x{cols}"
-    return [Case("cancel", name, f, lambda x: [np.zeros_like(x)], {"x": x}, True),
-            Case("cancel", name + " grad x", f, lambda x: [x.copy()], {"x": x}, False)]  # fmt: skip
+    return [
+        Case("cancel", name, f, lambda x: [np.zeros_like(x)], {"x": x}, True),
+        Case("cancel", name + " grad x", f, lambda x: [x.copy()], {"x": x}, False),
+    ]
 
 
 def _near_kink(d: float, kind: str, seed: int) -> list[Case]:
@@ -85,8 +87,10 @@ def _near_kink(d: float, kind: str, seed: int) -> list[Case]:
         wrong = lambda x: [w * np.where(x > -1e-5, 1.0, -1.0)]  # noqa: E731
     name = f"{kind} at -{d:g}"
     other = name + " other side's derivative"
-    return [Case("near kink", name, f, right, {"x": x}, True),
-            Case("near kink", other, f, wrong, {"x": x}, False)]  # fmt: skip
+    return [
+        Case("near kink", name, f, right, {"x": x}, True),
+        Case("near kink", other, f, wrong, {"x": x}, False),
+    ]
 
 
 def _below_step(c: float, n: int, seed: int) -> list[Case]:
@@ -124,9 +128,18 @@ def _float32(seed: int, shape: tuple[int, int, int]) -> list[Case]:
 
     opts = {"allow_float32": True}
     name = f"float32 sum(tanh(W X)^2) {k}x{n}x{m} seed {seed}"
-    return [Case("float32", name, f, g, {"W": W, "X": X}, True, opts),
-            Case("float32", name + " dW 1% off", f, lambda W, X: g(W, X, 1.01),
-                 {"W": W, "X": X}, False, opts)]  # fmt: skip
+    return [
+        Case("float32", name, f, g, {"W": W, "X": X}, True, opts),
+        Case(
+            "float32",
+            name + " dW 1% off",
+            f,
+            lambda W, X: g(W, X, 1.01),
+            {"W": W, "X": X},
+            False,
+            opts,
+        ),
+    ]
 
 
 def _domain_edge(x0: float, kind: str) -> list[Case]:
@@ -139,9 +152,10 @@ def _domain_edge(x0: float, kind: str) -> list[Case]:
         f = lambda x: float(np.sum(np.sqrt(x)))  # noqa: E731
         g = lambda x: [0.5 / np.sqrt(x)]  # noqa: E731
     name = f"{kind} at {x0:g}"
-    return [Case("domain edge", name, f, g, {"x": x}, True),
-            Case("domain edge", name + " 1% off", f, _times(g, 1.01), {"x": x},
-                 False)]  # fmt: skip
+    return [
+        Case("domain edge", name, f, g, {"x": x}, True),
+        Case("domain edge", name + " 1% off", f, _times(g, 1.01), {"x": x}, False),
+    ]
 
 
 def _taylor_kinks(seed: int, kind: str) -> list[Case]:
@@ -166,17 +180,19 @@ def _taylor_kinks(seed: int, kind: str) -> list[Case]:
 
     opts = {"taylor": True, "seed": seed}
     name = f"{kind} with kinks at 3e-5..3e-2, taylor=True, seed {seed}"
-    return [Case("taylor kinks", name, f, g, {"x": x}, True, opts),
-            Case("taylor kinks", name + " 1% off", f, _times(g, 1.01), {"x": x},
-                 False, opts)]  # fmt: skip
+    return [
+        Case("taylor kinks", name, f, g, {"x": x}, True, opts),
+        Case("taylor kinks", name + " 1% off", f, _times(g, 1.01), {"x": x}, False, opts),
+    ]
 
 
 def _taylor_domain() -> list[Case]:
     x = np.array([0.02, 0.5, 0.9])
     f = lambda x: float(np.sum(np.log(x)))  # noqa: E731
     opts = {"taylor": True}
-    return [Case("taylor kinks", "log at 0.02, taylor=True", f, lambda x: [1 / x], {"x": x},
-                 True, opts)]  # fmt: skip
+    return [
+        Case("taylor kinks", "log at 0.02, taylor=True", f, lambda x: [1 / x], {"x": x}, True, opts)
+    ]
 
 
 def _ties(seed: int) -> list[Case]:
@@ -195,9 +211,10 @@ def _ties(seed: int) -> list[Case]:
 
     name = f"max over tied columns seed {seed}"
     right = np.max(values) != 0.0  # a wrong scale of a zero gradient is not wrong
-    return [Case("ties", name, f, g, {"X": X}, True),
-            Case("ties", name + " gradient x1.5", f, lambda X: g(X, 1.5), {"X": X},
-                 not right)]  # fmt: skip
+    return [
+        Case("ties", name, f, g, {"X": X}, True),
+        Case("ties", name + " gradient x1.5", f, lambda X: g(X, 1.5), {"X": X}, not right),
+    ]
 
 
 def _scales(scale: float, seed: int) -> list[Case]:
@@ -206,9 +223,10 @@ def _scales(scale: float, seed: int) -> list[Case]:
     f = lambda x: float(np.sum(x**3) / scale**2)  # noqa: E731
     g = lambda x: [3 * x**2 / scale**2]  # noqa: E731
     name = f"sum(x^3) / scale^2 at scale {scale:g}"
-    return [Case("scales", name, f, g, {"x": x}, True),
-            Case("scales", name + " 0.1% off", f, _times(g, 1.001), {"x": x},
-                 False)]  # fmt: skip
+    return [
+        Case("scales", name, f, g, {"x": x}, True),
+        Case("scales", name + " 0.1% off", f, _times(g, 1.001), {"x": x}, False),
+    ]
 
 
 def _mixed(seed: int) -> list[Case]:
@@ -225,16 +243,23 @@ def _mixed(seed: int) -> list[Case]:
         return [out]
 
     name = f"sum(c sin x), c = 1 .. 1e-7, seed {seed}"
-    return [Case("mixed scales", name, f, g, {"x": x}, True),
-            Case("mixed scales", name + " smallest 10% off", f, wrong, {"x": x},
-                 False)]  # fmt: skip
+    return [
+        Case("mixed scales", name, f, g, {"x": x}, True),
+        Case("mixed scales", name + " smallest 10% off", f, wrong, {"x": x}, False),
+    ]
 
 
 def corpus() -> list[Case]:
     """Every case of every family."""
     cases: list[Case] = []
-    for n, scale, seed in [(10, 1.0, 0), (300, 1.0, 1), (200, 10.0, 2), (1000, 100.0, 3),
-                           (3000, 10.0, 4), (10_000, 1.0, 5)]:  # fmt: skip
+    for n, scale, seed in [
+        (10, 1.0, 0),
+        (300, 1.0, 1),
+        (200, 10.0, 2),
+        (1000, 100.0, 3),
+        (3000, 10.0, 4),
+        (10_000, 1.0, 5),
+    ]:
         cases += _cancelling(n, scale, seed)
     cases += _layer_norm_sum(32, 8, 0) + _layer_norm_sum(5, 3, 1)
     for d in (5e-6, 1e-6, 2e-7, 3e-9):

@@ -69,14 +69,22 @@ def run_taylor(
             spread = abs(f_step) + abs(f0) + math.fsum(abs(t) for t in terms)
             floors.append(problem.eps * spread + problem.noise + EPS64 * len(terms) * abs(linear))
         slope, n_fitted, passed, note = judge_taylor(steps, remainders, floors)
-        directions.append(TaylorDirection(
-            steps=steps, remainders=tuple(remainders), floors=tuple(floors), slope=slope,
-            n_fitted=n_fitted, passed=passed, note=note,
-        ))  # fmt: skip
+        directions.append(
+            TaylorDirection(
+                steps=steps,
+                remainders=tuple(remainders),
+                floors=tuple(floors),
+                slope=slope,
+                n_fitted=n_fitted,
+                passed=passed,
+                note=note,
+            )
+        )
     return TaylorResult(
-        passed=all(d.passed for d in directions), threshold=TAYLOR_THRESHOLD,
+        passed=all(d.passed for d in directions),
+        threshold=TAYLOR_THRESHOLD,
         directions=tuple(directions),
-    )  # fmt: skip
+    )
 
 
 def taylor_test(
@@ -156,10 +164,12 @@ def _max_abs(arrays: Sequence[AnyArray]) -> float:
 def _linear_gap(lhs: Sequence[AnyArray], rhs: Sequence[AnyArray], scale: float) -> float:
     """``max |lhs - rhs| / scale`` over all outputs (0 when everything is 0)."""
     gap = max(
-        (float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
-         for a, b in zip(lhs, rhs, strict=True)),
+        (
+            float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
+            for a, b in zip(lhs, rhs, strict=True)
+        ),
         default=0.0,
-    )  # fmt: skip
+    )
     if scale == 0.0:
         return 0.0 if gap == 0.0 else float("inf")
     return gap / scale
@@ -266,19 +276,27 @@ def check_backward_contract(
         and len(second) == len(first)
         and all(_same_bits(a, b) for a, b in zip(first, second, strict=True))
     )
-    checks.append(ContractCheck(
-        "deterministic", same,
-        "two calls with the same dY agree bit for bit" if same
-        else "two calls with the same dY differ (state accumulated between calls?)",
-    ))  # fmt: skip
+    checks.append(
+        ContractCheck(
+            "deterministic",
+            same,
+            "two calls with the same dY agree bit for bit"
+            if same
+            else "two calls with the same dY differ (state accumulated between calls?)",
+        )
+    )
 
     zero = run(np.zeros(shape, dtype=dtype))
     zero_ok = not isinstance(zero, str) and all(bool(np.all(a == 0)) for a in zero)
-    checks.append(ContractCheck(
-        "zero maps to zero", zero_ok,
-        "backward(0) == 0 exactly" if zero_ok
-        else f"backward(0) is not 0 (max |.| {_max_abs(zero) if not isinstance(zero, str) else 0})",
-    ))  # fmt: skip
+    checks.append(
+        ContractCheck(
+            "zero maps to zero",
+            zero_ok,
+            "backward(0) == 0 exactly"
+            if zero_ok
+            else f"backward(0) is not 0 (max |.| {_max_abs(zero) if not isinstance(zero, str) else 0})",
+        )
+    )
 
     checks.extend(_linearity(run, dy, first, rng))
     checks.extend(_unchanged(run, watched, snapshots))
@@ -319,11 +337,14 @@ def _linearity(
         return [ContractCheck("homogeneous", False, "backward(a dY) returned different outputs")]
     expected = [LINEARITY_SCALE * b.astype(np.float64) for b in base]
     gap = _linear_gap(scaled, expected, max(_max_abs(scaled), _max_abs(expected)))
-    checks.append(ContractCheck(
-        "homogeneous", gap <= rtol,
-        f"max |backward({LINEARITY_SCALE} dY) - {LINEARITY_SCALE} backward(dY)| / max = "
-        f"{gap:.2e} (allowed {rtol:.1e})",
-    ))  # fmt: skip
+    checks.append(
+        ContractCheck(
+            "homogeneous",
+            gap <= rtol,
+            f"max |backward({LINEARITY_SCALE} dY) - {LINEARITY_SCALE} backward(dY)| / max = "
+            f"{gap:.2e} (allowed {rtol:.1e})",
+        )
+    )
     dy2 = rng.standard_normal(dy.shape).astype(dy.dtype)
     other = run(dy2)
     summed = run((dy.astype(np.float64) + dy2.astype(np.float64)).astype(dy.dtype))
@@ -338,25 +359,34 @@ def _linearity(
         a.astype(np.float64) + b.astype(np.float64) for a, b in zip(base, other, strict=True)
     ]
     gap = _linear_gap(summed, expected, max(_max_abs(base), _max_abs(other)))
-    checks.append(ContractCheck(
-        "additive", gap <= rtol,
-        f"max |backward(dY1 + dY2) - backward(dY1) - backward(dY2)| / max = {gap:.2e} "
-        f"(allowed {rtol:.1e})",
-    ))  # fmt: skip
+    checks.append(
+        ContractCheck(
+            "additive",
+            gap <= rtol,
+            f"max |backward(dY1 + dY2) - backward(dY1) - backward(dY2)| / max = {gap:.2e} "
+            f"(allowed {rtol:.1e})",
+        )
+    )
     return checks
 
 
 def _unchanged(
     run: _Runner, watched: Mapping[str, AnyArray], snapshots: Mapping[str, AnyArray]
 ) -> list[ContractCheck]:
-    checks = [ContractCheck(
-        "dY unchanged", not run.mutated_dy,
-        "backward modified its dY argument" if run.mutated_dy else "dY left as passed",
-    )]  # fmt: skip
+    checks = [
+        ContractCheck(
+            "dY unchanged",
+            not run.mutated_dy,
+            "backward modified its dY argument" if run.mutated_dy else "dY left as passed",
+        )
+    ]
     changed = [name for name, a in watched.items() if not _same_bits(a, snapshots[name])]
     if watched:
-        checks.append(ContractCheck(
-            "watched arrays unchanged", not changed,
-            f"modified: {changed}" if changed else f"{sorted(watched)} bit-identical",
-        ))  # fmt: skip
+        checks.append(
+            ContractCheck(
+                "watched arrays unchanged",
+                not changed,
+                f"modified: {changed}" if changed else f"{sorted(watched)} bit-identical",
+            )
+        )
     return checks

@@ -207,8 +207,12 @@ def judge_taylor(
     if len(finite) < len(order):  # f left its domain: keep the steps below the first failure
         first_bad = min(steps[i] for i in order if not math.isfinite(remainders[i]))
         finite = [i for i in finite if steps[i] < first_bad]
-    usable = [i for i in finite if remainders[i] > TAYLOR_MARGIN * floors[i] > 0.0 or (
-        remainders[i] > 0.0 and floors[i] == 0.0)]  # fmt: skip
+    usable = [
+        i
+        for i in finite
+        if remainders[i] > TAYLOR_MARGIN * floors[i] > 0.0
+        or (remainders[i] > 0.0 and floors[i] == 0.0)
+    ]
     if not usable:
         return None, 0, True, "remainder at rounding level for every h: f linear along v"
     below = [i for i in finite if steps[i] < steps[usable[0]]][-TAYLOR_ONSET_STEPS:]

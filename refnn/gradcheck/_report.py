@@ -72,10 +72,13 @@ class ElementDetails:
             return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
 
         return {
-            "numerical": plain(self.numerical), "analytical": plain(self.analytical),
-            "abs_error": plain(self.abs_error), "bound": plain(self.bound),
-            "wrong": self.wrong.tolist(), "state": list(self.state),
-        }  # fmt: skip
+            "numerical": plain(self.numerical),
+            "analytical": plain(self.analytical),
+            "abs_error": plain(self.abs_error),
+            "bound": plain(self.bound),
+            "wrong": self.wrong.tolist(),
+            "state": list(self.state),
+        }
 
 
 @dataclass(frozen=True)
@@ -207,20 +210,38 @@ class TaylorResult:
 
 
 _COLUMNS = (
-    ("input", 10), ("shape", 12), ("method", 11), ("verdict", 12), ("max relerr", 10),
-    ("worst", 12), ("numerical", 13), ("analytical", 13), ("abs err", 9), ("estimate", 9),
-    ("tol", 9), ("kinks f/m/x", 11),
-)  # fmt: skip
+    ("input", 10),
+    ("shape", 12),
+    ("method", 11),
+    ("verdict", 12),
+    ("max relerr", 10),
+    ("worst", 12),
+    ("numerical", 13),
+    ("analytical", 13),
+    ("abs err", 9),
+    ("estimate", 9),
+    ("tol", 9),
+    ("kinks f/m/x", 11),
+)
 
 
 def _row(a: ArrayResult) -> list[str]:
     worst = "proj" if a.worst_index is None else str(list(a.worst_index)).replace(" ", "")
     method = a.method + ("*" if a.fell_back else "")
     return [
-        a.name, str(a.shape).replace(" ", ""), method, a.verdict, _e(a.max_rel_error), worst,
-        _g(a.numerical), _g(a.analytical), _e(a.abs_error), _e(a.error_estimate),
-        _e(a.tolerance), f"{a.kinks.found}/{a.kinks.moved}/{a.kinks.excluded}",
-    ]  # fmt: skip
+        a.name,
+        str(a.shape).replace(" ", ""),
+        method,
+        a.verdict,
+        _e(a.max_rel_error),
+        worst,
+        _g(a.numerical),
+        _g(a.analytical),
+        _e(a.abs_error),
+        _e(a.error_estimate),
+        _e(a.tolerance),
+        f"{a.kinks.found}/{a.kinks.moved}/{a.kinks.excluded}",
+    ]
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,16 @@ if TYPE_CHECKING:
 #: Printed instead of the traceability where the package is installed.
 TRACE_SKIPPED = "skipped (specs/ not shipped in an installed package)"
 
-HEADER = ("component", "configuration", "rel err", "err/tol", "kinks", "taylor", "contract",
-          "verdict")  # fmt: skip
+HEADER = (
+    "component",
+    "configuration",
+    "rel err",
+    "err/tol",
+    "kinks",
+    "taylor",
+    "contract",
+    "verdict",
+)
 LEGEND = (
     "rel err: the largest over every element of every input; err/tol: |a-n| / tolerance at the\n"
     "worst element (<= 1 passes); kinks: elements found on a kink / moved off it / excluded;\n"
@@ -110,8 +118,11 @@ def _trace_lines(report: Report, per_id: bool) -> list[str]:
     ]
     for i in ids if per_id else ():
         impl = t.implemented.get(i, [])
-        where = (impl[0].removeprefix("refnn.") + (f" +{len(impl) - 1}" if len(impl) > 1 else "")
-                 if impl else "NOT IMPLEMENTED")  # fmt: skip
+        where = (
+            impl[0].removeprefix("refnn.") + (f" +{len(impl) - 1}" if len(impl) > 1 else "")
+            if impl
+            else "NOT IMPLEMENTED"
+        )
         cases = len(t.checked.get(i, []))
         out.append(f"  {i:<18} {where:<44} tests {len(t.tested.get(i, [])):>3}  cases {cases:>3}")
     return out

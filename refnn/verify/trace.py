@@ -37,8 +37,9 @@ class Trace:
 
     def problems(self, *, require_checked: Iterable[str] = ()) -> list[str]:
         """Every broken link: undefined citations, IDs with no implementation or no test."""
-        out: list[str] = [f"malformed Spec line (IDs, comma separated, nothing else): {m}"
-                          for m in self.malformed]  # fmt: skip
+        out: list[str] = [
+            f"malformed Spec line (IDs, comma separated, nothing else): {m}" for m in self.malformed
+        ]
         for kind, table in (
             ("implementation", self.implemented),
             ("test", self.tested),
