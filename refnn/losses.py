@@ -272,10 +272,10 @@ class Loss(ABC):
             _column_sums_one("A", A, COLUMN_SUM_TOL, " (a softmax output expected)")
 
     @abstractmethod
-    def _cost(self, A: FloatArray, Y: FloatArray) -> float: ...
+    def _cost(self, A: FloatArray, Y: FloatArray, /) -> float: ...
 
     @abstractmethod
-    def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray: ...
+    def _grad(self, A: FloatArray, Y: FloatArray, /) -> FloatArray: ...
 
 
 class BinaryCrossEntropy(Loss):
@@ -283,11 +283,8 @@ class BinaryCrossEntropy(Loss):
 
     takes_probabilities = True
 
-    def _cost(self, A: FloatArray, Y: FloatArray) -> float:
-        return bce_cost(A, Y)
-
-    def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray:
-        return bce_backward(A, Y)
+    _cost = staticmethod(bce_cost)
+    _grad = staticmethod(bce_backward)
 
 
 class BinaryCrossEntropyWithLogits(Loss):
@@ -297,11 +294,8 @@ class BinaryCrossEntropyWithLogits(Loss):
     finite logit, where the two-step form saturates.
     """
 
-    def _cost(self, A: FloatArray, Y: FloatArray) -> float:
-        return bce_logits_cost(A, Y)
-
-    def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray:
-        return bce_logits_backward(A, Y)
+    _cost = staticmethod(bce_logits_cost)
+    _grad = staticmethod(bce_logits_backward)
 
 
 class CrossEntropy(Loss):
@@ -315,11 +309,8 @@ class CrossEntropy(Loss):
     categorical = True
     takes_probabilities = True
 
-    def _cost(self, A: FloatArray, Y: FloatArray) -> float:
-        return ce_cost(A, Y)
-
-    def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray:
-        return ce_backward(A, Y)
+    _cost = staticmethod(ce_cost)
+    _grad = staticmethod(ce_backward)
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -332,8 +323,5 @@ class SoftmaxCrossEntropy(Loss):
 
     categorical = True
 
-    def _cost(self, A: FloatArray, Y: FloatArray) -> float:
-        return softmax_ce_cost(A, Y)
-
-    def _grad(self, A: FloatArray, Y: FloatArray) -> FloatArray:
-        return softmax_ce_backward(A, Y)
+    _cost = staticmethod(softmax_ce_cost)
+    _grad = staticmethod(softmax_ce_backward)
