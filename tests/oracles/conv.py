@@ -10,11 +10,14 @@ sizes small.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 import numpy.typing as npt
 
 from refnn.types import FloatArray
+
+Pair = tuple[int, int]
 
 
 def _pad(X: FloatArray, ph: int, pw: int) -> FloatArray:
@@ -30,8 +33,8 @@ def conv_forward_naive(
     X: FloatArray,
     W: FloatArray,
     b: FloatArray,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
+    stride: Pair,
+    padding: Pair,
 ) -> FloatArray:
     """Z[f, y, x, n] = b_f + Σ_{c,i,j} W[f, c, i, j] X_p[c, s_h y + i, s_w x + j, n] (CONV-FWD)."""
     C, H, Wd, m = X.shape
@@ -40,16 +43,11 @@ def conv_forward_naive(
     Xp = _pad(X, ph, pw)
     Ho, Wo = _out(H, kh, sh, ph), _out(Wd, kw, sw, pw)
     Z = np.zeros((F, Ho, Wo, m), dtype=X.dtype)
-    for n in range(m):
-        for f in range(F):
-            for y in range(Ho):
-                for x in range(Wo):
-                    total = b[f, 0]
-                    for c in range(C):
-                        for i in range(kh):
-                            for j in range(kw):
-                                total += W[f, c, i, j] * Xp[c, sh * y + i, sw * x + j, n]
-                    Z[f, y, x, n] = total
+    for n, f, y, x in product(range(m), range(F), range(Ho), range(Wo)):
+        total = b[f, 0]
+        for c, i, j in product(range(C), range(kh), range(kw)):
+            total += W[f, c, i, j] * Xp[c, sh * y + i, sw * x + j, n]
+        Z[f, y, x, n] = total
     return Z
 
 
@@ -57,8 +55,8 @@ def conv_backward_naive(
     dZ: FloatArray,
     X: FloatArray,
     W: FloatArray,
-    stride: tuple[int, int],
-    padding: tuple[int, int],
+    stride: Pair,
+    padding: Pair,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(dX, dW, db) from CONV-DX (gather form), CONV-DW and CONV-DB, element by element."""
     C, H, Wd, m = X.shape
@@ -67,16 +65,11 @@ def conv_backward_naive(
     (sh, sw), (ph, pw) = stride, padding
     Xp = _pad(X, ph, pw)
     dW = np.zeros(W.shape, dtype=X.dtype)
-    for f in range(F):
-        for c in range(C):
-            for i in range(kh):
-                for j in range(kw):
-                    total = 0.0
-                    for y in range(Ho):
-                        for x in range(Wo):
-                            for n in range(m):
-                                total += dZ[f, y, x, n] * Xp[c, sh * y + i, sw * x + j, n]
-                    dW[f, c, i, j] = total
+    for f, c, i, j in product(range(F), range(C), range(kh), range(kw)):
+        total = 0.0
+        for y, x, n in product(range(Ho), range(Wo), range(m)):
+            total += dZ[f, y, x, n] * Xp[c, sh * y + i, sw * x + j, n]
+        dW[f, c, i, j] = total
     db = np.zeros((F, 1), dtype=X.dtype)
     for f in range(F):
         db[f, 0] = sum(dZ[f, y, x, n] for y in range(Ho) for x in range(Wo) for n in range(m))
@@ -91,16 +84,11 @@ def conv_backward_naive(
         return 0.0
 
     dX = np.zeros(X.shape, dtype=X.dtype)
-    for c in range(C):
-        for h in range(H):
-            for w in range(Wd):
-                for n in range(m):
-                    total = 0.0
-                    for f in range(F):
-                        for i in range(kh):
-                            for j in range(kw):
-                                total += W[f, c, i, j] * dilated(f, h + ph - i, w + pw - j, n)
-                    dX[c, h, w, n] = total
+    for c, h, w, n in product(range(C), range(H), range(Wd), range(m)):
+        total = 0.0
+        for f, i, j in product(range(F), range(kh), range(kw)):
+            total += W[f, c, i, j] * dilated(f, h + ph - i, w + pw - j, n)
+        dX[c, h, w, n] = total
     return dX, dW, db
 
 
