@@ -139,7 +139,7 @@ def test_forward_is_causal(p: LSTMPoint, data: st.DataObject) -> None:
 def test_matches_the_per_example_oracle(p: LSTMPoint, zero_state: bool) -> None:
     state = (None, None) if zero_state else (p.h0, p.c0)
     H, cache = lstm_forward(p.X, p.W, p.b, *state)
-    H_naive, grads_naive = lstm_naive(p.X, p.W, p.b, p.dH, *state)
+    H_naive, grads_naive = lstm_naive(p, zero_state=zero_state)
     assert _rel_err(H, H_naive) <= 1e-12
     grads = lstm_backward(p.dH, p.W, cache)
     for name, got, want in zip(GRAD_NAMES, grads, grads_naive, strict=True):

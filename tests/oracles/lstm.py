@@ -71,22 +71,17 @@ def _one_example(
     return np.stack(hs, axis=1), (dx, dW, db[:, None], dh_from_next, dc_next * f_next)
 
 
-def lstm_naive(
-    X: FloatArray,
-    W: FloatArray,
-    b: FloatArray,
-    dH: FloatArray,
-    h0: FloatArray | None = None,
-    c0: FloatArray | None = None,
-) -> tuple[FloatArray, Grads]:
-    """H (n_h, T, m) and (dX, dW, db, dh0, dc0) for upstream dH, one example at a time.
+def lstm_naive(p: LSTMPoint, *, zero_state: bool = False) -> tuple[FloatArray, Grads]:
+    """H (n_h, T, m) and (dX, dW, db, dh0, dc0) at p for upstream p.dH, one example at a time.
 
-    h0, c0 (n_h, m) default to zeros; dW and db are summed over the examples.
+    The state is (p.h0, p.c0), or zeros (n_h, m) if zero_state; dW and db are summed over the
+    examples.
     """
+    X, W, b, dH = p.X, p.W, p.b, p.dH
     n_in, T, m = X.shape
     n = W.shape[0] // 4
-    h0 = np.zeros((n, m)) if h0 is None else h0
-    c0 = np.zeros((n, m)) if c0 is None else c0
+    h0 = np.zeros((n, m)) if zero_state else p.h0
+    c0 = np.zeros((n, m)) if zero_state else p.c0
     H, dX = np.zeros((n, T, m)), np.zeros((n_in, T, m))
     dW, db = np.zeros_like(W, dtype=np.float64), np.zeros_like(b, dtype=np.float64)
     dh0, dc0 = np.zeros((n, m)), np.zeros((n, m))
