@@ -416,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch: Any = None
     if "torch" in args.sides:
         try:
-            import torch
+            torch = importlib.import_module("torch")  # Any whether or not torch is installed
         except ImportError:
             pool_lines.append("torch: not installed (pip install torch==2.13.0): no torch column")
         else:

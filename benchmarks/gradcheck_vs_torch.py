@@ -16,6 +16,7 @@ Without torch installed, only refnn's columns are printed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import sys
@@ -37,7 +38,7 @@ Arr = npt.NDArray[Any]
 
 torch: Any
 try:
-    import torch
+    torch = importlib.import_module("torch")  # typed Any whether or not torch is installed
 except ImportError:  # the script still reports refnn's columns
     torch = None
 
