@@ -119,20 +119,9 @@ def test_forward_is_causal(p: LSTMPoint, data: st.DataObject) -> None:
 # --- backward -----------------------------------------------------------------------------
 
 
-@pytest.mark.spec(
-    "LSTM-STATE-INIT",
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 @given(p=lstm_points(max_size=6, max_steps=10, bound=3.0), zero_state=st.booleans())
 @settings(max_examples=40)
 @example(p=_point(0, 6, 6, 10, 6, scale=3.0), zero_state=False)  # the largest sizes, always
@@ -146,16 +135,8 @@ def test_matches_the_per_example_oracle(p: LSTMPoint, zero_state: bool) -> None:
         assert _rel_err(got, want) <= 1e-12, name
 
 
-@pytest.mark.spec(
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 @given(p=lstm_points(), data=st.data())
 @settings(max_examples=30)
 def test_input_gradient_is_anticausal(p: LSTMPoint, data: st.DataObject) -> None:
@@ -169,16 +150,8 @@ def test_input_gradient_is_anticausal(p: LSTMPoint, data: st.DataObject) -> None
     np.testing.assert_array_equal(dX2[:, t:, :], dX1[:, t:, :])
 
 
-@pytest.mark.spec(
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 @given(p=lstm_points(), dH2=st.data(), a=st.floats(-3, 3))
 @settings(max_examples=30)
 def test_backward_is_linear_in_dH(p: LSTMPoint, dH2: st.DataObject, a: float) -> None:
@@ -192,16 +165,8 @@ def test_backward_is_linear_in_dH(p: LSTMPoint, dH2: st.DataObject, a: float) ->
         np.testing.assert_array_equal(zero, 0.0, err_msg=name)
 
 
-@pytest.mark.spec(
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 @given(p=lstm_points(max_steps=1, bound=3.0))
 def test_one_step_gradients_match_the_equations_by_hand(p: LSTMPoint) -> None:
     """T = 1: dc = dH o (1 - tanh² c), da from LSTM-DGATES, dW = da [x; h0]^T, db = da 1,
@@ -248,20 +213,9 @@ def test_one_step_from_the_zero_state(p: LSTMPoint) -> None:
     np.testing.assert_allclose(dc0, dc * f, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.spec(
-    "LSTM-STATE-INIT",
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 @given(p=lstm_points(max_size=3, max_steps=5))
 @settings(max_examples=10)
 def test_every_gradient_passes_the_checker(p: LSTMPoint) -> None:
@@ -283,20 +237,9 @@ def test_every_gradient_passes_the_checker(p: LSTMPoint) -> None:
     check_grad(f, grad, inputs).raise_if_failed()
 
 
-@pytest.mark.spec(
-    "LSTM-STATE-INIT",
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 @given(p=lstm_points())
 @settings(max_examples=20)
 def test_caller_arrays_are_unchanged_and_the_output_is_the_callers(p: LSTMPoint) -> None:
@@ -388,20 +331,9 @@ def test_save_and_load_rebuild_the_layer_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.forward(X), model.forward(X))
 
 
-@pytest.mark.spec(
-    "LSTM-STATE-INIT",
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 def test_float32_layer_computes_in_float32_and_agrees_with_float64() -> None:
     p = _point(0, 3, 4, 6, 5)
     l64, l32 = _layer(p), _layer(p, np.float32)
@@ -415,20 +347,9 @@ def test_float32_layer_computes_in_float32_and_agrees_with_float64() -> None:
         assert a32.dtype == np.float32 and _rel_err(a32, a64) < 1e-5
 
 
-@pytest.mark.spec(
-    "LSTM-STATE-INIT",
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 def test_extreme_inputs_stay_finite_and_warning_free() -> None:
     p = _point(0, 2, 3, 4, 3)
     layer = _layer(p)

@@ -86,20 +86,9 @@ def _long_sequence_at_default_init() -> LSTMPoint:
     )
 
 
-@pytest.mark.spec(
-    "LSTM-STATE-INIT",
-    "LSTM-GATES",
-    "LSTM-CELL",
-    "LSTM-HIDDEN",
-    "LSTM-BPTT-H",
-    "LSTM-BPTT-C",
-    "LSTM-DGATES",
-    "LSTM-DW",
-    "LSTM-DB",
-    "LSTM-DX",
-    "LSTM-DH0",
-    "LSTM-DC0",
-)
+@pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
+@pytest.mark.spec("LSTM-BPTT-H", "LSTM-BPTT-C", "LSTM-DGATES")
+@pytest.mark.spec("LSTM-DW", "LSTM-DB", "LSTM-DX", "LSTM-DH0", "LSTM-DC0")
 @given(p=lstm_points(max_size=5, max_steps=10), zero_state=st.just(False))
 @settings(max_examples=25)
 @example(p=_long_sequence_at_default_init(), zero_state=True)  # no drift over many steps
