@@ -75,8 +75,17 @@ SIGMOID, RELU = ("SIGMOID-FWD", "SIGMOID-BWD"), ("RELU-FWD", "RELU-BWD")
 TANH = ("TANH-FWD", "TANH-BWD")
 SOFTMAX, DROPOUT = ("SOFTMAX-FWD", "SOFTMAX-BWD"), ("DROPOUT-FWD", "DROPOUT-BWD")
 LAST, FLATTEN = ("SEQ-LAST-FWD", "SEQ-LAST-BWD"), ("FLATTEN-FWD", "FLATTEN-BWD")
-LSTM_IDS = ("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN", "LSTM-BPTT-H", "LSTM-BPTT-C",
-            "LSTM-DGATES", "LSTM-DW", "LSTM-DB", "LSTM-DX")  # fmt: skip
+LSTM_IDS = (
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
 CONV = ("CONV-SIZE", "CONV-COL", "CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX")
 WINO = ("CONV-SIZE", "WINO-1D", "WINO-FWD", "WINO-DW", "WINO-DX", "CONV-DB")
 MAXPOOL, AVGPOOL = ("MAXPOOL-FWD", "MAXPOOL-BWD"), ("AVGPOOL-FWD", "AVGPOOL-BWD")
@@ -118,10 +127,19 @@ POOL_CONFIGS: tuple[tuple[int, int, int, Pair, Pair | None, int, int], ...] = (
 )
 #: (n_in, n_hidden, T, m, seed): every T from 1 to 10, small sizes so the check stays fast.
 LSTM_CONFIGS = (
-    (1, 1, 1, 1, 0), (3, 2, 1, 4, 1), (2, 3, 2, 3, 2), (3, 4, 3, 2, 0), (1, 2, 4, 3, 1),
-    (2, 2, 5, 2, 2), (4, 3, 6, 1, 0), (2, 3, 7, 2, 1), (3, 2, 8, 2, 2), (1, 3, 9, 2, 0),
-    (2, 2, 10, 3, 1), (3, 3, 10, 2, 2),
-)  # fmt: skip
+    (1, 1, 1, 1, 0),
+    (3, 2, 1, 4, 1),
+    (2, 3, 2, 3, 2),
+    (3, 4, 3, 2, 0),
+    (1, 2, 4, 3, 1),
+    (2, 2, 5, 2, 2),
+    (4, 3, 6, 1, 0),
+    (2, 3, 7, 2, 1),
+    (3, 2, 8, 2, 2),
+    (1, 3, 9, 2, 0),
+    (2, 2, 10, 3, 1),
+    (3, 3, 10, 2, 2),
+)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -289,8 +307,15 @@ def all_cases() -> list[Case]:
         ("LSTM", LSTM_IDS, seeded(LSTM, 2, 3), (2, 3, 2)),
     ):
         x: InputKind = "distinct" if name == "MaxPool2D" else "normal"
-        layer(name, f"{_shape(shape)} after a batch of m=3", specs, make, shape, x=x,
-              after_other_batch=True)  # fmt: skip
+        layer(
+            name,
+            f"{_shape(shape)} after a batch of m=3",
+            specs,
+            make,
+            shape,
+            x=x,
+            after_other_batch=True,
+        )
     layer("Flatten", "3x4x2 m=3", FLATTEN, plain(Flatten), (3, 4, 2, 3))
     layer("Flatten", "1x1x1 m=1 seed=1", FLATTEN, plain(Flatten), (1, 1, 1, 1), 1)
     for dims, m, logits in (
