@@ -23,14 +23,14 @@ pytest: $(STAMP)
 
 ## test-oldest: pytest against the oldest supported numpy (the floor pyproject claims), in .venv-oldest
 OLDEST       := .venv-oldest
-OLDEST_NUMPY := numpy==1.26.4
+OLDEST_NUMPY := 1.26.4
 $(OLDEST)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(OLDEST)
-	$(OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' '$(OLDEST_NUMPY)'
+	$(OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 'numpy==$(OLDEST_NUMPY)'
 	touch $@
 
 test-oldest: $(OLDEST)/.installed
-	$(OLDEST)/bin/python -c "import numpy; assert numpy.__version__ == '$(OLDEST_NUMPY:numpy==%=%)', numpy.__version__"
+	$(OLDEST)/bin/python -c "import numpy; assert numpy.__version__ == '$(OLDEST_NUMPY)', numpy.__version__"
 	$(OLDEST)/bin/python -m pytest -q
 
 typecheck: $(STAMP)

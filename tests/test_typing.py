@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 mypy_api = pytest.importorskip("mypy.api")
@@ -79,6 +80,10 @@ WRONG = {
 }
 
 
+#: numpy 1.x (the oldest supported, make test-oldest) types arrays less precisely
+NUMPY_1 = int(np.__version__.split(".")[0]) < 2
+
+
 def test_a_consumer_typed_as_documented_passes_and_each_mistake_fails(tmp_path: Path) -> None:
     (tmp_path / "none.ini").write_text("[mypy]\n")
     (tmp_path / "good.py").write_text(GOOD)
@@ -102,5 +107,7 @@ def test_a_consumer_typed_as_documented_passes_and_each_mistake_fails(tmp_path: 
     good = [line for line in lines if "good.py" in line]
     assert good == [], "\n".join(good)
     for name, (_, code) in WRONG.items():
+        if name in ("narrow_override", "float64_from_params") and NUMPY_1:
+            continue  # numpy 1.x's stubs do not tell float64 arrays from floating[Any] ones
         mine = [line for line in lines if f"{name}.py" in line]
         assert any(f"[{code}]" in line for line in mine), f"{name}: expected [{code}], got {mine}"
