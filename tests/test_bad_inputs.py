@@ -157,9 +157,8 @@ def _with_dtype(make: Callable[[], Any], dtype: object) -> object:
     """Rebuild the layer ``make`` builds with ``dtype`` (the factories fix everything else)."""
     layer = make()
     config = {**layer.config(), "dtype": dtype}
-    extra = {"rng": _rng()} if type(layer) in (refnn.Dense, refnn.Conv2D, refnn.LSTM) else {}
-    if isinstance(layer, refnn.Dropout):
-        extra = {"rng": _rng()}
+    seeded = (refnn.Dense, refnn.Conv2D, refnn.LSTM, refnn.Dropout)
+    extra = {"rng": _rng()} if isinstance(layer, seeded) else {}
     return type(layer)(**config, **extra)
 
 
