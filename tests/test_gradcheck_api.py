@@ -25,7 +25,8 @@ from refnn.gradcheck import (
     taylor_test,
 )
 from refnn.gradcheck._core import Problem
-from refnn.gradcheck._judge import Target, check_fast
+from refnn.gradcheck._judge import check_fast
+from refnn.gradcheck._numeric import Target
 
 F64 = npt.NDArray[np.float64]
 X = np.array([0.3, -1.2, 2.0])

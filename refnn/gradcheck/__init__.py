@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,15 +37,8 @@ from refnn.gradcheck._core import (
     seed_option,
 )
 from refnn.gradcheck._extra import check_backward_contract, run_taylor, taylor_test
-from refnn.gradcheck._judge import (
-    FAST_THRESHOLD,
-    Target,
-    central_differences,
-    check_elementwise,
-    check_fast,
-    summarize,
-)
-from refnn.gradcheck._numeric import base_step, default_tolerances
+from refnn.gradcheck._judge import check_input
+from refnn.gradcheck._numeric import Target, base_step, central_differences
 from refnn.gradcheck._report import (
     ArrayResult,
     ContractCheck,
@@ -76,41 +68,6 @@ __all__ = [
     "numerical_grad",
     "taylor_test",
 ]
-
-
-def _check_input(
-    problem: Problem, j: int, g: Float64Array, f0: float, options: dict[str, Any],
-    rng: np.random.Generator,
-) -> ArrayResult:  # fmt: skip
-    k = problem.wrt[j]
-    dtype = problem.dtype(k)
-    rtol, atol = default_tolerances(dtype, options["rtol"], options["atol"])
-    t = Target(
-        problem=problem, k=k, x=problem.base[k].reshape(-1), g=g.reshape(-1),
-        h0=base_step(dtype, options["eps"]), rtol=rtol, atol=atol,
-        atol_given=options["atol"] is not None,
-    )  # fmt: skip
-    before, fallback = problem.f_calls, ""
-    mode = options["mode"]
-    if t.x.size > 0 and (mode == "fast" or (mode == "auto" and t.x.size > FAST_THRESHOLD)):
-        projections = check_fast(t, f0, rng)
-        failed = [d for d, p in enumerate(projections) if not p.ok]
-        if not failed:
-            return summarize(t, problem.f_calls - before, projections)
-        p = projections[failed[0]]
-        why = (
-            f"direction {failed[0]}: numerical {p.numerical:.6g} vs analytical "
-            f"{p.analytical:.6g}, bound {p.bound:.2e}" if p.conclusive
-            else "an error estimate dominated a direction's bound (a kink near the path?)"
-        )  # fmt: skip
-        fallback = f"fast mode failed ({why}); the elementwise check decided"
-    check_elementwise(t, f0)
-    result = summarize(t, problem.f_calls - before, None, options["details"])
-    if not fallback:
-        return result
-    if result.passed:
-        fallback += " and found every element within tolerance (a fast-mode false alarm)"
-    return replace(result, fell_back=True, note="; ".join(n for n in (result.note, fallback) if n))
 
 
 def check_grad(
@@ -192,12 +149,15 @@ def check_grad(
     problem.measure_noise(f0, int(seed))
     options = {"rtol": rtol, "atol": atol, "eps": eps, "mode": mode, "details": details}
     rng = np.random.default_rng([int(seed), STREAM_FAST])
-    arrays = [_check_input(problem, j, g, f0, options, rng) for j, g in enumerate(gradients)]
+    arrays = [check_input(problem, j, g, f0, options, rng) for j, g in enumerate(gradients)]
     taylor_result = run_taylor(problem, gradients, f0, 3, int(seed)) if taylor else None
     return GradcheckResult(
-        arrays=tuple(arrays), seed=int(seed), n_f_evals=problem.f_calls,
-        n_grad_evals=problem.grad_calls, taylor=taylor_result,
-    )  # fmt: skip
+        arrays=tuple(arrays),
+        seed=int(seed),
+        n_f_evals=problem.f_calls,
+        n_grad_evals=problem.grad_calls,
+        taylor=taylor_result,
+    )
 
 
 def _as_outputs(y: object, where: str) -> tuple[AnyArray, ...]:
@@ -287,9 +247,20 @@ def check_vjp(
         return vjp(copies if several else copies[0], *args)
 
     return check_grad(
-        phi, phi_grad, inputs, wrt=wrt, mode=mode, allow_float32=allow_float32, seed=seed,
-        rtol=rtol, atol=atol, taylor=taylor, eps=eps, nondet_tol=nondet_tol, details=details,
-    )  # fmt: skip
+        phi,
+        phi_grad,
+        inputs,
+        wrt=wrt,
+        mode=mode,
+        allow_float32=allow_float32,
+        seed=seed,
+        rtol=rtol,
+        atol=atol,
+        taylor=taylor,
+        eps=eps,
+        nondet_tol=nondet_tol,
+        details=details,
+    )
 
 
 def check_hvp(
@@ -346,9 +317,17 @@ def check_hvp(
         return hvp(tuple(np.array(v, copy=True) for v in vs), *args)
 
     return check_grad(
-        psi, psi_grad, inputs, wrt=wrt, mode=mode, seed=seed, rtol=rtol, atol=atol, eps=eps,
+        psi,
+        psi_grad,
+        inputs,
+        wrt=wrt,
+        mode=mode,
+        seed=seed,
+        rtol=rtol,
+        atol=atol,
+        eps=eps,
         details=details,
-    )  # fmt: skip
+    )
 
 
 def numerical_grad(
@@ -388,8 +367,9 @@ def numerical_grad(
     out: dict[str, Float64Array] = {}
     for k in problem.wrt:
         x = problem.base[k].reshape(-1)
-        t = Target(problem, k, x, np.zeros_like(x), base_step(problem.dtype(k), eps), 0.0, 0.0,
-                   False)  # fmt: skip
+        t = Target(
+            problem, k, x, np.zeros_like(x), base_step(problem.dtype(k), eps), 0.0, 0.0, False
+        )
         with np.errstate(all="ignore"):
             d = central_differences(t, t.steps())
         if not np.all(np.isfinite(d)):

@@ -25,6 +25,7 @@ VjpFunction: TypeAlias = Callable[..., Sequence[AnyArray]]
 Mode: TypeAlias = Literal["elementwise", "fast", "auto"]
 Method: TypeAlias = Literal["elementwise", "fast"]
 Verdict: TypeAlias = Literal["ok", "WRONG", "inconclusive"]
+State: TypeAlias = Literal["plain", "shrunk", "edge", "moved", "excluded"]
 
 EPS64 = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)

@@ -2,14 +2,17 @@
 
 GC-STEP, GC-CENTRAL, GC-RICHARDSON, GC-NOISE, GC-RELERR, GC-TOL, GC-KINK, GC-TAYLOR. Every
 formula uses the *actual* offsets (perturbed value rounded to the input's dtype, minus the
-unperturbed one), so rounding of ``x + h`` never enters as an error.
+unperturbed one), so rounding of ``x + h`` never enters as an error. Each checked input is one
+:class:`Target` record (what it is, its analytic gradient, and per element what the check
+measured and how it was judged); :func:`central_differences` and :func:`stencil` evaluate f
+around its elements.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +23,10 @@ from refnn.gradcheck._core import (
     H0_FLOAT64,
     RTOL_FLOAT32,
     RTOL_FLOAT64,
+    Float64Array,
+    NonFiniteError,
+    Problem,
+    State,
 )
 
 #: Multiplies the error estimates in the verdict's bound (GC-TOL).
@@ -167,6 +174,105 @@ def excess(abs_error: float, bound: float) -> float:
     if bound > 0.0:
         return abs_error / bound
     return 0.0 if abs_error == 0.0 else math.inf
+
+
+# --- One checked input and the stencils measured on it ------------------------------------------
+
+#: Stencil offsets in units of h (the centre value is shared).
+FRACTIONS = (-1.0, -0.5, 0.5, 1.0)
+
+
+@dataclass
+class Target:
+    """One checked input: its values, analytic gradient, settings and per-element findings."""
+
+    problem: Problem
+    k: int
+    """Position among all inputs."""
+    x: Float64Array
+    """Flat float64 values (representable in the input's dtype)."""
+    g: Float64Array
+    """Flat analytic gradient at x."""
+    h0: float
+    rtol: float
+    atol: float
+    atol_given: bool
+    analytic: Float64Array = field(init=False)
+    """The analytic value each element was judged with (recomputed where moved off a kink)."""
+    numerical: Float64Array = field(init=False)
+    error: Float64Array = field(init=False)
+    bound: Float64Array = field(init=False)
+    state: list[State] = field(init=False)
+    """Per element: how it was judged (GC-KINK); 'excluded' until judged."""
+    scale: float = field(init=False)
+    """The largest |analytic| or |D(h)| of the input (what rounding is compared with)."""
+    flagged: list[str] = field(init=False)
+    """Per element: '' or why it was flagged: 'kink', 'loose' or 'edge'."""
+
+    def __post_init__(self) -> None:
+        n = self.x.size
+        self.analytic = self.g.copy()
+        self.scale = float(np.max(np.abs(self.g), initial=0.0))
+        self.numerical = np.zeros(n)
+        self.error = np.zeros(n)
+        self.bound = np.zeros(n)
+        self.state = ["excluded"] * n
+        self.flagged = [""] * n
+
+    @property
+    def name(self) -> str:
+        """The input's name."""
+        return self.problem.names[self.k]
+
+    def steps(self) -> Float64Array:
+        """Per-element steps ``h0 max(1, |x|)`` (GC-STEP)."""
+        out: Float64Array = self.h0 * np.maximum(1.0, np.abs(self.x))
+        return out
+
+    def record(self, i: int, numerical: float, error: float, bound: float, state: State) -> None:
+        """Store the judgement of element ``i``."""
+        self.numerical[i], self.error[i], self.bound[i] = numerical, error, bound
+        self.state[i] = state
+
+    def values(self, i: int, points: Float64Array) -> list[float]:
+        """f with element ``i`` at each point; NaN where f is not finite (outside its domain)."""
+        out: list[float] = []
+        for p in points:
+            try:
+                out.append(self.problem.value_at(self.k, i, float(p)))
+            except NonFiniteError:
+                out.append(math.nan)
+        return out
+
+
+def central_differences(t: Target, h: Float64Array) -> Float64Array:
+    """``D(h)`` per element (NaN where ``x -+ h`` leaves f's domain).
+
+    Spec: GC-CENTRAL
+    """
+    lo = t.problem.rounded(t.k, t.x - h)
+    hi = t.problem.rounded(t.k, t.x + h)
+    ends = np.array([t.values(i, np.array([lo[i], hi[i]])) for i in range(t.x.size)])
+    ends = ends.reshape(t.x.size, 2)
+    out: Float64Array = (ends[:, 1] - ends[:, 0]) / (hi - lo)
+    return out
+
+
+def stencil(t: Target, i: int, h: float, f0: float, xi: float | None = None) -> Estimate | None:
+    """The five-point estimate at element ``i`` (at ``xi``, default its value) with step ``h``;
+    one-sided at a domain edge, None when neither side stays in f's domain."""
+    xi = float(t.x[i]) if xi is None else xi
+    points = t.problem.rounded(t.k, xi + h * np.array(FRACTIONS))
+    v = t.values(i, points)
+    o = [float(p) - xi for p in points]
+    noise = t.problem.noise
+    if all(math.isfinite(a) for a in v):
+        return central((o[0], o[1], 0.0, o[2], o[3]), (v[0], v[1], f0, v[2], v[3]), noise)
+    if math.isfinite(v[2]) and math.isfinite(v[3]):
+        return one_sided(o[2], o[3], f0, v[2], v[3], noise)
+    if math.isfinite(v[1]) and math.isfinite(v[0]):
+        return one_sided(o[1], o[0], f0, v[1], v[0], noise)
+    return None
 
 
 # --- Taylor remainders (GC-TAYLOR) --------------------------------------------------------------

@@ -62,7 +62,7 @@ class ElementDetails:
     wrong: AnyArray
     """Boolean mask of the elements judged wrong."""
     state: tuple[str, ...]
-    """Per element (flat order): plain, shrunk, edge, on_kink or excluded."""
+    """Per element (flat order): plain, shrunk, edge, moved (off its kink) or excluded."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN as None)."""
