@@ -2,13 +2,15 @@
 
 Each is a loop over the kh kw window offsets; offset (i, j) sees the strided slice
 X[:, i : i + s_h H_out : s_h, j : j + s_w W_out : s_w, :] of every channel, position and example
-at once. The backward adds into the same slices in place, which handles overlapping windows
-(stride < kernel) and gaps (stride > kernel) with no ``np.add.at``.
+at once. Where the windows tile the input (stride = kernel, the default) the backward writes each
+offset's share straight into its slice of dX; otherwise it adds into zeros in place, which
+handles overlapping windows (stride < kernel) and gaps (stride > kernel) with no ``np.add.at``.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,6 +35,10 @@ def pool_geometry(shape: tuple[int, ...], kernel: IntPair, stride: IntPair) -> C
     return ConvGeometry.of(shape, kernel, stride, (0, 0))
 
 
+#: ``term(k, out)`` writes window offset k's share of dX, shaped like the output, into ``out``.
+Term = Callable[[int, FloatArray], object]
+
+
 def _window(geo: ConvGeometry, k: int) -> tuple[slice, slice, slice, slice]:
     """Offset k = i kw + j of every window at once: a strided slice of the (unpadded) input."""
     i, j = divmod(k, geo.kw)
@@ -45,11 +51,6 @@ def _window(geo: ConvGeometry, k: int) -> tuple[slice, slice, slice, slice]:
     )
 
 
-def _index_dtype(n: int) -> np.dtype[Any]:
-    """The smallest unsigned integer dtype holding 0..n-1."""
-    return np.min_scalar_type(max(n - 1, 0))
-
-
 @dataclass(frozen=True)
 class AvgPoolCache:
     """Average pooling needs only the geometry and the number of examples."""
@@ -60,9 +61,10 @@ class AvgPoolCache:
 
 @dataclass(frozen=True)
 class MaxPoolCache(AvgPoolCache):
-    """Max pooling also keeps the arg-max offset k = i kw + j of every window."""
+    """Max pooling also keeps, per window offset k = i kw + j, where that offset holds its
+    window's first maximum: ``won[k]``, a boolean array shaped like the output."""
 
-    argmax: npt.NDArray[np.unsignedinteger[Any]]
+    won: npt.NDArray[np.bool_]
 
 
 def maxpool_forward(
@@ -79,27 +81,53 @@ def maxpool_forward(
     -------
     A : ndarray, shape (C, H_out, W_out, m)
     cache : MaxPoolCache
-        Holds the arg-max offset of each window (ties: the first in row-major window order).
+        Marks the arg-max offset of each window (ties: the first in row-major window order).
 
     Notes
     -----
     Spec: MAXPOOL-FWD
 
-    A[c, y, x, n] = max_{i, j} X[c, s_h y + i, s_w x + j, n]. Offsets are visited in row-major
-    order and the running maximum is replaced only by a strictly larger value, so the first
-    maximum wins a tie.
+    A[c, y, x, n] = max_{i, j} X[c, s_h y + i, s_w x + j, n], a running maximum over the
+    offsets. Then, offset by offset in row-major order, an offset wins the windows where it
+    equals the maximum and no earlier offset has won, so the first maximum wins a tie.
     """
     geo = pool_geometry(X.shape, kernel, stride)
     m: int = X.shape[3]
+    K = geo.kh * geo.kw
     A: FloatArray = X[_window(geo, 0)].copy()
-    argmax = np.zeros(A.shape, dtype=_index_dtype(geo.kh * geo.kw))
-    larger = np.empty(A.shape, dtype=bool)
-    for k in range(1, geo.kh * geo.kw):
-        S = X[_window(geo, k)]
-        np.greater(S, A, out=larger)
-        np.copyto(A, S, where=larger)
-        np.copyto(argmax, k, where=larger, casting="unsafe")
-    return A, MaxPoolCache(geo, m, argmax)
+    for k in range(1, K):
+        np.maximum(A, X[_window(geo, k)], out=A)
+    won = np.empty((K, *A.shape), dtype=bool)
+    taken = np.zeros(A.shape, dtype=bool)
+    for k in range(K - 1):
+        np.equal(X[_window(geo, k)], A, out=won[k])
+        np.greater(won[k], taken, out=won[k])  # equal to the maximum and not yet taken
+        np.logical_or(taken, won[k], out=taken)
+    np.logical_not(taken, out=won[K - 1])  # some offset attains the maximum of finite values
+    return A, MaxPoolCache(geo, m, won)
+
+
+def _spread(geo: ConvGeometry, m: int, dtype: np.dtype[Any], term: Term) -> FloatArray:
+    """dX from one output-shaped term per window offset: ``term(k, out)`` writes offset k's.
+
+    Where the windows tile the input (stride = kernel) each covered pixel is in exactly one
+    window: the terms are written straight into dX's strided slices (no zero fill, no adding).
+    Otherwise they are added into zeros, which handles overlapping windows and gaps.
+    """
+    shape = (geo.C, geo.H, geo.W, m)
+    if geo.stride == (geo.kh, geo.kw):
+        dX: FloatArray = np.empty(shape, dtype=dtype)
+        dX[:, geo.H_out * geo.kh :] = 0  # the rows and columns no window reaches
+        dX[:, :, geo.W_out * geo.kw :] = 0
+        for k in range(geo.kh * geo.kw):
+            term(k, dX[_window(geo, k)])
+        return dX
+    dX = np.zeros(shape, dtype=dtype)
+    part = np.empty((geo.C, geo.H_out, geo.W_out, m), dtype=dtype)
+    for k in range(geo.kh * geo.kw):
+        term(k, part)
+        dX[_window(geo, k)] += part
+    return dX
 
 
 def maxpool_backward(dA: FloatArray, cache: MaxPoolCache) -> FloatArray:
@@ -118,17 +146,12 @@ def maxpool_backward(dA: FloatArray, cache: MaxPoolCache) -> FloatArray:
     -----
     Spec: MAXPOOL-BWD
 
-    dX[c, s_h y + i*, s_w x + j*, n] += dA[c, y, x, n]: for each offset k, the windows whose
-    arg-max is k add dA into that offset's strided slice.
+    dX[c, s_h y + i*, s_w x + j*, n] += dA[c, y, x, n]: for each offset k, dA masked by the
+    windows that offset won goes to that offset's strided slice.
     """
-    geo = cache.geo
-    dX = np.zeros((geo.C, geo.H, geo.W, cache.m), dtype=dA.dtype)
-    routed = np.empty_like(dA)
-    for k in range(geo.kh * geo.kw):
-        hit = cache.argmax == k
-        np.multiply(dA, hit, out=routed)
-        dX[_window(geo, k)] += routed
-    return dX
+    return _spread(
+        cache.geo, cache.m, dA.dtype, lambda k, out: np.multiply(dA, cache.won[k], out=out)
+    )
 
 
 def avgpool_forward(
@@ -162,12 +185,8 @@ def avgpool_backward(dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
 
     dX[c, s_h y + i, s_w x + j, n] += dA[c, y, x, n] / (kh kw) for every offset (i, j).
     """
-    geo = cache.geo
-    dX = np.zeros((geo.C, geo.H, geo.W, cache.m), dtype=dA.dtype)
-    share: FloatArray = dA * dA.dtype.type(1.0 / (geo.kh * geo.kw))
-    for k in range(geo.kh * geo.kw):
-        dX[_window(geo, k)] += share
-    return dX
+    scale = dA.dtype.type(1.0 / (cache.geo.kh * cache.geo.kw))
+    return _spread(cache.geo, cache.m, dA.dtype, lambda _, out: np.multiply(dA, scale, out=out))
 
 
 PoolCacheT = TypeVar("PoolCacheT", bound=AvgPoolCache)

@@ -96,8 +96,8 @@ def test_overlapping_windows_add_their_gradients() -> None:
 
 
 @pytest.mark.spec("MAXPOOL-FWD", "MAXPOOL-BWD")
-def test_large_windows_need_a_wider_arg_max_index() -> None:
-    # 16 x 17 = 272 offsets do not fit in uint8: the maximum sits at offset 271 (last)
+def test_a_large_window_routes_to_its_last_offset() -> None:
+    # 16 x 17 = 272 offsets (more than a uint8 index could name): the maximum sits at the last
     X = normal(0, 2, 16, 17, 2)
     X[:, -1, -1, :] = 100.0
     layer = MaxPool2D((16, 17))
@@ -105,7 +105,8 @@ def test_large_windows_need_a_wider_arg_max_index() -> None:
     dX = layer.backward(np.ones((2, 1, 1, 2)))
     assert np.all(dX[:, -1, -1, :] == 1.0) and float(np.sum(dX)) == 4.0
     A, cache = maxpool_forward(X, (16, 17), (16, 17))
-    assert cache.argmax.dtype == np.uint16 and np.all(cache.argmax == 271)
+    assert cache.won.shape == (272, 2, 1, 1, 2)
+    assert np.all(cache.won[271]) and not np.any(cache.won[:271])
     np.testing.assert_array_equal(maxpool_backward(np.ones_like(A), cache), dX)
 
 
