@@ -10,7 +10,6 @@ handles overlapping windows (stride < kernel) and gaps (stride > kernel) with no
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -35,13 +34,8 @@ def pool_geometry(shape: tuple[int, ...], kernel: IntPair, stride: IntPair) -> C
     return ConvGeometry.of(shape, kernel, stride, (0, 0))
 
 
-#: ``term(k, out)`` writes window offset k's share of dX, shaped like the output, into ``out``.
-Term = Callable[[int, FloatArray], object]
-
-
-def _window(geo: ConvGeometry, k: int) -> tuple[slice, slice, slice, slice]:
-    """Offset k = i kw + j of every window at once: a strided slice of the (unpadded) input."""
-    i, j = divmod(k, geo.kw)
+def _window(geo: ConvGeometry, i: int, j: int) -> tuple[slice, slice, slice, slice]:
+    """Offset (i, j) of every window at once: a strided slice of the (unpadded) input."""
     (sh, sw) = geo.stride
     return (
         slice(None),
@@ -49,6 +43,23 @@ def _window(geo: ConvGeometry, k: int) -> tuple[slice, slice, slice, slice]:
         slice(j, j + sw * (geo.W_out - 1) + 1, sw),
         slice(None),
     )
+
+
+def _offsets(geo: ConvGeometry) -> list[tuple[int, int]]:
+    """The window offsets (i, j) in row-major order."""
+    return [(i, j) for i in range(geo.kh) for j in range(geo.kw)]
+
+
+def _tiles(geo: ConvGeometry) -> bool:
+    """Whether the windows tile the input (stride = kernel): no overlap, no gaps between them."""
+    return geo.stride == (geo.kh, geo.kw)
+
+
+def _tiled(X: FloatArray, geo: ConvGeometry) -> FloatArray:
+    """The part of X the tiling windows cover, as C x H_out x kh x W_out x kw x m (a view)."""
+    C, _, _, m = X.shape
+    covered = X[:, : geo.H_out * geo.kh, : geo.W_out * geo.kw]
+    return covered.reshape(C, geo.H_out, geo.kh, geo.W_out, geo.kw, m)
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,8 @@ class AvgPoolCache:
 
 @dataclass(frozen=True)
 class MaxPoolCache(AvgPoolCache):
-    """Max pooling also keeps, per window offset k = i kw + j, where that offset holds its
-    window's first maximum: ``won[k]``, a boolean array shaped like the output."""
+    """Max pooling also marks where each window's first maximum is: ``won[c, y, i, x, j, n]``
+    is True when offset (i, j) holds it (C x H_out x kh x W_out x kw x m, boolean)."""
 
     won: npt.NDArray[np.bool_]
 
@@ -93,40 +104,41 @@ def maxpool_forward(
     """
     geo = pool_geometry(X.shape, kernel, stride)
     m: int = X.shape[3]
-    K = geo.kh * geo.kw
-    A: FloatArray = X[_window(geo, 0)].copy()
-    for k in range(1, K):
-        np.maximum(A, X[_window(geo, k)], out=A)
-    won = np.empty((K, *A.shape), dtype=bool)
+    (i0, j0), *rest = _offsets(geo)
+    A: FloatArray = X[_window(geo, i0, j0)].copy()
+    for i, j in rest:
+        np.maximum(A, X[_window(geo, i, j)], out=A)
+    won = np.empty((geo.C, geo.H_out, geo.kh, geo.W_out, geo.kw, m), dtype=bool)
     taken = np.zeros(A.shape, dtype=bool)
-    for k in range(K - 1):
-        np.equal(X[_window(geo, k)], A, out=won[k])
-        np.greater(won[k], taken, out=won[k])  # equal to the maximum and not yet taken
-        np.logical_or(taken, won[k], out=taken)
-    np.logical_not(taken, out=won[K - 1])  # some offset attains the maximum of finite values
+    *first, (i1, j1) = _offsets(geo)
+    for i, j in first:
+        np.equal(X[_window(geo, i, j)], A, out=won[:, :, i, :, j])
+        np.greater(won[:, :, i, :, j], taken, out=won[:, :, i, :, j])  # and not yet taken
+        np.logical_or(taken, won[:, :, i, :, j], out=taken)
+    np.logical_not(taken, out=won[:, :, i1, :, j1])  # finite values attain their maximum
     return A, MaxPoolCache(geo, m, won)
 
 
-def _spread(geo: ConvGeometry, m: int, dtype: np.dtype[Any], term: Term) -> FloatArray:
-    """dX from one output-shaped term per window offset: ``term(k, out)`` writes offset k's.
+def _spread(dA: FloatArray, weight: npt.NDArray[Any], geo: ConvGeometry, m: int) -> FloatArray:
+    """dX[c, s_h y + i, s_w x + j, n] += dA[c, y, x, n] weight[c, y, i, x, j, n].
 
-    Where the windows tile the input (stride = kernel) each covered pixel is in exactly one
-    window: the terms are written straight into dX's strided slices (no zero fill, no adding).
-    Otherwise they are added into zeros, which handles overlapping windows and gaps.
+    ``weight`` broadcasts to C x H_out x kh x W_out x kw x m. Where the windows tile the input
+    each covered pixel is in exactly one window: one broadcast product writes them all (no
+    zero fill, no adding). Otherwise each offset adds into zeros in place, which handles
+    overlapping windows and gaps.
     """
-    shape = (geo.C, geo.H, geo.W, m)
-    if geo.stride == (geo.kh, geo.kw):
-        dX: FloatArray = np.empty(shape, dtype=dtype)
+    dA6 = dA[:, :, None, :, None, :]
+    dX: FloatArray
+    if _tiles(geo):
+        dX = np.empty((geo.C, geo.H, geo.W, m), dtype=dA.dtype)
         dX[:, geo.H_out * geo.kh :] = 0  # the rows and columns no window reaches
         dX[:, :, geo.W_out * geo.kw :] = 0
-        for k in range(geo.kh * geo.kw):
-            term(k, dX[_window(geo, k)])
+        np.multiply(dA6, weight, out=_tiled(dX, geo))
         return dX
-    dX = np.zeros(shape, dtype=dtype)
-    part = np.empty((geo.C, geo.H_out, geo.W_out, m), dtype=dtype)
-    for k in range(geo.kh * geo.kw):
-        term(k, part)
-        dX[_window(geo, k)] += part
+    dX = np.zeros((geo.C, geo.H, geo.W, m), dtype=dA.dtype)
+    weight = np.broadcast_to(weight, (geo.C, geo.H_out, geo.kh, geo.W_out, geo.kw, m))
+    for i, j in _offsets(geo):
+        dX[_window(geo, i, j)] += dA * weight[:, :, i, :, j]
     return dX
 
 
@@ -146,12 +158,9 @@ def maxpool_backward(dA: FloatArray, cache: MaxPoolCache) -> FloatArray:
     -----
     Spec: MAXPOOL-BWD
 
-    dX[c, s_h y + i*, s_w x + j*, n] += dA[c, y, x, n]: for each offset k, dA masked by the
-    windows that offset won goes to that offset's strided slice.
+    dX[c, s_h y + i*, s_w x + j*, n] += dA[c, y, x, n]: dA times the window's arg-max mask.
     """
-    return _spread(
-        cache.geo, cache.m, dA.dtype, lambda k, out: np.multiply(dA, cache.won[k], out=out)
-    )
+    return _spread(dA, cache.won, cache.geo, cache.m)
 
 
 def avgpool_forward(
@@ -163,16 +172,23 @@ def avgpool_forward(
     -----
     Spec: AVGPOOL-FWD
 
-    A[c, y, x, n] = Σ_{i, j} X[c, s_h y + i, s_w x + j, n] / (kh kw): each term is scaled
-    before the sum, offset by offset in row-major order, so a mean of values near the top of
-    the float range cannot overflow (a sum of them would).
+    A[c, y, x, n] = Σ_{i, j} X[c, s_h y + i, s_w x + j, n] / (kh kw). Tiling windows are summed
+    in one reduction, then scaled; if that sum overflows (values near the top of the float
+    range), and always for other windows, each term is scaled before the sum, offset by offset
+    in row-major order, so the mean itself never overflows.
     """
     geo = pool_geometry(X.shape, kernel, stride)
     m: int = X.shape[3]
     scale = X.dtype.type(1.0 / (geo.kh * geo.kw))
-    A: FloatArray = X[_window(geo, 0)] * scale
-    for k in range(1, geo.kh * geo.kw):
-        A += X[_window(geo, k)] * scale
+    if _tiles(geo):
+        with np.errstate(over="ignore", invalid="ignore"):
+            A: FloatArray = _tiled(X, geo).sum(axis=(2, 4)) * scale
+        if np.all(np.isfinite(A)):
+            return A, AvgPoolCache(geo, m)
+    (i0, j0), *rest = _offsets(geo)
+    A = X[_window(geo, i0, j0)] * scale
+    for i, j in rest:
+        A += X[_window(geo, i, j)] * scale
     return A, AvgPoolCache(geo, m)
 
 
@@ -185,8 +201,8 @@ def avgpool_backward(dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
 
     dX[c, s_h y + i, s_w x + j, n] += dA[c, y, x, n] / (kh kw) for every offset (i, j).
     """
-    scale = dA.dtype.type(1.0 / (cache.geo.kh * cache.geo.kw))
-    return _spread(cache.geo, cache.m, dA.dtype, lambda _, out: np.multiply(dA, scale, out=out))
+    scale = np.asarray(1.0 / (cache.geo.kh * cache.geo.kw), dtype=dA.dtype)
+    return _spread(dA, scale, cache.geo, cache.m)
 
 
 PoolCacheT = TypeVar("PoolCacheT", bound=AvgPoolCache)

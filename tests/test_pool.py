@@ -105,8 +105,8 @@ def test_a_large_window_routes_to_its_last_offset() -> None:
     dX = layer.backward(np.ones((2, 1, 1, 2)))
     assert np.all(dX[:, -1, -1, :] == 1.0) and float(np.sum(dX)) == 4.0
     A, cache = maxpool_forward(X, (16, 17), (16, 17))
-    assert cache.won.shape == (272, 2, 1, 1, 2)
-    assert np.all(cache.won[271]) and not np.any(cache.won[:271])
+    won = cache.won.reshape(2, 16 * 17, 2)  # (C, offsets in row-major order, m)
+    assert np.all(won[:, 271]) and not np.any(won[:, :271])
     np.testing.assert_array_equal(maxpool_backward(np.ones_like(A), cache), dX)
 
 
