@@ -5,8 +5,9 @@ three ways in one process:
 
 * refnn, through the layer API a user calls (input checks included);
 * the bound, what the operation cannot avoid at the same shapes: the matrix products for Dense,
-  Conv2D (on the im2col matrix) and LSTM (input products hoisted out of the time loop), one copy
-  of the input for pooling (forward reads X, backward writes dX);
+  Conv2D (on the im2col matrix; for its Winograd path, the 36 batched products per pass) and LSTM
+  (input products hoisted out of the time loop), one copy of the input for pooling (forward
+  reads X, backward writes dX);
 * PyTorch CPU autograd at the same shapes and dtype, on as many threads as numpy's BLAS.
 
 Timing the sides in strict alternation (A B A B) charges each first call after the other side's
@@ -148,7 +149,7 @@ def ratio_cell(a: Timing, b: Timing | None) -> str:
 
 
 COLUMNS: tuple[tuple[str, int], ...] = (
-    *(("operation", 10), ("dtype", 7), ("shape", 20), ("refnn ms", 12), ("bound ms", 12)),
+    *(("operation", 10), ("dtype", 7), ("shape", 25), ("refnn ms", 12), ("bound ms", 12)),
     *(("x bound", 10), ("torch ms", 12), ("x torch", 10), ("bars", 0)),
 )
 
@@ -248,16 +249,26 @@ def dense(n_in: int, n_out: int, m: int, dtype: DType, torch: Any) -> dict[str, 
     return sides
 
 
-def conv(c_in: int, c_out: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
-    layer = Conv2D(c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+def conv(
+    c_in: int, c_out: int, hw: int, m: int, dtype: DType, torch: Any, algorithm: str = "direct"
+) -> dict[str, Fn]:
+    layer = Conv2D(
+        c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype, algorithm=algorithm
+    )
     X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
     W = layer.params["W"]
-    cols = normal((c_in * 9, hw * hw * m), dtype, 3)
-    W_mat, dZ_mat = W.reshape(c_out, -1), dZ.reshape(c_out, -1)
-    sides = {
-        "refnn": fwd_bwd(layer, X, dZ),
-        "bound": gemms((1, W_mat, cols), (1, dZ_mat, cols.T), (1, W_mat.T, dZ_mat)),
-    }
+    if algorithm == "winograd":  # F(4x4, 3x3): 36 points, 4 x 4 output tiles
+        tiles = -(-hw // 4)
+        n = tiles * tiles * m
+        U, V = normal((36, c_out, c_in), dtype, 3), normal((36, c_in, n), dtype, 4)
+        dM = normal((36, c_out, n), dtype, 5)
+        V_T, U_T = V.transpose(0, 2, 1), U.transpose(0, 2, 1)
+        bound: Fn = lambda: (U @ V, dM @ V_T, U_T @ dM)  # noqa: E731
+    else:
+        cols = normal((c_in * 9, hw * hw * m), dtype, 3)
+        W_mat, dZ_mat = W.reshape(c_out, -1), dZ.reshape(c_out, -1)
+        bound = gemms((1, W_mat, cols), (1, dZ_mat, cols.T), (1, W_mat.T, dZ_mat))
+    sides = {"refnn": fwd_bwd(layer, X, dZ), "bound": bound}
     if torch is not None:
         tX, tW = tensor(torch, X, 3, 0, 1, 2).requires_grad_(), tensor(torch, W).requires_grad_()
         tb = torch.zeros(c_out, dtype=tX.dtype, requires_grad=True)
@@ -304,11 +315,12 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
     ("Dense", "256->256, m=128", partial(dense, 256, 256, 128), (), ()),
     ("Dense", "1024->1024, m=512", partial(dense, 1024, 1024, 512), (("bound", 1.05),), ()),
     ("Conv2D", "16->32, 16x16, m=32", partial(conv, 16, 32, 16, 32), (), ()),
+    ("Conv2D", "32->64, 32x32, m=64", partial(conv, 32, 64, 32, 64), (("bound", 1.35),), ()),
     (
         "Conv2D",
-        "32->64, 32x32, m=64",
-        partial(conv, 32, 64, 32, 64),
-        (("bound", 1.35), ("torch", 0.6)),
+        "32->64, 32x32, m=64, wino",
+        partial(conv, 32, 64, 32, 64, algorithm="winograd"),
+        (("torch", 0.6),),
         (("torch", 1.0),),
     ),
     ("LSTM", "64->128, T=50, m=64", partial(lstm, 64, 128, 50, 64), (("torch", 1.0),), ()),
@@ -317,10 +329,18 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
 )
 
 
-def conv_memory(c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> tuple[float, str]:
+def conv_layer(c_in: int, c_out: int, dtype: DType, algorithm: str) -> Conv2D:
+    return Conv2D(
+        c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype, algorithm=algorithm
+    )
+
+
+def conv_memory(
+    c_in: int, c_out: int, hw: int, m: int, dtype: DType, algorithm: str
+) -> tuple[float, str]:
     """Peak traced bytes of one Conv2D forward + backward minus its outputs (Z, dX, dW, db), in
     im2col buffers ((C_in 9) x (H W m)), and its verdict: at most two, 5 % for small temporaries."""
-    layer = Conv2D(c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+    layer = conv_layer(c_in, c_out, dtype, algorithm)
     X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
     tracemalloc.start()
     try:
@@ -333,11 +353,12 @@ def conv_memory(c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> tuple[f
     return buffers, f"{verdict(buffers, 0.0, 2.05)} (peak-outputs)/im2col {buffers:.3f} <= 2.05"
 
 
-def conv_accuracy(torch: Any, c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> str:
-    """Largest error of refnn's Conv2D (its default algorithm) in ``dtype`` against PyTorch's
-    direct convolution in float64 on the same numbers, relative to the largest reference value,
-    for Z, dX and dW: whatever fast path is the default must keep the precision of the dtype."""
-    layer = Conv2D(c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype)
+def conv_accuracy(
+    torch: Any, c_in: int, c_out: int, hw: int, m: int, dtype: DType, algorithm: str
+) -> str:
+    """Largest error of refnn's Conv2D in ``dtype`` against PyTorch's direct convolution in
+    float64 on the same numbers, relative to the largest reference value, for Z, dX and dW."""
+    layer = conv_layer(c_in, c_out, dtype, algorithm)
     X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
     Z, dX = layer.forward(X), layer.backward(dZ)
     tX = tensor(torch, X.astype(np.float64), 3, 0, 1, 2).requires_grad_()
@@ -448,12 +469,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.rows or "Conv2D" in args.rows:
         say("", "== Conv2D 32->64, 32x32, m=64, forward + backward: peak traced memory, accuracy")
-        for dtype in DTYPES:
-            _, v = conv_memory(32, 64, 32, 64, dtype)
-            verdicts.append(f"{v}: Conv2D memory {dtype}")
-            say(f"   {dtype}: {v}")
-            if torch is not None:
-                say(f"   {dtype}: {conv_accuracy(torch, 32, 64, 32, 64, dtype)}")
+        for algorithm in ("direct", "winograd"):
+            for dtype in DTYPES:
+                _, v = conv_memory(32, 64, 32, 64, dtype, algorithm)
+                verdicts.append(f"{v}: Conv2D {algorithm} memory {dtype}")
+                say(f"   {algorithm} {dtype}: {v}")
+                if torch is not None:
+                    error = conv_accuracy(torch, 32, 64, 32, 64, dtype, algorithm)
+                    say(f"   {algorithm} {dtype}: {error}")
     missed = [v for v in verdicts if v.startswith("MISS")]
     say("", f"   after: {load(n_threads)}")
     say(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS ('?': within noise)")

@@ -1,16 +1,18 @@
-"""Winograd convolution F(2x2, 3x3) (WINO-*): Conv2D's fast path for 3 x 3 kernels at stride 1.
+"""Winograd convolution F(mo x mo, 3 x 3) (WINO-*): Conv2D's fast path for 3 x 3 kernels, stride 1.
 
-Each 2 x 2 block ("tile") of the output is computed from the 4 x 4 block of the padded input that
-it reads, with 16 multiplications per channel pair instead of 36 (2.25x fewer). Over all tiles,
-channels and examples that is 16 independent matrix products, one per point xi of the
-transformed tile, between the transformed kernels U_xi (F x C) and the transformed input tiles
-V_xi (C x tiles m). The backward is the adjoint of that linear map (the same transforms,
-transposed): dW from dM_xi V_xi^T, dX from U_xi^T dM_xi scattered back onto the tiles.
+Each mo x mo block ("tile") of the output is computed from the alpha x alpha block of the padded
+input that it reads (alpha = mo + 2) with alpha^2 multiplications per channel pair instead of
+9 mo^2: F(4x4, 3x3), the default, needs 36 instead of 144 (4x fewer); F(2x2, 3x3) 16 instead of
+36. Over all tiles, channels and examples that is alpha^2 independent matrix products, one per
+point xi of the transformed tile, between the transformed kernels U_xi (F x C) and the
+transformed input tiles V_xi (C x tiles m). The backward is the adjoint of that linear map:
+dW from dM_xi V_xi^T, dX from U_xi^T dM_xi scattered back onto the tiles.
 
-The tiles are processed in blocks of tile rows (about ``CHUNK`` columns each) so that a block's
-transformed tiles stay in cache between the transform, the products and the inverse transform;
-each transform is a few whole-block numpy passes (the matrices hold only 0, +-1 and +-1/2).
-No Python loop runs over examples, channels or single tiles.
+Every transform is one matrix product too: the tiles are gathered into an alpha^2 x (C tiles m)
+matrix D (one strided copy per position in the tile), and BT d B over every tile at once is
+(BT kron BT) D, as AT M A is (AT kron AT) M. The Kronecker matrices are small and dense, so BLAS
+does the transforms on all its threads, where elementwise numpy passes would run on one.
+No Python loop runs over examples, channels or tiles.
 """
 
 from __future__ import annotations
@@ -67,17 +69,45 @@ class WinogradTransform:
         return BT, G, AT
 
 
+#: F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
 F2x2 = WinogradTransform(
     BT=_rational([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
     G=_rational([[1, 0, 0], ["1/2", "1/2", "1/2"], ["1/2", "-1/2", "1/2"], [0, 0, 1]]),
     AT=_rational([[1, 1, 1, 0], [0, 1, -1, -1]]),
 )
 
+#: F(4x4, 3x3): points 0, 1, -1, 2, -2 and infinity; Conv2D's transform.
+F4x4 = WinogradTransform(
+    BT=_rational(
+        [
+            [4, 0, -5, 0, 1, 0],
+            [0, -4, -4, 1, 1, 0],
+            [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0],
+            [0, 2, -1, -2, 1, 0],
+            [0, 4, 0, -5, 0, 1],
+        ]
+    ),
+    G=_rational(
+        [
+            ["1/4", 0, 0],
+            ["-1/6", "-1/6", "-1/6"],
+            ["-1/6", "1/6", "-1/6"],
+            ["1/24", "1/12", "1/6"],
+            ["1/24", "-1/12", "1/6"],
+            [0, 0, 1],
+        ]
+    ),
+    AT=_rational(
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+    ),
+)
+
 
 @dataclass(frozen=True)
 class WinogradCache:
     """What the Winograd backward needs: the transformed input tiles V (a new array, not a
-    reference to the caller's input), alpha^2 x C x (T_h T_w m), and the sizes."""
+    reference to the caller's input), alpha^2 x C x (T_h T_w m), the transform and the sizes."""
 
     V: FloatArray
     transform: WinogradTransform
@@ -89,51 +119,17 @@ class WinogradCache:
         return F, H + 2 * self.padding[0] - 2, W + 2 * self.padding[1] - 2, m
 
 
-def _mix(
-    M: FloatArray, sources: list[FloatArray], outs: list[FloatArray], *, add: bool = False
-) -> None:
-    """outs[a] = sum_r M[a, r] sources[r] (``+=`` with ``add``): one numpy pass per nonzero.
-
-    Two leading coefficients of +-1 (all of F(2x2, 3x3)'s rows) take one pass together.
-    """
-    for a, out in enumerate(outs):
-        terms = [(sources[r], c) for r, c in enumerate(M[a]) if c != 0]
-        if not add:
-            (x, cx), rest = terms[0], terms[1:]
-            if rest and abs(cx) == 1 and abs(rest[0][1]) == 1:
-                (y, cy), rest = rest[0], rest[1:]
-                if cx == cy:
-                    np.add(x, y, out=out)
-                else:
-                    np.subtract(x, y, out=out) if cx == 1 else np.subtract(y, x, out=out)
-                if cx == cy == -1:
-                    np.negative(out, out=out)
-            else:
-                np.multiply(x, cx, out=out)
-            terms = rest
-        for x, c in terms:
-            if c == 1:
-                np.add(out, x, out=out)
-            elif c == -1:
-                np.subtract(out, x, out=out)
-            else:
-                out += c * x
+def _tile_views(A: FloatArray, mo: int, size: int, Th: int, Tw: int) -> list[list[FloatArray]]:
+    """views[r][s] = A[:, mo t + r, mo u + s, :] over all tiles (t, u): shape (K, Th, Tw, m)."""
+    return [
+        [A[:, r : r + mo * (Th - 1) + 1 : mo, s : s + mo * (Tw - 1) + 1 : mo] for s in range(size)]
+        for r in range(size)
+    ]
 
 
-def _rows(A: FloatArray, start: int, step: int, n: int) -> FloatArray:
-    return A[:, start : start + step * (n - 1) + 1 : step]
-
-
-def _cols(A: FloatArray, start: int, step: int, n: int) -> FloatArray:
-    return A[:, :, start : start + step * (n - 1) + 1 : step]
-
-
-CHUNK = 2048  # columns (tiles x examples) per block: keeps the block's tiles in cache
-
-
-def _blocks(Th: int, Tw: int, m: int) -> list[tuple[int, int]]:
-    step = max(1, CHUNK // (Tw * m))
-    return [(t0, min(Th, t0 + step)) for t0 in range(0, Th, step)]
+def _kron_apply(M: FloatArray, A: FloatArray) -> FloatArray:
+    """(M kron M) A.reshape(k^2, -1) for A of leading shape (k, k): one matrix product."""
+    return np.kron(M, M) @ A.reshape(M.shape[1] ** 2, -1)
 
 
 def transform_kernel(W: FloatArray, G: FloatArray) -> FloatArray:
@@ -153,7 +149,7 @@ def winograd_forward(
     b: FloatArray,
     *,
     padding: IntPair = (0, 0),
-    transform: WinogradTransform = F2x2,
+    transform: WinogradTransform = F4x4,
 ) -> tuple[FloatArray, WinogradCache]:
     """3 x 3, stride-1 convolution (CONV-FWD) by Winograd's minimal filtering.
 
@@ -163,7 +159,7 @@ def winograd_forward(
     W : ndarray, shape (F, C, 3, 3)
     b : ndarray, shape (F, 1)
     padding : (int, int)
-    transform : WinogradTransform, default F(2x2, 3x3)
+    transform : WinogradTransform, default F(4x4, 3x3)
 
     Returns
     -------
@@ -186,26 +182,23 @@ def winograd_forward(
     mo, al = t.mo, t.alpha
     BT, G, AT = t.matrices(X.dtype)
     Th, Tw = -(-H_out // mo), -(-W_out // mo)
-    check_allocatable((al * al, C, Th * Tw * m), X.dtype, "the transformed tiles V")
+    check_allocatable((al * al, F, Th * Tw * m), X.dtype, "the transformed tiles")
     Xp = np.zeros((C, Th * mo + 2, Tw * mo + 2, m), dtype=X.dtype)
     Xp[:, ph : ph + H, pw : pw + Wd] = X
-    U = transform_kernel(W, G)
-    V = np.empty((al * al, C, Th * Tw * m), dtype=X.dtype)
+    D = np.empty((al, al, C, Th, Tw, m), dtype=X.dtype)
+    for r, row in enumerate(_tile_views(Xp, mo, al, Th, Tw)):
+        for s, tile in enumerate(row):
+            D[r, s] = tile
+    del Xp
+    V = _kron_apply(BT, D).reshape(al * al, C, -1)
+    del D
+    M = np.matmul(transform_kernel(W, G), V)
+    Y = _kron_apply(AT, M).reshape(mo, mo, F, Th, Tw, m)
+    del M
     Zp = np.empty((F, Th * mo, Tw * mo, m), dtype=X.dtype)
-    for t0, t1 in _blocks(Th, Tw, m):
-        n = t1 - t0
-        R = np.empty((al, C, n, Tw * mo + 2, m), dtype=X.dtype)
-        _mix(BT, [_rows(Xp, t0 * mo + r, mo, n) for r in range(al)], list(R))
-        Vc = V[:, :, t0 * Tw * m : t1 * Tw * m].reshape(al, al, C, n, Tw, m)
-        for a in range(al):
-            _mix(BT, [_cols(R[a], s, mo, Tw) for s in range(al)], list(Vc[a]))
-        Mc = np.matmul(U, V[:, :, t0 * Tw * m : t1 * Tw * m]).reshape(al, al, F, n, Tw, m)
-        S = np.empty((mo, al, F, n, Tw, m), dtype=X.dtype)
-        for bb in range(al):
-            _mix(AT, list(Mc[:, bb]), list(S[:, bb]))
-        Zc = Zp[:, t0 * mo : t1 * mo]
-        for a in range(mo):
-            _mix(AT, list(S[a]), [_cols(_rows(Zc, a, mo, n), c, mo, Tw) for c in range(mo)])
+    for p, row in enumerate(_tile_views(Zp, mo, mo, Th, Tw)):
+        for q, tile in enumerate(row):
+            tile[...] = Y[p, q]
     Z = Zp if (Th * mo, Tw * mo) == (H_out, W_out) else np.ascontiguousarray(Zp[:, :H_out, :W_out])
     Z += b.reshape(F, 1, 1, 1)
     return Z, WinogradCache(V, t, (C, H, Wd, m), padding)
@@ -232,38 +225,25 @@ def winograd_backward(
     mo, al = t.mo, t.alpha
     BT, G, AT = t.matrices(dZ.dtype)
     Th, Tw = -(-H_out // mo), -(-W_out // mo)
+    dZp = dZ
     if (Th * mo, Tw * mo) != (H_out, W_out):
-        dY = np.zeros((F, Th * mo, Tw * mo, m), dtype=dZ.dtype)
-        dY[:, :H_out, :W_out] = dZ
-    else:
-        dY = dZ
-    UT = transform_kernel(W, G).transpose(0, 2, 1)
-    dU = np.zeros((al * al, F, C), dtype=dZ.dtype)
+        dZp = np.zeros((F, Th * mo, Tw * mo, m), dtype=dZ.dtype)
+        dZp[:, :H_out, :W_out] = dZ
+    dY = np.empty((mo, mo, F, Th, Tw, m), dtype=dZ.dtype)
+    for p, row in enumerate(_tile_views(dZp, mo, mo, Th, Tw)):
+        for q, tile in enumerate(row):
+            dY[p, q] = tile
+    dM = _kron_apply(AT.T, dY).reshape(al * al, F, -1)
+    del dY
+    dU = np.matmul(dM, cache.V.transpose(0, 2, 1))
+    dV = np.matmul(transform_kernel(W, G).transpose(0, 2, 1), dM)
+    del dM
+    dD = _kron_apply(BT.T, dV).reshape(al, al, C, Th, Tw, m)
+    del dV
     dXp = np.zeros((C, Th * mo + 2, Tw * mo + 2, m), dtype=dZ.dtype)
-    for t0, t1 in _blocks(Th, Tw, m):
-        n = t1 - t0
-        dYc = dY[:, t0 * mo : t1 * mo]
-        S = np.empty((mo, al, F, n, Tw, m), dtype=dZ.dtype)
-        for a in range(mo):
-            _mix(AT.T, [_cols(_rows(dYc, a, mo, n), c, mo, Tw) for c in range(mo)], list(S[a]))
-        dM = np.empty((al, al, F, n, Tw, m), dtype=dZ.dtype)
-        for bb in range(al):
-            _mix(AT.T, list(S[:, bb]), list(dM[:, bb]))
-        dMc = dM.reshape(al * al, F, -1)
-        Vc = cache.V[:, :, t0 * Tw * m : t1 * Tw * m]
-        dU += np.matmul(dMc, Vc.transpose(0, 2, 1))
-        dV = np.matmul(UT, dMc).reshape(al, al, C, n, Tw, m)
-        R = np.empty((al, al, C, n, Tw, m), dtype=dZ.dtype)
-        for a in range(al):
-            _mix(BT.T, list(dV[a]), list(R[a]))
-        dXc = dXp[:, t0 * mo :]
-        for s in range(al):
-            _mix(
-                BT.T,
-                list(R[:, s]),
-                [_cols(_rows(dXc, r, mo, n), s, mo, Tw) for r in range(al)],
-                add=True,
-            )
+    for r, row in enumerate(_tile_views(dXp, mo, al, Th, Tw)):
+        for s, tile in enumerate(row):
+            tile += dD[r, s]  # neighbouring tiles overlap by 2 rows or columns: add in turn
     dW = np.einsum("ai,bj,abfc->fcij", G, G, dU.reshape(al, al, F, C))
     db = dZ.reshape(F, -1).sum(axis=1, keepdims=True)
     dX = np.ascontiguousarray(dXp[:, ph : ph + H, pw : pw + Wd])

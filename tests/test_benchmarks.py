@@ -119,6 +119,7 @@ def test_every_row_builds_and_runs_at_a_tiny_shape(use_torch: bool) -> None:
     builders = [
         partial(compare.dense, 3, 2, 4),
         partial(compare.conv, 2, 3, 4, 2),
+        partial(compare.conv, 2, 3, 4, 2, algorithm="winograd"),
         partial(compare.lstm, 3, 2, 4, 2),
         partial(compare.pool, "max", 2, 4, 2),
         partial(compare.pool, "avg", 2, 4, 2),
@@ -131,8 +132,9 @@ def test_every_row_builds_and_runs_at_a_tiny_shape(use_torch: bool) -> None:
                 run()
 
 
-def test_conv_memory_counts_working_buffers_in_im2col_units() -> None:
-    buffers, verdict = compare.conv_memory(2, 3, 4, 2, "float64")
+@pytest.mark.parametrize("algorithm", ["direct", "winograd"])
+def test_conv_memory_counts_working_buffers_in_im2col_units(algorithm: str) -> None:
+    buffers, verdict = compare.conv_memory(2, 3, 4, 2, "float64", algorithm)
     assert buffers > 0
     assert verdict.endswith(f"(peak-outputs)/im2col {buffers:.3f} <= 2.05")
 
@@ -222,7 +224,7 @@ def test_a_busy_machine_marks_regressions_and_improvements_as_doubtful() -> None
 
 def test_conv_accuracy_lines_the_layouts_up_with_torch() -> None:
     torch = pytest.importorskip("torch", reason="torch not installed")
-    line = compare.conv_accuracy(torch, 2, 3, 5, 2, "float64")
+    line = compare.conv_accuracy(torch, 2, 3, 5, 2, "float64", "winograd")
     # A transposed or misaligned layout would give errors of order 1, not of order eps.
     errors = [float(part.split()[-1]) for part in line.split(": ")[1].split(", ")]
     assert len(errors) == 3 and max(errors) < 1e-13

@@ -22,11 +22,12 @@ from refnn.gradcheck import check_grad
 from refnn.testing.strategies import ConvShape, arrays, conv_shapes
 from refnn.types import DTypeLike, FloatArray
 from refnn.verify.problems import layer_problem
-from refnn.winograd import F2x2, WinogradTransform, winograd_backward, winograd_forward
+from refnn.winograd import F2x2, F4x4, WinogradTransform, winograd_backward, winograd_forward
 from tests.oracles.conv import conv_backward_naive, conv_forward_naive, rel_diff
 
 RTOL = 1e-12
 F32_BOUND = 1e-5  # specs/conv.md, Winograd accuracy: float32 against float64, per array
+TRANSFORMS = pytest.mark.parametrize("transform", [F2x2, F4x4], ids=["F2x2", "F4x4"])
 
 Problem = tuple[ConvShape, FloatArray, FloatArray, FloatArray, FloatArray]
 
@@ -172,7 +173,7 @@ def test_winograd_path_equals_the_naive_loop_oracle(p: Problem) -> None:
 # --- Winograd against the direct path ------------------------------------------------------------
 
 
-def fast_vs_direct(p: Problem, transform: WinogradTransform = F2x2) -> dict[str, float]:
+def fast_vs_direct(p: Problem, transform: WinogradTransform) -> dict[str, float]:
     """Gap per array between winograd_* (on p's dtype) and the float64 direct path, against the
     size of the terms (``_term_gaps``)."""
     g, X, W, b, dZ = p
@@ -184,27 +185,34 @@ def fast_vs_direct(p: Problem, transform: WinogradTransform = F2x2) -> dict[str,
 
 
 @pytest.mark.spec("WINO-FWD", "WINO-DW", "WINO-DX")
+@TRANSFORMS
 @given(p=problems(shapes_3x3(max_channels=5, max_size=11)))
 @settings(max_examples=40)
-def test_winograd_agrees_with_direct_in_float64(p: Problem) -> None:
-    gaps = fast_vs_direct(p)
+def test_winograd_agrees_with_direct_in_float64(transform: WinogradTransform, p: Problem) -> None:
+    gaps = fast_vs_direct(p, transform)
     assert max(gaps.values()) <= RTOL, gaps
 
 
 @pytest.mark.spec("WINO-FWD", "WINO-DW", "WINO-DX")
+@TRANSFORMS
 @given(p=problems(shapes_3x3(max_channels=5, max_size=11), dtype=np.float32))
 @settings(max_examples=40)
-def test_winograd_agrees_with_direct_in_float32_within_the_documented_bound(p: Problem) -> None:
-    gaps = fast_vs_direct(p)
+def test_winograd_agrees_with_direct_in_float32_within_the_documented_bound(
+    transform: WinogradTransform, p: Problem
+) -> None:
+    gaps = fast_vs_direct(p, transform)
     assert max(gaps.values()) <= F32_BOUND, gaps
 
 
 @pytest.mark.spec("WINO-FWD", "WINO-DW", "WINO-DX")
+@TRANSFORMS
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_winograd_agrees_with_direct_on_a_larger_layer(dtype: DTypeLike) -> None:
-    # 16 -> 8 channels, 14 x 13 (odd: the last tile column is cut), 10 examples, padding 1
+def test_winograd_agrees_with_direct_on_a_larger_layer(
+    transform: WinogradTransform, dtype: DTypeLike
+) -> None:
+    # 16 -> 8 channels, 14 x 13 (odd: the last tiles are cut), 10 examples, padding 1
     g = ConvShape(16, 8, 14, 13, (3, 3), (1, 1), (1, 1), 10)
-    gaps = fast_vs_direct(fixed_problem(g, dtype))
+    gaps = fast_vs_direct(fixed_problem(g, dtype), transform)
     assert max(gaps.values()) <= (RTOL if dtype == np.float64 else F32_BOUND), gaps
 
 
@@ -229,8 +237,8 @@ def identity_holds(T: WinogradTransform) -> bool:
 
 @pytest.mark.spec("WINO-1D")
 def test_the_transform_matrices_satisfy_the_1d_identity_exactly() -> None:
-    assert identity_holds(F2x2)
-    assert (F2x2.mo, F2x2.alpha) == (2, 4)
+    assert identity_holds(F2x2) and identity_holds(F4x4)
+    assert (F2x2.mo, F2x2.alpha, F4x4.mo, F4x4.alpha) == (2, 4, 4, 6)
 
 
 def _wrong(T: WinogradTransform, which: str, row: int, col: int) -> WinogradTransform:
@@ -240,16 +248,19 @@ def _wrong(T: WinogradTransform, which: str, row: int, col: int) -> WinogradTran
 
 
 @pytest.mark.spec("WINO-1D", "WINO-FWD", "WINO-DW", "WINO-DX")
+@TRANSFORMS
 @pytest.mark.parametrize(
     ("which", "row", "col"), [("BT", 1, 2), ("G", 2, 1), ("AT", 1, 3), ("BT", 3, 3)]
 )
-def test_a_wrong_transform_matrix_is_caught(which: str, row: int, col: int) -> None:
+def test_a_wrong_transform_matrix_is_caught(
+    transform: WinogradTransform, which: str, row: int, col: int
+) -> None:
     # the checks above bite: one wrong entry breaks the identity and the agreement with direct
-    wrong = _wrong(F2x2, which, row, col)
+    wrong = _wrong(transform, which, row, col)
     assert not identity_holds(wrong)
     g = ConvShape(2, 3, 5, 6, (3, 3), (1, 1), (1, 1), 2)
     assert max(fast_vs_direct(fixed_problem(g), wrong).values()) > 1e-3
-    assert max(fast_vs_direct(fixed_problem(g)).values()) <= RTOL
+    assert max(fast_vs_direct(fixed_problem(g), transform).values()) <= RTOL
 
 
 # --- hand values ---------------------------------------------------------------------------------
@@ -275,19 +286,23 @@ def test_hand_computed_values() -> None:
 @pytest.mark.spec("WINO-FWD", "WINO-DW", "WINO-DX")
 @pytest.mark.parametrize("algorithm", ["direct", "winograd"])
 def test_3x3_box_filter_by_hand(algorithm: str) -> None:
-    # a 3x3 kernel of ones with padding 1 sums each pixel's neighbourhood (small integers: exact)
+    # a 3x3 kernel of ones with padding 1 sums each pixel's neighbourhood (small integers: exact
+    # on the direct path; F(4x4, 3x3)'s G holds 1/6 and 1/24, which binary floats round)
+    same: Callable[[FloatArray, list[list[float]]], None] = (
+        np.testing.assert_array_equal
+        if algorithm == "direct"
+        else lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
+    )
     layer = Conv2D(1, 1, 3, padding=1, rng=np.random.default_rng(0), algorithm=algorithm)
     layer.params["W"][...] = 1.0
     sums = [[8.0, 15.0, 12.0], [21.0, 36.0, 27.0], [20.0, 33.0, 24.0]]
     Z = layer.forward(np.arange(9.0).reshape(1, 3, 3, 1))
-    np.testing.assert_array_equal(Z[0, :, :, 0], sums)
+    same(Z[0, :, :, 0], sums)
     dX = layer.backward(np.ones_like(Z))
     # each pixel is read by as many windows as it has neighbours (itself included)
-    np.testing.assert_array_equal(
-        dX[0, :, :, 0], [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]]
-    )
-    np.testing.assert_array_equal(layer.grads["W"][0, 0], sums)  # dW[i, j] = sum of X_p shifted
-    np.testing.assert_array_equal(layer.grads["b"], [[9.0]])
+    same(dX[0, :, :, 0], [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]])
+    same(layer.grads["W"][0, 0], sums)  # dW[i, j] = sum of X_p shifted
+    same(layer.grads["b"], [[9.0]])
 
 
 @pytest.mark.spec("CONV-FWD", "CONV-DX")
@@ -455,7 +470,7 @@ def test_peak_memory_is_at_most_two_patch_matrices(algorithm: str) -> None:
     Conv2D(2, 2, 3, rng=np.random.default_rng(0), algorithm=algorithm).forward(
         normal(0, 2, 4, 4, 1)
     )
-    C, F, H, W, m = 8, 8, 32, 32, 16  # Winograd: 2 blocks of tile rows
+    C, F, H, W, m = 8, 8, 32, 32, 16
     layer = Conv2D(C, F, 3, padding=1, rng=np.random.default_rng(0), algorithm=algorithm)
     X, dZ = normal(0, C, H, W, m), normal(1, F, H, W, m)
     col_bytes = C * 9 * H * W * m * 8
