@@ -60,6 +60,15 @@ class WinogradTransform:
     def alpha(self) -> int:
         return len(self.BT)
 
+    @property
+    def ones(self) -> int:
+        """The point xi = (j, j) whose column j of AT is all ones (ValueError if none is):
+        AT M A gives every output of a tile 1 x M_xi there, which is where the bias goes."""
+        for j in range(self.alpha):
+            if all(row[j] == 1 for row in self.AT):
+                return j * self.alpha + j
+        raise ValueError(f"AT has no column of ones, got AT = {self.AT}")
+
     def matrices(self, dtype: np.dtype[Any]) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(BT, G, AT) as arrays of ``dtype``, each rational rounded once."""
         BT, G, AT = (
@@ -172,7 +181,7 @@ def winograd_forward(
 
     With the output cut into mo x mo tiles (the last ones zero-extended) and d the alpha x alpha
     block of X_p read by a tile: V_xi = (BT d B)_xi, U_xi = (G W G^T)_xi, M_xi = U_xi V_xi over
-    channels, and the tile is AT M A, plus b.
+    channels, and the tile is AT M A, plus b (added to M at the point ``transform.ones``).
     """
     t = transform
     C, H, Wd, m = X.shape
@@ -193,6 +202,7 @@ def winograd_forward(
     V = _kron_apply(BT, D).reshape(al * al, C, -1)
     del D
     M = np.matmul(transform_kernel(W, G), V)
+    M[t.ones] += b  # every output of a tile is 1 x M at this point, so each gets + b
     Y = _kron_apply(AT, M).reshape(mo, mo, F, Th, Tw, m)
     del M
     Zp = np.empty((F, Th * mo, Tw * mo, m), dtype=X.dtype)
@@ -200,7 +210,6 @@ def winograd_forward(
         for q, tile in enumerate(row):
             tile[...] = Y[p, q]
     Z = Zp if (Th * mo, Tw * mo) == (H_out, W_out) else np.ascontiguousarray(Zp[:, :H_out, :W_out])
-    Z += b.reshape(F, 1, 1, 1)
     return Z, WinogradCache(V, t, (C, H, Wd, m), padding)
 
 
@@ -215,7 +224,8 @@ def winograd_backward(
 
     dM_xi = (A dY AT)_xi for each mo x mo tile dY of dZ;  dW[f, c] = G^T (sum over tiles and
     examples of dM_xi V_xi^T) G;  dV_xi = U_xi^T dM_xi, and each tile's B dV BT is added back
-    onto the alpha x alpha block of dX_p it was read from (padding then dropped).
+    onto the alpha x alpha block of dX_p it was read from (padding then dropped). db is the
+    sum of dM at the point ``transform.ones`` (there dM is the sum of each tile's dY).
     """
     t = cache.transform
     C, H, Wd, m = cache.shape
@@ -235,6 +245,7 @@ def winograd_backward(
             dY[p, q] = tile
     dM = _kron_apply(AT.T, dY).reshape(al * al, F, -1)
     del dY
+    db = dM[t.ones].sum(axis=1, keepdims=True)  # the adjoint of adding b at that point
     dU = np.matmul(dM, cache.V.transpose(0, 2, 1))
     dV = np.matmul(transform_kernel(W, G).transpose(0, 2, 1), dM)
     del dM
@@ -245,6 +256,5 @@ def winograd_backward(
         for s, tile in enumerate(row):
             tile += dD[r, s]  # neighbouring tiles overlap by 2 rows or columns: add in turn
     dW = np.einsum("ai,bj,abfc->fcij", G, G, dU.reshape(al, al, F, C))
-    db = dZ.reshape(F, -1).sum(axis=1, keepdims=True)
     dX = np.ascontiguousarray(dXp[:, ph : ph + H, pw : pw + Wd])
     return dX, dW, db
