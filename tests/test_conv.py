@@ -7,6 +7,7 @@ import dataclasses
 import json
 import tracemalloc
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import Any
 
@@ -16,13 +17,21 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import refnn
+import refnn.winograd
 from refnn import Conv2D, ReLU
 from refnn.conv import ConvGeometry, col2im, conv_backward, conv_forward, im2col, output_size
 from refnn.gradcheck import check_grad
 from refnn.testing.strategies import ConvShape, arrays, conv_shapes
 from refnn.types import DTypeLike, FloatArray
 from refnn.verify.problems import layer_problem
-from refnn.winograd import F2x2, F4x4, WinogradTransform, winograd_backward, winograd_forward
+from refnn.winograd import (
+    F2x2,
+    F4x4,
+    WinogradTransform,
+    release_scratch,
+    winograd_backward,
+    winograd_forward,
+)
 from tests.oracles.conv import conv_backward_naive, conv_forward_naive, rel_diff
 
 RTOL = 1e-12
@@ -451,6 +460,7 @@ def test_inputs_are_not_modified_and_views_work(algorithm: str) -> None:
 
 
 def _peak(layer: Conv2D, X: FloatArray, dZ: FloatArray) -> int:
+    release_scratch()  # Winograd's scratch buffers count: allocate them within the measure
     tracemalloc.start()
     try:
         layer.forward(X)
@@ -478,6 +488,45 @@ def test_peak_memory_is_at_most_two_patch_matrices(algorithm: str) -> None:
     peak = _peak(layer, X, dZ)
     # slack: validation temporaries (a bool mask of dZ, fingerprints), 5% of a patch matrix here
     assert peak <= 2.05 * col_bytes + outputs, (peak - outputs) / col_bytes
+
+
+def _winograd_run(p: Problem) -> list[FloatArray]:
+    g, X, W, b, dZ = p
+    Z, cache = winograd_forward(X, W, b, padding=g.padding)
+    return [Z, *winograd_backward(dZ, W, cache)]
+
+
+@pytest.mark.spec("WINO-FWD", "WINO-DW", "WINO-DX")
+def test_winograd_scratch_carries_nothing_from_call_to_call() -> None:
+    # The scratch buffers outlive a call. Filled with NaN in between, they must change nothing:
+    # every element a call reads from them it has written first.
+    big = fixed_problem(ConvShape(4, 6, 11, 9, (3, 3), (1, 1), (1, 1), 3))
+    small = fixed_problem(ConvShape(2, 3, 5, 6, (3, 3), (1, 1), (2, 0), 2))
+    release_scratch()
+    want = _winograd_run(small)
+    _winograd_run(big)  # the buffers grow past what small needs
+    for buffer in refnn.winograd._scratch.buffers:
+        buffer.fill(np.nan)
+    got = _winograd_run(small)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for buffer in refnn.winograd._scratch.buffers:
+        buffer.fill(np.nan)
+    assert max(fast_vs_direct(small, F4x4).values()) <= RTOL  # and what it computes is right
+    assert release_scratch() > 0 and release_scratch() == 0
+
+
+@pytest.mark.spec("WINO-FWD", "WINO-DW", "WINO-DX")
+def test_winograd_calls_in_threads_do_not_share_scratch() -> None:
+    problems = [
+        fixed_problem(ConvShape(3, 4, 9, 10, (3, 3), (1, 1), (1, 1), n), np.float32) for n in (2, 3)
+    ]
+    want = [_winograd_run(p) for p in problems]
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(5):
+            for got, expected in zip(pool.map(_winograd_run, problems), want, strict=True):
+                for a, b in zip(got, expected, strict=True):
+                    np.testing.assert_array_equal(a, b)
 
 
 # --- gradients by finite differences -------------------------------------------------------------
