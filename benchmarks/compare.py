@@ -40,6 +40,7 @@ import numpy as np
 from refnn import LSTM, AvgPool2D, Conv2D, Dense, MaxPool2D
 from refnn.layer import Layer
 from refnn.types import FloatArray
+from refnn.winograd import release_scratch
 
 Fn = Callable[[], object]
 DType = Literal["float64", "float32"]
@@ -339,9 +340,11 @@ def conv_memory(
     c_in: int, c_out: int, hw: int, m: int, dtype: DType, algorithm: str
 ) -> tuple[float, str]:
     """Peak traced bytes of one Conv2D forward + backward minus its outputs (Z, dX, dW, db), in
-    im2col buffers ((C_in 9) x (H W m)), and its verdict: at most two, 5 % for small temporaries."""
+    im2col buffers ((C_in 9) x (H W m)), and its verdict: at most two, 5 % for small temporaries.
+    Winograd's scratch buffers are released first, so that their allocation is counted."""
     layer = conv_layer(c_in, c_out, dtype, algorithm)
     X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
+    release_scratch()  # the Winograd scratch it keeps between calls counts too
     tracemalloc.start()
     try:
         Z, dX = layer.forward(X), layer.backward(dZ)

@@ -12,7 +12,8 @@ Every transform is one matrix product too: the tiles are gathered into an alpha^
 matrix D (one strided copy per position in the tile), and BT d B over every tile at once is
 (BT kron BT) D, as AT M A is (AT kron AT) M. The Kronecker matrices are small and dense, so BLAS
 does the transforms on all its threads, where elementwise numpy passes would run on one.
-No Python loop runs over examples, channels or tiles.
+No Python loop runs over examples, channels or tiles. The intermediate arrays of a call live in
+two scratch buffers per thread that outlive it (``_Scratch``, ``release_scratch``).
 """
 
 from __future__ import annotations
