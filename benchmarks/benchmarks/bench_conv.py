@@ -19,23 +19,31 @@ from .common import CONV_KERNEL, CONV_SIZES, DTYPES, Timed, _LayerTimings, norma
 
 
 class Conv2DLayer(_LayerTimings):
-    """``Conv2D.forward`` / ``Conv2D.backward``: 3 x 3 kernel, padding 1, stride 1, the layer's
-    default algorithm."""
+    """``Conv2D.forward`` / ``Conv2D.backward``: 3 x 3 kernel, padding 1, stride 1, the direct
+    (im2col) algorithm, the default."""
 
     params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
+    algorithm: ClassVar[str] = "direct"
 
     def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
         from refnn import Conv2D
 
         c_in, c_out, hw, m = CONV_SIZES[size]
+        rng = np.random.default_rng(0)
         layer = Conv2D(
-            c_in, c_out, CONV_KERNEL, padding=1, rng=np.random.default_rng(0), dtype=dtype
+            c_in, c_out, CONV_KERNEL, padding=1, rng=rng, dtype=dtype, algorithm=self.algorithm
         )
         return (
             layer,
             normal((c_in, hw, hw, m), dtype, seed=1),
             normal((c_out, hw, hw, m), dtype, seed=2),
         )
+
+
+class Conv2DWinogradLayer(Conv2DLayer):
+    """The same layers on the Winograd F(4x4, 3x3) path (``algorithm="winograd"``)."""
+
+    algorithm = "winograd"
 
 
 class _Pool2DTimings(_LayerTimings):
