@@ -243,9 +243,7 @@ def winograd_forward(
     M[t.ones] += b  # every output of a tile is 1 x M at this point, so each gets + b
     Y = _kron_apply(AT, M, out=_scratch.take(1, Y_shape, X.dtype)).reshape(Y_shape)  # D's place
     Zp = np.empty((F, Th * mo, Tw * mo, m), dtype=X.dtype)
-    for p, row in enumerate(_tile_views(Zp, mo, mo, Th, Tw)):
-        for q, tile in enumerate(row):
-            tile[...] = Y[p, q]
+    np.copyto(Zp.reshape(F, Th, mo, Tw, mo, m), Y.transpose(2, 3, 0, 4, 1, 5))  # Zp in order
     Z = Zp if (Th * mo, Tw * mo) == (H_out, W_out) else np.ascontiguousarray(Zp[:, :H_out, :W_out])
     return Z, WinogradCache(V, t, (C, H, Wd, m), padding)
 
@@ -280,9 +278,7 @@ def winograd_backward(
     dV_shape, dD_shape = (al * al, C, Th * Tw * m), (al, al, C, Th, Tw, m)
     dXp_shape = (C, Th * mo + 2, Tw * mo + 2, m)
     dY = _scratch.take(0, dY_shape, dZ.dtype)
-    for p, row in enumerate(_tile_views(dZp, mo, mo, Th, Tw)):
-        for q, tile in enumerate(row):
-            dY[p, q] = tile
+    np.copyto(dY, dZp.reshape(F, Th, mo, Tw, mo, m).transpose(2, 4, 0, 1, 3, 5))
     dM = _kron_apply(AT.T, dY, out=_scratch.take(1, dM_shape, dZ.dtype)).reshape(dM_shape)
     db = dM[t.ones].sum(axis=1, keepdims=True)  # the adjoint of adding b at that point
     dU = np.matmul(dM, cache.V.transpose(0, 2, 1))
@@ -292,10 +288,16 @@ def winograd_backward(
         dD_shape
     )  # dM's place
     dXp = _scratch.take(0, dXp_shape, dZ.dtype)  # dV's place
-    dXp.fill(0)
+    # each tile's first mo x mo block tiles X_p without overlap: one copy; its last 2 rows and
+    # columns overlap the next tiles' (or X_p's last 2 rows and columns, zero until then)
+    core = dXp[:, : Th * mo, : Tw * mo].reshape(C, Th, mo, Tw, mo, m)
+    np.copyto(core, dD[:mo, :mo].transpose(2, 3, 0, 4, 1, 5))
+    dXp[:, Th * mo :] = 0
+    dXp[:, : Th * mo, Tw * mo :] = 0
     for r, row in enumerate(_tile_views(dXp, mo, al, Th, Tw)):
         for s, tile in enumerate(row):
-            tile += dD[r, s]  # neighbouring tiles overlap by 2 rows or columns: add in turn
+            if r >= mo or s >= mo:
+                tile += dD[r, s]
     dW = np.einsum("ai,bj,abfc->fcij", G, G, dU.reshape(al, al, F, C))
     dX = np.ascontiguousarray(dXp[:, ph : ph + H, pw : pw + Wd])
     return dX, dW, db
