@@ -140,11 +140,13 @@ def _tile_views(A: FloatArray, mo: int, size: int, Th: int, Tw: int) -> list[lis
 
 
 def _kron_apply(M: FloatArray, A: FloatArray, out: FloatArray | None = None) -> FloatArray:
-    """(M kron M) A.reshape(k^2, -1) for A of leading shape (k, k): one matrix product."""
-    A2 = A.reshape(M.shape[1] ** 2, -1)
+    """(M kron M) A.reshape(k^2, -1) for A of leading shape (k, k): one matrix product, into
+    the C-contiguous ``out`` (returned in its own shape) if given."""
+    K, A2 = np.kron(M, M), A.reshape(M.shape[1] ** 2, -1)
     if out is None:
-        return np.kron(M, M) @ A2
-    return np.matmul(np.kron(M, M), A2, out=out.reshape(M.shape[0] ** 2, -1))
+        return K @ A2
+    np.matmul(K, A2, out=out.reshape(K.shape[0], -1))
+    return out
 
 
 class _Scratch(threading.local):
@@ -241,7 +243,7 @@ def winograd_forward(
     V = _kron_apply(BT, D).reshape(al * al, C, -1)  # a new array: the cache
     M = np.matmul(transform_kernel(W, G), V, out=_scratch.take(0, M_shape, X.dtype))  # Xp's place
     M[t.ones] += b  # every output of a tile is 1 x M at this point, so each gets + b
-    Y = _kron_apply(AT, M, out=_scratch.take(1, Y_shape, X.dtype)).reshape(Y_shape)  # D's place
+    Y = _kron_apply(AT, M, out=_scratch.take(1, Y_shape, X.dtype))  # D's place
     Zp = np.empty((F, Th * mo, Tw * mo, m), dtype=X.dtype)
     np.copyto(Zp.reshape(F, Th, mo, Tw, mo, m), Y.transpose(2, 3, 0, 4, 1, 5))  # Zp in order
     Z = Zp if (Th * mo, Tw * mo) == (H_out, W_out) else np.ascontiguousarray(Zp[:, :H_out, :W_out])
@@ -279,14 +281,12 @@ def winograd_backward(
     dXp_shape = (C, Th * mo + 2, Tw * mo + 2, m)
     dY = _scratch.take(0, dY_shape, dZ.dtype)
     np.copyto(dY, dZp.reshape(F, Th, mo, Tw, mo, m).transpose(2, 4, 0, 1, 3, 5))
-    dM = _kron_apply(AT.T, dY, out=_scratch.take(1, dM_shape, dZ.dtype)).reshape(dM_shape)
+    dM = _kron_apply(AT.T, dY, out=_scratch.take(1, dM_shape, dZ.dtype))
     db = dM[t.ones].sum(axis=1, keepdims=True)  # the adjoint of adding b at that point
     dU = np.matmul(dM, cache.V.transpose(0, 2, 1))
     UT = transform_kernel(W, G).transpose(0, 2, 1)
     dV = np.matmul(UT, dM, out=_scratch.take(0, dV_shape, dZ.dtype))  # dY's place
-    dD = _kron_apply(BT.T, dV, out=_scratch.take(1, dD_shape, dZ.dtype)).reshape(
-        dD_shape
-    )  # dM's place
+    dD = _kron_apply(BT.T, dV, out=_scratch.take(1, dD_shape, dZ.dtype))  # dM's place
     dXp = _scratch.take(0, dXp_shape, dZ.dtype)  # dV's place
     # each tile's first mo x mo block tiles X_p without overlap: one copy; its last 2 rows and
     # columns overlap the next tiles' (or X_p's last 2 rows and columns, zero until then)
