@@ -295,9 +295,8 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
     algorithm : {"direct", "winograd", "auto"}, default "direct"
         "direct" is the reference: im2col and three matrix products (CONV-FWD .. CONV-DX).
         "winograd" is F(4x4, 3x3) (WINO-FWD, WINO-DW, WINO-DX), 3 x 3 kernels at stride 1;
-        "auto" takes it wherever it applies. On 2 cores it took 0.54-0.69x the direct time on
-        32->64 channels at 32x32 and 64->64 at 16x16 (m=64), 1.2-3.7x on small layers; in
-        float32 it is about ten times less precise (specs/conv.md).
+        "auto" takes it wherever it applies. Faster on wide layers, slower on small ones and
+        ten times less precise in float32 (README, specs/conv.md).
 
     Notes
     -----
