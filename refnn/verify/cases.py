@@ -111,8 +111,8 @@ CONV_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] 
     (1, 2, 3, 2, (5, 4), (1, 1), (1, 1), 2, 0),
     (1, 1, 1, 1, (1, 1), (1, 1), (0, 0), 1, 1),
 )
-#: 3 x 3 stride 1 for the Winograd tiles: an odd width (the last tile cut), a 1 x 1 output (three
-#: of a tile's four outputs dropped), padding 2 on a 4 x 3 image.
+#: 3 x 3 stride 1 for the Winograd F(4x4, 3x3) tiles: 2 x 2 tiles with the last ones cut, a 1 x 1
+#: output (15 of a tile's 16 outputs dropped), padding 2 on a 4 x 3 image.
 WINO_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] = (
     (2, 3, 5, 6, (3, 3), (1, 1), (1, 1), 2, 1),
     (1, 2, 3, 3, (3, 3), (1, 1), (0, 0), 1, 2),
