@@ -278,6 +278,16 @@ def test_a_wrong_transform_matrix_is_caught(
     assert max(fast_vs_direct(fixed_problem(g), transform).values()) <= RTOL
 
 
+@pytest.mark.spec("WINO-FWD", "WINO-DW")
+def test_a_transform_without_a_column_of_ones_in_AT_is_refused_by_name() -> None:
+    # the bias and db go through the point whose column of AT is all ones
+    assert (F2x2.ones, F4x4.ones) == (1 * 4 + 1, 1 * 6 + 1)
+    wrong = _wrong(F4x4, "AT", 2, 1)  # AT[2][1] = 1 + 1/4
+    g = ConvShape(2, 3, 5, 6, (3, 3), (1, 1), (1, 1), 2)
+    with pytest.raises(ValueError, match=r"AT has no column of ones, got AT = "):
+        fast_vs_direct(fixed_problem(g), wrong)
+
+
 # --- hand values ---------------------------------------------------------------------------------
 
 
