@@ -250,12 +250,16 @@ def dense(n_in: int, n_out: int, m: int, dtype: DType, torch: Any) -> dict[str, 
     return sides
 
 
+def conv_layer(c_in: int, c_out: int, dtype: DType, algorithm: str) -> Conv2D:
+    return Conv2D(
+        c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype, algorithm=algorithm
+    )
+
+
 def conv(
     c_in: int, c_out: int, hw: int, m: int, dtype: DType, torch: Any, algorithm: str = "direct"
 ) -> dict[str, Fn]:
-    layer = Conv2D(
-        c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype, algorithm=algorithm
-    )
+    layer = conv_layer(c_in, c_out, dtype, algorithm)
     X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
     W = layer.params["W"]
     if algorithm == "winograd":  # F(4x4, 3x3): 36 points, 4 x 4 output tiles
@@ -328,12 +332,6 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
     ("MaxPool2D", "2x2, 64x32x32, m=64", partial(pool, "max", 64, 32, 64), (("torch", 1.0),), ()),
     ("AvgPool2D", "2x2, 64x32x32, m=64", partial(pool, "avg", 64, 32, 64), (("torch", 1.0),), ()),
 )
-
-
-def conv_layer(c_in: int, c_out: int, dtype: DType, algorithm: str) -> Conv2D:
-    return Conv2D(
-        c_in, c_out, 3, padding=1, rng=np.random.default_rng(0), dtype=dtype, algorithm=algorithm
-    )
 
 
 def conv_memory(
