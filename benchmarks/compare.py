@@ -5,9 +5,9 @@ three ways in one process:
 
 * refnn, through the layer API a user calls (input checks included);
 * the bound, what the operation cannot avoid at the same shapes: the matrix products for Dense,
-  Conv2D (on the im2col matrix; for its Winograd path, the 36 batched products per pass) and LSTM
-  (input products hoisted out of the time loop), one copy of the input for pooling (forward
-  reads X, backward writes dX);
+  Conv2D (on the im2col matrix; for its Winograd path, one batched product per point of the
+  transformed tile) and LSTM (input products hoisted out of the time loop), one copy of the
+  input for pooling (forward reads X, backward writes dX);
 * PyTorch CPU autograd at the same shapes and dtype, on as many threads as numpy's BLAS.
 
 Timing the sides in strict alternation (A B A B) charges each first call after the other side's
@@ -40,7 +40,7 @@ import numpy as np
 from refnn import LSTM, AvgPool2D, Conv2D, Dense, MaxPool2D
 from refnn.layer import Layer
 from refnn.types import FloatArray
-from refnn.winograd import release_scratch
+from refnn.winograd import F4x4, release_scratch
 
 Fn = Callable[[], object]
 DType = Literal["float64", "float32"]
@@ -262,11 +262,11 @@ def conv(
     layer = conv_layer(c_in, c_out, dtype, algorithm)
     X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
     W = layer.params["W"]
-    if algorithm == "winograd":  # F(4x4, 3x3): 36 points, 4 x 4 output tiles
-        tiles = -(-hw // 4)
+    if algorithm == "winograd":  # one product per point of the transformed tile
+        tiles, points = -(-hw // F4x4.mo), F4x4.alpha**2
         n = tiles * tiles * m
-        U, V = normal((36, c_out, c_in), dtype, 3), normal((36, c_in, n), dtype, 4)
-        dM = normal((36, c_out, n), dtype, 5)
+        U, V = normal((points, c_out, c_in), dtype, 3), normal((points, c_in, n), dtype, 4)
+        dM = normal((points, c_out, n), dtype, 5)
         V_T, U_T = V.transpose(0, 2, 1), U.transpose(0, 2, 1)
         bound: Fn = lambda: (U @ V, dM @ V_T, U_T @ dM)  # noqa: E731
     else:
