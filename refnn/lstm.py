@@ -2,10 +2,11 @@
 
 Gates (i, f, g, o) are stacked in one W = [W_x | W_h] acting on [x_t; h_{t-1}] (specs/lstm.md);
 the state starts at (h_0, c_0), zero unless given, and backward also returns its gradients.
-Time steps are a Python loop; examples and units are vectorized. Sequence arrays are
-C-contiguous (n, T, m): a step ``A[:, t, :]`` is a BLAS-ready view and the whole reshapes to
-(n, T*m) without a copy, so the recurrence-free parts (W_x x_t + b, dW, db, dx_t) are single
-matrix products over all time steps.
+Time steps are a Python loop; examples and units are vectorized. Inputs and outputs are
+(n, T, m) (NOTE-AXES); what the loop reads and writes step by step (gates, c_t, tanh(c_t), h_t)
+is kept step-major, (T, n, m), so each step's block is contiguous: element-wise passes over
+strided (n, m) views cost a third more here. The recurrence-free parts (W_x x_t + b, dW, db,
+dx_t) are single matrix products over all time steps.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from refnn._validate import as_bool, as_input, check_allocatable, check_rng, float_in, positive_int
-from refnn.activations import sigmoid
+from refnn.activations import sigmoid, tanh
 from refnn.init import init_weights
 from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
@@ -32,11 +33,11 @@ def split_gates(a: FloatArray) -> Gates:
 
 @dataclass(frozen=True)
 class LSTMCache:
-    """What the LSTM backward needs from the forward; every sequence array is (n, T, m).
+    """What the LSTM backward needs from the forward.
 
-    X (n_in, T, m) and h0, c0 (n_h, m) may be the caller's arrays (never written); H, C and
-    tanh_C (n_h, T, m) hold h_t, c_t and tanh(c_t); gates (4 n_h, T, m) holds i, f, g, o
-    stacked on axis 0 (the same row blocks as W and b).
+    X (n_in, T, m) and h0, c0 (n_h, m) may be the caller's arrays (never written). The rest is
+    step-major: H, C and tanh_C (T, n_h, m) hold h_t, c_t and tanh(c_t) at [t - 1]; gates
+    (T, 4 n_h, m) holds i, f, g, o stacked on axis 1 (the same row blocks as W and b).
     """
 
     X: FloatArray
@@ -78,17 +79,16 @@ def lstm_input_projection(X: FloatArray, W_x: FloatArray, b: FloatArray) -> Floa
     """The recurrence-free part of the gate pre-activations, W_x x_t + b, for every t.
 
     X is (n_in, T, m), W_x (4 n_h, n_in) the first n_in columns of W, b (4 n_h, 1). Returns a
-    new (4 n_h, T, m) array P, one matrix product over all T*m columns; ``lstm_gates`` adds
-    W_h h_{t-1} to P[:, t, :] in place.
+    new step-major (T, 4 n_h, m) array P, one batched matrix product over the T steps;
+    ``lstm_gates`` completes P[t] in place.
 
     Notes
     -----
     Spec: LSTM-GATES
     """
-    n_in, T, m = X.shape
-    P = W_x @ X.reshape(n_in, T * m)
+    P = np.matmul(W_x, X.transpose(1, 0, 2))
     P += b
-    return P.reshape(W_x.shape[0], T, m)
+    return P
 
 
 def lstm_gates(a: FloatArray, h_prev: FloatArray, W_h: FloatArray) -> Gates:
@@ -107,13 +107,13 @@ def lstm_gates(a: FloatArray, h_prev: FloatArray, W_h: FloatArray) -> Gates:
     a += W_h @ h_prev
     n = W_h.shape[1]
     a[: 2 * n] = sigmoid(a[: 2 * n])  # i and f are adjacent blocks
-    np.tanh(a[2 * n : 3 * n], out=a[2 * n : 3 * n])
+    a[2 * n : 3 * n] = tanh(a[2 * n : 3 * n])
     a[3 * n :] = sigmoid(a[3 * n :])
     return split_gates(a)
 
 
-def lstm_cell(gates: Gates, c_prev: FloatArray) -> FloatArray:
-    """The new cell state.
+def lstm_cell(gates: Gates, c_prev: FloatArray, out: FloatArray) -> FloatArray:
+    """The new cell state, written into ``out`` (n_h, m) and returned.
 
     Notes
     -----
@@ -122,9 +122,9 @@ def lstm_cell(gates: Gates, c_prev: FloatArray) -> FloatArray:
     c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t.
     """
     i, f, g, _ = gates
-    c = i * g
-    c += f * c_prev
-    return c
+    np.multiply(i, g, out=out)
+    out += f * c_prev
+    return out
 
 
 def lstm_forward(
@@ -164,16 +164,16 @@ def lstm_forward(
     c0 = np.zeros((n, m), dtype=W.dtype) if c0 is None else c0
     W_x, W_h = W[:, :n_in], W[:, n_in:]
     gates = lstm_input_projection(X, W_x, b)  # becomes the gates, step by step
-    H = np.empty((n, T, m), dtype=W.dtype)
+    H = np.empty((T, n, m), dtype=W.dtype)
     C = np.empty_like(H)
     tanh_C = np.empty_like(H)
     for t in range(T):
-        step = lstm_gates(gates[:, t, :], H[:, t - 1, :] if t > 0 else h0, W_h)
-        C[:, t, :] = lstm_cell(step, C[:, t - 1, :] if t > 0 else c0)
-        np.tanh(C[:, t, :], out=tanh_C[:, t, :])
-        np.multiply(step[3], tanh_C[:, t, :], out=H[:, t, :])  # LSTM-HIDDEN
+        step = lstm_gates(gates[t], H[t - 1] if t > 0 else h0, W_h)
+        lstm_cell(step, C[t - 1] if t > 0 else c0, out=C[t])
+        tanh_C[t] = tanh(C[t])
+        np.multiply(step[3], tanh_C[t], out=H[t])  # LSTM-HIDDEN
     cache = LSTMCache(X=X, h0=h0, c0=c0, H=H, C=C, tanh_C=tanh_C, gates=gates)
-    return H.copy(), cache
+    return H.transpose(1, 0, 2).copy(), cache
 
 
 def lstm_cell_grad(
@@ -244,23 +244,23 @@ def lstm_backward(
     """
     X, H, C, tanh_C, gates = cache.X, cache.H, cache.C, cache.tanh_C, cache.gates
     n_in, T, m = X.shape
-    n = H.shape[0]
+    n = H.shape[1]
     W_x, W_h = W[:, :n_in], W[:, n_in:]
     dA = np.empty((4 * n, T, m), dtype=W.dtype)
     dc_next: FloatArray | None = None  # dc_{t+1} ⊙ f_{t+1}
     for t in range(T - 1, -1, -1):
-        step = split_gates(gates[:, t, :])
+        step = split_gates(gates[t])
         dh = dH[:, t, :] if t == T - 1 else dH[:, t, :] + W_h.T @ dA[:, t + 1, :]
-        dc = lstm_cell_grad(dh, step[3], tanh_C[:, t, :], dc_next)
-        c_prev = C[:, t - 1, :] if t > 0 else cache.c0
-        lstm_gate_grads(dh, dc, step, tanh_C[:, t, :], c_prev, dA[:, t, :])
+        dc = lstm_cell_grad(dh, step[3], tanh_C[t], dc_next)
+        lstm_gate_grads(dh, dc, step, tanh_C[t], C[t - 1] if t > 0 else cache.c0, dA[:, t, :])
         dc_next = dc * step[1]
     assert dc_next is not None  # T >= 1
     dA_flat = dA.reshape(4 * n, T * m)
     dW = np.empty_like(W)
     dW[:, :n_in] = dA_flat @ X.reshape(n_in, T * m).T
     dW[:, n_in:] = dA[:, 0, :] @ cache.h0.T
-    dW[:, n_in:] += dA[:, 1:, :].reshape(4 * n, (T - 1) * m) @ H[:, :-1, :].reshape(n, -1).T
+    H_prev = H[:-1].transpose(1, 0, 2).reshape(n, (T - 1) * m)  # h_1..h_{T-1}, one copy
+    dW[:, n_in:] += dA_flat[:, m:] @ H_prev.T
     db = dA_flat.sum(axis=1, keepdims=True)
     dX = (W_x.T @ dA_flat).reshape(n_in, T, m)
     dh0 = W_h.T @ dA[:, 0, :]
@@ -363,7 +363,8 @@ class LSTM(Layer[LSTMCache]):
 
     def backward(self, dA: FloatArray) -> FloatArray:
         cache = self._cached()
-        dH = self._check_upstream(dA, cache.H.shape)
+        T, n_hidden, m = cache.H.shape  # step-major
+        dH = self._check_upstream(dA, (n_hidden, T, m))
         with np.errstate(over="ignore", invalid="ignore"):
             dX, dW, db, dh0, dc0 = lstm_backward(dH, self.params["W"], cache)
         _refuse_overflow([dX, dW, db, dh0, dc0], "the gradients", cache.X, cache.h0, cache.c0)

@@ -7,6 +7,7 @@ layer in tests/test_layers_contract.py; here: the math.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -146,6 +147,33 @@ def test_tanh_derivative_stays_in_0_1_everywhere(Z: FloatArray) -> None:
 @given(X=arrays((2, 3, 2), bound=5.0))
 def test_tanh_layer_passes_the_gradient_checker(X: FloatArray) -> None:
     assert passes(Tanh(), X)
+
+
+#: numpy's long double, where it is wider than float64 (x86-64 Linux: 64-bit mantissa), is the
+#: oracle for the stated accuracy of the evaluated formulas.
+LONG_DOUBLE = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
+
+
+@pytest.mark.skipif(not LONG_DOUBLE, reason="long double is float64 here: no wider oracle")
+@pytest.mark.spec("SIGMOID-FWD", "TANH-FWD")
+@given(dtype=st.sampled_from([np.float64, np.float32]), data=st.data())
+def test_sigmoid_and_tanh_are_within_their_stated_ulps(dtype: type, data: st.DataObject) -> None:
+    """σ within 4 ulp and tanh within 3 ulp of the exact value, in both dtypes; where σ falls
+    below the smallest normal number (z < -708 in float64), within that number of it."""
+    width: Literal[32, 64] = 32 if dtype is np.float32 else 64
+    # small |z| (|z| <= 2^-10, where a formula may cancel), the middle, and where e^{-z} overflows
+    z = st.floats(-800, 800, width=width) | st.floats(-0.0009765625, 0.0009765625, width=width)
+    Z = data.draw(hnp.arrays(dtype, st.integers(1, 20), elements=z))
+    exact = Z.astype(np.longdouble)
+    tiny = np.finfo(dtype).tiny
+    for f, want, ulps in ((sigmoid, 1 / (1 + np.exp(-exact)), 4), (tanh, np.tanh(exact), 3)):
+        got = f(Z)
+        assert got.dtype == dtype
+        err = np.abs(got.astype(np.longdouble) - want)
+        normal = np.abs(want) >= tiny
+        ulp = np.spacing(np.abs(want[normal]).astype(dtype)).astype(np.longdouble)
+        assert np.all(err[normal] <= ulps * ulp), f.__name__
+        assert np.all(err[~normal] < tiny), f.__name__
 
 
 # --- SOFTMAX -----------------------------------------------------------------------------------

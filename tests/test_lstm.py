@@ -66,9 +66,9 @@ def test_one_step_from_the_given_state_matches_the_gate_equations_by_hand(p: LST
     i, f = _sig(a[:n_h]), _sig(a[n_h : 2 * n_h])
     g, o = np.tanh(a[2 * n_h : 3 * n_h]), _sig(a[3 * n_h :])
     c = f * p.c0 + i * g
-    np.testing.assert_allclose(cache.C[:, 0, :], c, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(cache.C[0], c, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(H[:, 0, :], o * np.tanh(c), rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(cache.gates[:, 0, :], np.vstack([i, f, g, o]), atol=1e-15)
+    np.testing.assert_allclose(cache.gates[0], np.vstack([i, f, g, o]), atol=1e-15)
 
 
 @pytest.mark.spec("LSTM-STATE-INIT", "LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN")
@@ -85,7 +85,7 @@ def test_a_zero_state_given_is_the_default_and_a_carried_state_continues_the_seq
     np.testing.assert_array_equal(layer.forward(p.X, h0=zero, c0=zero), layer.forward(p.X))
     for t in range(1, p.X.shape[1]):
         first, cache = lstm_forward(p.X[:, :t], p.W, p.b, p.h0, p.c0)
-        second = layer.forward(p.X[:, t:], h0=first[:, -1], c0=cache.C[:, -1])
+        second = layer.forward(p.X[:, t:], h0=first[:, -1], c0=cache.C[-1])
         np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, atol=1e-15)
 
 
@@ -97,8 +97,8 @@ def test_hidden_state_is_in_the_unit_interval_and_the_cell_grows_at_most_one_per
 ) -> None:
     H, cache = lstm_forward(scale * p.X, scale * p.W, scale * p.b, p.h0, p.c0)
     # |c_t| <= |c_0| + t (LSTM-CELL; saturated gates may round to 0 or 1, so not strictly)
-    t = np.arange(1, p.X.shape[1] + 1)[None, :, None]
-    assert np.all(np.abs(cache.C) <= np.abs(p.c0)[:, None, :] + t)
+    t = np.arange(1, p.X.shape[1] + 1)[:, None, None]  # the cache is step-major
+    assert np.all(np.abs(cache.C) <= np.abs(p.c0) + t)
     # hence |c_t| <= 12 and |tanh c_t| < 1: |h_t| < 1 strictly even if o_t rounds to 1
     assert np.all(np.abs(H) < 1.0)
 
@@ -174,8 +174,8 @@ def test_one_step_gradients_match_the_equations_by_hand(p: LSTMPoint) -> None:
     n_in = p.X.shape[0]
     _, cache = lstm_forward(p.X, p.W, p.b, p.h0, p.c0)
     dX, dW, db, dh0, dc0 = lstm_backward(p.dH, p.W, cache)
-    i, f, g, o = np.split(cache.gates[:, 0, :], 4)
-    tanh_c, dh = np.tanh(cache.C[:, 0, :]), p.dH[:, 0, :]
+    i, f, g, o = np.split(cache.gates[0], 4)
+    tanh_c, dh = np.tanh(cache.C[0]), p.dH[:, 0, :]
     dc = dh * o * (1 - tanh_c**2)
     da = np.vstack(
         [
@@ -208,7 +208,7 @@ def test_one_step_from_the_zero_state(p: LSTMPoint) -> None:
     np.testing.assert_array_equal(dW[:, n_in:], 0.0)
     np.testing.assert_array_equal(dW[n_h : 2 * n_h], 0.0)
     np.testing.assert_array_equal(db[n_h : 2 * n_h], 0.0)
-    i, f, g, o = np.split(cache.gates[:, 0, :], 4)
+    i, f, g, o = np.split(cache.gates[0], 4)
     dc = p.dH[:, 0, :] * o * (1 - np.tanh(i * g) ** 2)  # c_1 = i_1 g_1
     np.testing.assert_allclose(dc0, dc * f, rtol=1e-12, atol=1e-15)
 
