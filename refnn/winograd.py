@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -131,14 +132,6 @@ class WinogradCache:
         return F, H + 2 * self.padding[0] - 2, W + 2 * self.padding[1] - 2, m
 
 
-def _tile_views(A: FloatArray, mo: int, size: int, Th: int, Tw: int) -> list[list[FloatArray]]:
-    """views[r][s] = A[:, mo t + r, mo u + s, :] over all tiles (t, u): shape (K, Th, Tw, m)."""
-    return [
-        [A[:, r : r + mo * (Th - 1) + 1 : mo, s : s + mo * (Tw - 1) + 1 : mo] for s in range(size)]
-        for r in range(size)
-    ]
-
-
 def _kron_apply(M: FloatArray, A: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """(M kron M) A.reshape(k^2, -1) for A of leading shape (k, k): one matrix product, into
     the C-contiguous ``out`` (returned in its own shape) if given."""
@@ -183,12 +176,52 @@ def release_scratch() -> int:
 def transform_kernel(W: FloatArray, G: FloatArray) -> FloatArray:
     """U_xi[f, c] = (G W[f, c] G^T)[a, b] for xi = (a, b): shape (alpha^2, F, C).
 
+    One matrix product, (G kron G) times the F C kernels as columns of 9.
+
     Notes
     -----
     Spec: WINO-FWD
     """
     F, C = W.shape[:2]
-    return np.ascontiguousarray(np.einsum("ai,bj,fcij->abfc", G, G, W).reshape(-1, F, C))
+    return (np.kron(G, G) @ W.reshape(F * C, 9).T).reshape(-1, F, C)
+
+
+def _span(offset: int, size: int, mo: int, tiles: int) -> tuple[slice, slice]:
+    """The tiles t whose position mo t + offset lies in [0, size), and those positions."""
+    t0 = max(0, -(offset // mo))
+    t1 = max(t0, min(tiles, (size - 1 - offset) // mo + 1))
+    first = mo * t0 + offset
+    return slice(t0, t1), slice(first, first + mo * (t1 - t0), mo)
+
+
+def _tile_points(
+    D_shape: tuple[int, ...], X_shape: tuple[int, ...], padding: IntPair, mo: int
+) -> Iterator[tuple[int, int, tuple[slice, slice], tuple[slice, slice]]]:
+    """(r, s, tiles, source) for each point (r, s) of the alpha x alpha tile: point (r, s) of
+    tile (t, u) is X_p[:, mo t + r, mo u + s], X_p being X padded by ``padding``; for the tiles
+    where that lies in X, D[r, s][:, *tiles] pairs with X[:, *source] (the rest is padding)."""
+    al, _, _, Th, Tw, _ = D_shape
+    for r in range(al):
+        t, rows = _span(r - padding[0], X_shape[1], mo, Th)
+        for s in range(al):
+            u, cols = _span(s - padding[1], X_shape[2], mo, Tw)
+            yield r, s, (t, u), (rows, cols)
+
+
+def _gather_tiles(X: FloatArray, D: FloatArray, padding: IntPair, mo: int) -> None:
+    """D[r, s, :, t, u, :] = X_p[:, mo t + r, mo u + s, :]: every tile's alpha x alpha block
+    of X_p (X zero-padded by ``padding``, and zero beyond)."""
+    for r, s, (t, u), (rows, cols) in _tile_points(D.shape, X.shape, padding, mo):
+        d = D[r, s]
+        d[:, : t.start] = d[:, t.stop :] = d[:, t, : u.start] = d[:, t, u.stop :] = 0
+        d[:, t, u] = X[:, rows, cols]
+
+
+def _scatter_tiles(dD: FloatArray, dX: FloatArray, padding: IntPair, mo: int) -> None:
+    """The adjoint of ``_gather_tiles``: add each tile's block dD[:, :, :, t, u, :] back onto
+    the positions of X_p it was read from, into the zero-initialised dX (padding dropped)."""
+    for r, s, (t, u), (rows, cols) in _tile_points(dD.shape, dX.shape, padding, mo):
+        dX[:, rows, cols] += dD[r, s][:, t, u]
 
 
 def winograd_forward(
@@ -231,17 +264,12 @@ def winograd_forward(
     BT, G, AT = t.matrices(X.dtype)
     Th, Tw = -(-H_out // mo), -(-W_out // mo)
     check_allocatable((al * al, F, Th * Tw * m), X.dtype, "the transformed tiles")
-    Xp_shape, D_shape = (C, Th * mo + 2, Tw * mo + 2, m), (al, al, C, Th, Tw, m)
-    M_shape, Y_shape = (al * al, F, Th * Tw * m), (mo, mo, F, Th, Tw, m)
-    Xp = _scratch.take(0, Xp_shape, X.dtype)
-    Xp.fill(0)
-    Xp[:, ph : ph + H, pw : pw + Wd] = X
+    D_shape, M_shape = (al, al, C, Th, Tw, m), (al * al, F, Th * Tw * m)
+    Y_shape = (mo, mo, F, Th, Tw, m)
     D = _scratch.take(1, D_shape, X.dtype)
-    for r, row in enumerate(_tile_views(Xp, mo, al, Th, Tw)):
-        for s, tile in enumerate(row):
-            D[r, s] = tile
+    _gather_tiles(X, D, padding, mo)
     V = _kron_apply(BT, D).reshape(al * al, C, -1)  # a new array: the cache
-    M = np.matmul(transform_kernel(W, G), V, out=_scratch.take(0, M_shape, X.dtype))  # Xp's place
+    M = np.matmul(transform_kernel(W, G), V, out=_scratch.take(0, M_shape, X.dtype))
     M[t.ones] += b  # every output of a tile is 1 x M at this point, so each gets + b
     Y = _kron_apply(AT, M, out=_scratch.take(1, Y_shape, X.dtype))  # D's place
     Zp = np.empty((F, Th * mo, Tw * mo, m), dtype=X.dtype)
@@ -267,7 +295,6 @@ def winograd_backward(
     t = cache.transform
     C, H, Wd, m = cache.shape
     F = W.shape[0]
-    ph, pw = cache.padding
     H_out, W_out = dZ.shape[1:3]
     mo, al = t.mo, t.alpha
     BT, G, AT = t.matrices(dZ.dtype)
@@ -278,7 +305,6 @@ def winograd_backward(
         dZp[:, :H_out, :W_out] = dZ
     dY_shape, dM_shape = (mo, mo, F, Th, Tw, m), (al * al, F, Th * Tw * m)
     dV_shape, dD_shape = (al * al, C, Th * Tw * m), (al, al, C, Th, Tw, m)
-    dXp_shape = (C, Th * mo + 2, Tw * mo + 2, m)
     dY = _scratch.take(0, dY_shape, dZ.dtype)
     np.copyto(dY, dZp.reshape(F, Th, mo, Tw, mo, m).transpose(2, 4, 0, 1, 3, 5))
     dM = _kron_apply(AT.T, dY, out=_scratch.take(1, dM_shape, dZ.dtype))
@@ -287,17 +313,7 @@ def winograd_backward(
     UT = transform_kernel(W, G).transpose(0, 2, 1)
     dV = np.matmul(UT, dM, out=_scratch.take(0, dV_shape, dZ.dtype))  # dY's place
     dD = _kron_apply(BT.T, dV, out=_scratch.take(1, dD_shape, dZ.dtype))  # dM's place
-    dXp = _scratch.take(0, dXp_shape, dZ.dtype)  # dV's place
-    # each tile's first mo x mo block tiles X_p without overlap: one copy; its last 2 rows and
-    # columns overlap the next tiles' (or X_p's last 2 rows and columns, zero until then)
-    core = dXp[:, : Th * mo, : Tw * mo].reshape(C, Th, mo, Tw, mo, m)
-    np.copyto(core, dD[:mo, :mo].transpose(2, 3, 0, 4, 1, 5))
-    dXp[:, Th * mo :] = 0
-    dXp[:, : Th * mo, Tw * mo :] = 0
-    for r, row in enumerate(_tile_views(dXp, mo, al, Th, Tw)):
-        for s, tile in enumerate(row):
-            if r >= mo or s >= mo:
-                tile += dD[r, s]
-    dW = np.einsum("ai,bj,abfc->fcij", G, G, dU.reshape(al, al, F, C))
-    dX = np.ascontiguousarray(dXp[:, ph : ph + H, pw : pw + Wd])
+    dX = np.zeros((C, H, Wd, m), dtype=dZ.dtype)
+    _scatter_tiles(dD, dX, cache.padding, mo)
+    dW = (dU.reshape(al * al, F * C).T @ np.kron(G, G)).reshape(F, C, 3, 3)
     return dX, dW, db
