@@ -13,13 +13,12 @@ matrix D (one strided copy per position in the tile), and BT d B over every tile
 (BT kron BT) D, as AT M A is (AT kron AT) M. The Kronecker matrices are small and dense, so BLAS
 does the transforms on all its threads, where elementwise numpy passes would run on one.
 No Python loop runs over examples, channels or tiles. The intermediate arrays of a call live in
-two scratch buffers per thread that outlive it (``_Scratch``, ``release_scratch``).
+two scratch buffers per thread that outlive it (``refnn._windows.scratch``, freed by
+``release_scratch``).
 """
 
 from __future__ import annotations
 
-import math
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from refnn._validate import IntPair, check_allocatable
+from refnn._windows import release_scratch as release_scratch
+from refnn._windows import scratch, valid_span
 from refnn.types import FloatArray
 
 Rational = tuple[tuple[Fraction, ...], ...]
@@ -142,37 +143,6 @@ def _kron_apply(M: FloatArray, A: FloatArray, out: FloatArray | None = None) -> 
     return out
 
 
-class _Scratch(threading.local):
-    """Two flat buffers per thread, which the stages of a call take turns to use.
-
-    Every fresh large array costs page faults on its first writes, measured here at 0.1-0.3 ns
-    per byte, as much as the pass that writes it. So these buffers outlive a call and grow to
-    the largest call seen. Nothing in them is read before the same call has written it, nothing
-    from them is returned or cached, and each thread has its own: no call can see another's
-    data. ``release_scratch`` frees the calling thread's buffers.
-    """
-
-    def __init__(self) -> None:
-        self.buffers = [np.empty(0), np.empty(0)]
-
-    def take(self, which: int, shape: tuple[int, ...], dtype: np.dtype[Any]) -> FloatArray:
-        """The first prod(shape) elements of buffer ``which`` as a C-contiguous ``dtype`` array."""
-        nbytes = math.prod(shape) * dtype.itemsize
-        if self.buffers[which].nbytes < nbytes:
-            self.buffers[which] = np.empty(-(-nbytes // 8))
-        return self.buffers[which].view(np.uint8)[:nbytes].view(dtype).reshape(shape)
-
-
-_scratch = _Scratch()
-
-
-def release_scratch() -> int:
-    """Free the Winograd scratch buffers of the calling thread; returns the bytes released."""
-    held = sum(b.nbytes for b in _scratch.buffers)
-    _scratch.buffers = [np.empty(0), np.empty(0)]
-    return held
-
-
 def transform_kernel(W: FloatArray, G: FloatArray) -> FloatArray:
     """U_xi[f, c] = (G W[f, c] G^T)[a, b] for xi = (a, b): shape (alpha^2, F, C).
 
@@ -186,14 +156,6 @@ def transform_kernel(W: FloatArray, G: FloatArray) -> FloatArray:
     return (np.kron(G, G) @ W.reshape(F * C, 9).T).reshape(-1, F, C)
 
 
-def _span(offset: int, size: int, mo: int, tiles: int) -> tuple[slice, slice]:
-    """The tiles t whose position mo t + offset lies in [0, size), and those positions."""
-    t0 = max(0, -(offset // mo))
-    t1 = max(t0, min(tiles, (size - 1 - offset) // mo + 1))
-    first = mo * t0 + offset
-    return slice(t0, t1), slice(first, first + mo * (t1 - t0), mo)
-
-
 def _tile_points(
     D_shape: tuple[int, ...], X_shape: tuple[int, ...], padding: IntPair, mo: int
 ) -> Iterator[tuple[int, int, tuple[slice, slice], tuple[slice, slice]]]:
@@ -202,10 +164,11 @@ def _tile_points(
     where that lies in X, D[r, s][:, *tiles] pairs with X[:, *source] (the rest is padding)."""
     al, _, _, Th, Tw, _ = D_shape
     for r in range(al):
-        t, rows = _span(r - padding[0], X_shape[1], mo, Th)
+        t0, t1, y = valid_span(r, mo, padding[0], X_shape[1], Th)
         for s in range(al):
-            u, cols = _span(s - padding[1], X_shape[2], mo, Tw)
-            yield r, s, (t, u), (rows, cols)
+            u0, u1, x = valid_span(s, mo, padding[1], X_shape[2], Tw)
+            rows, cols = slice(y, y + mo * (t1 - t0), mo), slice(x, x + mo * (u1 - u0), mo)
+            yield r, s, (slice(t0, t1), slice(u0, u1)), (rows, cols)
 
 
 def _gather_tiles(X: FloatArray, D: FloatArray, padding: IntPair, mo: int) -> None:
@@ -266,12 +229,12 @@ def winograd_forward(
     check_allocatable((al * al, F, Th * Tw * m), X.dtype, "the transformed tiles")
     D_shape, M_shape = (al, al, C, Th, Tw, m), (al * al, F, Th * Tw * m)
     Y_shape = (mo, mo, F, Th, Tw, m)
-    D = _scratch.take(1, D_shape, X.dtype)
+    D = scratch.take(1, D_shape, X.dtype)
     _gather_tiles(X, D, padding, mo)
     V = _kron_apply(BT, D).reshape(al * al, C, -1)  # a new array: the cache
-    M = np.matmul(transform_kernel(W, G), V, out=_scratch.take(0, M_shape, X.dtype))
+    M = np.matmul(transform_kernel(W, G), V, out=scratch.take(0, M_shape, X.dtype))
     M[t.ones] += b  # every output of a tile is 1 x M at this point, so each gets + b
-    Y = _kron_apply(AT, M, out=_scratch.take(1, Y_shape, X.dtype))  # D's place
+    Y = _kron_apply(AT, M, out=scratch.take(1, Y_shape, X.dtype))  # D's place
     Zp = np.empty((F, Th * mo, Tw * mo, m), dtype=X.dtype)
     np.copyto(Zp.reshape(F, Th, mo, Tw, mo, m), Y.transpose(2, 3, 0, 4, 1, 5))  # Zp in order
     Z = Zp if (Th * mo, Tw * mo) == (H_out, W_out) else np.ascontiguousarray(Zp[:, :H_out, :W_out])
@@ -305,14 +268,14 @@ def winograd_backward(
         dZp[:, :H_out, :W_out] = dZ
     dY_shape, dM_shape = (mo, mo, F, Th, Tw, m), (al * al, F, Th * Tw * m)
     dV_shape, dD_shape = (al * al, C, Th * Tw * m), (al, al, C, Th, Tw, m)
-    dY = _scratch.take(0, dY_shape, dZ.dtype)
+    dY = scratch.take(0, dY_shape, dZ.dtype)
     np.copyto(dY, dZp.reshape(F, Th, mo, Tw, mo, m).transpose(2, 4, 0, 1, 3, 5))
-    dM = _kron_apply(AT.T, dY, out=_scratch.take(1, dM_shape, dZ.dtype))
+    dM = _kron_apply(AT.T, dY, out=scratch.take(1, dM_shape, dZ.dtype))
     db = dM[t.ones].sum(axis=1, keepdims=True)  # the adjoint of adding b at that point
     dU = np.matmul(dM, cache.V.transpose(0, 2, 1))
     UT = transform_kernel(W, G).transpose(0, 2, 1)
-    dV = np.matmul(UT, dM, out=_scratch.take(0, dV_shape, dZ.dtype))  # dY's place
-    dD = _kron_apply(BT.T, dV, out=_scratch.take(1, dD_shape, dZ.dtype))  # dM's place
+    dV = np.matmul(UT, dM, out=scratch.take(0, dV_shape, dZ.dtype))  # dY's place
+    dD = _kron_apply(BT.T, dV, out=scratch.take(1, dD_shape, dZ.dtype))  # dM's place
     dX = np.zeros((C, H, Wd, m), dtype=dZ.dtype)
     _scatter_tiles(dD, dX, cache.padding, mo)
     dW = (dU.reshape(al * al, F * C).T @ np.kron(G, G)).reshape(F, C, 3, 3)

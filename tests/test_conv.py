@@ -17,7 +17,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import refnn
-import refnn.winograd
+import refnn._windows
 from refnn import Conv2D, ReLU
 from refnn.conv import ConvGeometry, col2im, conv_backward, conv_forward, im2col, output_size
 from refnn.gradcheck import check_grad
@@ -512,21 +512,30 @@ def _winograd_run(p: Problem) -> list[FloatArray]:
     return [Z, *winograd_backward(dZ, W, cache)]
 
 
-@pytest.mark.spec("WINO-FWD", "WINO-DW", "WINO-DX")
-def test_winograd_scratch_carries_nothing_from_call_to_call() -> None:
+def _direct_run(p: Problem) -> list[FloatArray]:
+    g, X, W, b, dZ = p
+    Z, cache = conv_forward(X, W, b, stride=g.stride, padding=g.padding)
+    return [Z, *conv_backward(dZ, W, cache)]
+
+
+@pytest.mark.spec("CONV-DX", "WINO-FWD", "WINO-DW", "WINO-DX")
+@pytest.mark.parametrize("run", [_winograd_run, _direct_run])
+def test_scratch_carries_nothing_from_call_to_call(
+    run: Callable[[Problem], list[FloatArray]],
+) -> None:
     # The scratch buffers outlive a call. Filled with NaN in between, they must change nothing:
     # every element a call reads from them it has written first.
     big = fixed_problem(ConvShape(4, 6, 11, 9, (3, 3), (1, 1), (1, 1), 3))
     small = fixed_problem(ConvShape(2, 3, 5, 6, (3, 3), (1, 1), (2, 0), 2))
     release_scratch()
-    want = _winograd_run(small)
-    _winograd_run(big)  # the buffers grow past what small needs
-    for buffer in refnn.winograd._scratch.buffers:
+    want = run(small)
+    run(big)  # the buffers grow past what small needs
+    for buffer in refnn._windows.scratch.buffers:
         buffer.fill(np.nan)
-    got = _winograd_run(small)
+    got = run(small)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
-    for buffer in refnn.winograd._scratch.buffers:
+    for buffer in refnn._windows.scratch.buffers:
         buffer.fill(np.nan)
     assert max(fast_vs_direct(small, F4x4).values()) <= RTOL  # and what it computes is right
     assert release_scratch() > 0 and release_scratch() == 0
