@@ -99,8 +99,9 @@ def maxpool_forward(
     Spec: MAXPOOL-FWD
 
     A[c, y, x, n] = max_{i, j} X[c, s_h y + i, s_w x + j, n], a running maximum over the
-    offsets. Then, offset by offset in row-major order, an offset wins the windows where it
-    equals the maximum and no earlier offset has won, so the first maximum wins a tie.
+    offsets. Then every offset equal to its window's maximum is marked (where windows tile the
+    input, in one comparison) and, offset by offset in row-major order, keeps the mark only
+    where no earlier offset has won, so the first maximum wins a tie.
     """
     geo = pool_geometry(X.shape, kernel, stride)
     m: int = X.shape[3]
@@ -109,13 +110,16 @@ def maxpool_forward(
     for i, j in rest:
         np.maximum(A, X[_window(geo, i, j)], out=A)
     won = np.empty((geo.C, geo.H_out, geo.kh, geo.W_out, geo.kw, m), dtype=bool)
-    taken = np.zeros(A.shape, dtype=bool)
-    *first, (i1, j1) = _offsets(geo)
-    for i, j in first:
-        np.equal(X[_window(geo, i, j)], A, out=won[:, :, i, :, j])
-        np.greater(won[:, :, i, :, j], taken, out=won[:, :, i, :, j])  # and not yet taken
+    if _tiles(geo):  # every offset holding the maximum, in one comparison
+        np.equal(_tiled(X, geo), A[:, :, None, :, None, :], out=won)
+    else:
+        for i, j in _offsets(geo):
+            np.equal(X[_window(geo, i, j)], A, out=won[:, :, i, :, j])
+    (i0, j0), *later = _offsets(geo)
+    taken = won[:, :, i0, :, j0].copy()
+    for i, j in later:  # ties: an offset wins only where no earlier offset has
+        np.greater(won[:, :, i, :, j], taken, out=won[:, :, i, :, j])
         np.logical_or(taken, won[:, :, i, :, j], out=taken)
-    np.logical_not(taken, out=won[:, :, i1, :, j1])  # finite values attain their maximum
     return A, MaxPoolCache(geo, m, won)
 
 
