@@ -105,10 +105,10 @@ def maxpool_forward(
     """
     geo = pool_geometry(X.shape, kernel, stride)
     m: int = X.shape[3]
-    (i0, j0), *rest = _offsets(geo)
-    A: FloatArray = X[_window(geo, i0, j0)].copy()
-    for i, j in rest:
-        np.maximum(A, X[_window(geo, i, j)], out=A)
+    first, *rest = (X[_window(geo, i, j)] for i, j in _offsets(geo))
+    A: FloatArray = np.maximum(first, rest.pop(0)) if rest else first.copy()
+    for window in rest:
+        np.maximum(A, window, out=A)
     won = np.empty((geo.C, geo.H_out, geo.kh, geo.W_out, geo.kw, m), dtype=bool)
     if _tiles(geo):  # every offset holding the maximum, in one comparison
         np.equal(_tiled(X, geo), A[:, :, None, :, None, :], out=won)
