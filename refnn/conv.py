@@ -347,12 +347,13 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
     def backward(self, dA: FloatArray) -> FloatArray:
         cache = self._cached()
         W = self.params["W"]
-        dZ = self._check_upstream(dA, cache.output_shape(self.out_channels))
+        dZ = self._check_upstream(dA, cache.output_shape(self.out_channels), finite=False)
         with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: refused just below
             if isinstance(cache, WinogradCache):
                 dX, dW, db = winograd_backward(dZ, W, cache)
             else:
                 dX, dW, db = conv_backward(dZ, W, cache)
+        self._check_upstream_sum(db, dZ)  # db sums every element of dZ (CONV-DB)
         for name, grad in (("dW", dW), ("db", db)):
             refuse_overflow(grad, name)
         self.grads = {"W": dW, "b": db}

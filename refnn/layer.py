@@ -58,6 +58,11 @@ def check_unchanged(owner: str, watched: Watched) -> None:
             )
 
 
+def _refuse_nonfinite_upstream(dA: npt.NDArray[Any]) -> None:
+    if not np.isfinite(dA).all():
+        raise ValueError("dA must be finite, got NaN or Inf (an upstream layer diverged?)")
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One trainable array with its gradient, as an optimizer sees it.
@@ -129,17 +134,28 @@ class Layer(ABC, Generic[CacheT]):
         check_unchanged(type(self).__name__, self._watched)
         return self._cache
 
-    def _check_upstream(self, dA: object, expected: tuple[int, ...]) -> FloatArray:
-        """Validate the upstream gradient's type, shape, dtype and finiteness."""
+    def _check_upstream(
+        self, dA: object, expected: tuple[int, ...], *, finite: bool = True
+    ) -> FloatArray:
+        """Validate the upstream gradient's type, shape, dtype and finiteness; with
+        ``finite=False`` the last is left to ``_check_upstream_sum`` after the backward."""
         if not isinstance(dA, np.ndarray):
             raise TypeError(f"dA must be a numpy array, got {type(dA).__name__}")
         if dA.shape != expected:
             raise ValueError(f"dA must have the output's shape {expected}, got {dA.shape}")
         if dA.dtype.kind != "f":
             raise TypeError(f"dA must be a float array, got dtype {dA.dtype}")
-        if not np.isfinite(dA).all():
-            raise ValueError("dA must be finite, got NaN or Inf (an upstream layer diverged?)")
+        if finite:
+            _refuse_nonfinite_upstream(dA)
         return to_dtype(dA, self.dtype, "dA")
+
+    @staticmethod
+    def _check_upstream_sum(db: FloatArray, dZ: FloatArray) -> None:
+        """dZ's finiteness, read off db = the sum of dZ over all but the first axis: a NaN or an
+        infinity in dZ makes db non-finite, and only then (or if a sum overflowed) is each
+        element of dZ tested. Compute the backward under ``np.errstate(invalid="ignore")``."""
+        if not np.isfinite(db).all():
+            _refuse_nonfinite_upstream(dZ)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import refnn
 import refnn._windows
 from refnn import Conv2D, ReLU
+from refnn._validate import FloatRangeError
 from refnn.conv import ConvGeometry, col2im, conv_backward, conv_forward, im2col, output_size
 from refnn.gradcheck import check_grad
 from refnn.testing.strategies import ConvShape, arrays, conv_shapes
@@ -763,3 +764,36 @@ def test_bad_inputs_name_expected_and_actual(algorithm: str) -> None:
         layer.backward(np.zeros((2, 5, 3, 1)))  # no silent broadcast over examples
     with pytest.raises(ValueError, match=r"dA must have the output's shape"):
         layer.backward(np.zeros((2 * 5 * 3 * 2,)))
+
+
+@pytest.mark.spec("CONV-DB")
+@pytest.mark.parametrize("algorithm", ["direct", "winograd"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_nonfinite_dA_is_refused_after_the_backward_by_its_sum(
+    algorithm: str, dtype: type
+) -> None:
+    # The backward reads dA's finiteness off db, its sum: any NaN or infinity (also +inf and
+    # -inf in one channel) must still be refused by name, and a finite dA whose sum overflows
+    # must not be called non-finite (it is refused as the overflow it is).
+    layer = Conv2D(
+        2, 3, 3, padding=1, rng=np.random.default_rng(0), algorithm=algorithm, dtype=dtype
+    )
+    X: FloatArray = normal(0, 2, 6, 5, 2).astype(dtype)
+    dA: FloatArray = normal(1, 3, 6, 5, 2).astype(dtype)
+    for position, values in (
+        ((0, 0, 0, 0), [np.nan]),
+        ((2, 5, 4, 1), [np.inf]),
+        ((1, 3, 2, 0), [np.inf, -np.inf]),
+    ):
+        bad = dA.copy()
+        bad[position] = values[0]
+        if len(values) == 2:
+            bad[1, 0, 0, 1] = values[1]
+        layer.forward(X)
+        with pytest.raises(ValueError, match=r"dA must be finite, got NaN or Inf"):
+            layer.backward(bad)
+    huge = np.full_like(dA, np.finfo(dtype).max / 2)
+    layer.forward(X)
+    with pytest.raises(FloatRangeError, match=r"overflows") as caught:
+        layer.backward(huge)
+    assert "must be finite" not in str(caught.value)
