@@ -354,6 +354,18 @@ def conv_memory(
     return buffers, f"{verdict(buffers, 0.0, 2.05)} (peak-outputs)/im2col {buffers:.3f} <= 2.05"
 
 
+def relative_errors(got: Mapping[str, FloatArray], want: Mapping[str, FloatArray]) -> str:
+    """'Z 1.2e-15, dX ...': max |got - want| / max |want| for each quantity."""
+    return ", ".join(
+        f"{k} {np.abs(got[k] - w).max() / np.abs(w).max():.1e}" for k, w in want.items()
+    )
+
+
+def conv_run(layer: Conv2D, X: FloatArray, dZ: FloatArray) -> dict[str, FloatArray]:
+    Z, dX = layer.forward(X), layer.backward(dZ)
+    return {"Z": Z, "dX": dX, "dW": layer.grads["W"]}
+
+
 def conv_accuracy(
     torch: Any, c_in: int, c_out: int, hw: int, m: int, dtype: DType, algorithm: str
 ) -> str:
@@ -361,7 +373,7 @@ def conv_accuracy(
     float64 on the same numbers, relative to the largest reference value, for Z, dX and dW."""
     layer = conv_layer(c_in, c_out, dtype, algorithm)
     X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
-    Z, dX = layer.forward(X), layer.backward(dZ)
+    got = conv_run(layer, X, dZ)
     tX = tensor(torch, X.astype(np.float64), 3, 0, 1, 2).requires_grad_()
     tW = tensor(torch, layer.params["W"].astype(np.float64)).requires_grad_()
     b = torch.from_numpy(layer.params["b"].astype(np.float64).ravel())
@@ -370,13 +382,24 @@ def conv_accuracy(
     )
     with torch.no_grad():
         tZ = torch.nn.functional.conv2d(tX, tW, b, padding=1)
-    pairs = {
-        "Z": (Z, tZ.numpy().transpose(1, 2, 3, 0)),
-        "dX": (dX, tX.grad.numpy().transpose(1, 2, 3, 0)),
-        "dW": (layer.grads["W"], tW.grad.numpy()),
+    want = {
+        "Z": tZ.numpy().transpose(1, 2, 3, 0),
+        "dX": tX.grad.numpy().transpose(1, 2, 3, 0),
+        "dW": tW.grad.numpy(),
     }
-    errors = (f"{k} {np.abs(a - r).max() / np.abs(r).max():.1e}" for k, (a, r) in pairs.items())
-    return f"max |refnn - torch float64| / max |torch float64|: {', '.join(errors)}"
+    return f"max |refnn - torch float64| / max |torch float64|: {relative_errors(got, want)}"
+
+
+def winograd_vs_direct(c_in: int, c_out: int, hw: int, m: int, dtype: DType) -> str:
+    """The same for the Winograd path in ``dtype`` against refnn's direct path in float64."""
+    layer = conv_layer(c_in, c_out, dtype, "winograd")
+    X, dZ = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, hw, hw, m), dtype, 2)
+    got = conv_run(layer, X, dZ)
+    direct = conv_layer(c_in, c_out, "float64", "direct")
+    for name, value in layer.params.items():
+        direct.params[name][...] = value
+    want = conv_run(direct, X.astype(np.float64), dZ.astype(np.float64))
+    return f"max |winograd - direct float64| / max |direct float64|: {relative_errors(got, want)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if torch is not None:
                     error = conv_accuracy(torch, 32, 64, 32, 64, dtype, algorithm)
                     say(f"   {algorithm} {dtype}: {error}")
+                if algorithm == "winograd":
+                    say(f"   winograd {dtype}: {winograd_vs_direct(32, 64, 32, 64, dtype)}")
     missed = [v for v in verdicts if v.startswith("MISS")]
     say("", f"   after: {load(n_threads)}")
     say(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS ('?': within noise)")

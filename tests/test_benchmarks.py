@@ -228,3 +228,12 @@ def test_conv_accuracy_lines_the_layouts_up_with_torch() -> None:
     # A transposed or misaligned layout would give errors of order 1, not of order eps.
     errors = [float(part.split()[-1]) for part in line.split(": ")[1].split(", ")]
     assert len(errors) == 3 and max(errors) < 1e-13
+
+
+def test_winograd_vs_direct_lines_up_and_sees_float32_rounding() -> None:
+    errors = {}
+    for dtype in ("float64", "float32"):
+        line = compare.winograd_vs_direct(2, 3, 5, 2, dtype)
+        errors[dtype] = [float(part.split()[-1]) for part in line.split(": ")[1].split(", ")]
+    assert len(errors["float64"]) == 3 and max(errors["float64"]) < 1e-13
+    assert 1e-9 < max(errors["float32"]) < 1e-4  # float32 rounding, not a misaligned layout
