@@ -169,6 +169,7 @@ def as_input(
     min_ndim: int = 1,
     leading: tuple[int | None, ...] = (),
     layout: str = "",
+    finite: bool = True,
 ) -> FloatArray:
     """Validate an input array and return it in ``dtype`` (X itself when no conversion is needed).
 
@@ -189,6 +190,9 @@ def as_input(
         Required sizes of the leading axes (None: any size).
     layout : str, optional
         The axes' names for messages, e.g. ``"C x H x W x m"``.
+    finite : bool, default True
+        False leaves the finiteness test to the caller, who must then call
+        ``refuse_nonfinite`` unless its result proves every element finite.
     """
     axes = f"{layout}, examples last" if layout else "examples last"
     if not isinstance(X, np.ndarray):
@@ -219,6 +223,12 @@ def as_input(
     if X.shape[-1] == 0:
         raise ValueError(f"{name} must hold at least one example (m >= 1), got shape {X.shape}")
     out = to_dtype(X, dtype, name)
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} must be finite, got NaN or Inf")
+    if finite:
+        refuse_nonfinite(out, name)
     return out
+
+
+def refuse_nonfinite(X: FloatArray, name: str) -> None:
+    """ValueError naming ``name`` if X holds a NaN or an infinity."""
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} must be finite, got NaN or Inf")

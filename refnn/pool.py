@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from refnn._validate import IntPair, as_bool, as_input, as_pair
+from refnn._validate import IntPair, as_bool, as_input, as_pair, refuse_nonfinite
 from refnn.conv import ConvGeometry
 from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
@@ -274,6 +274,20 @@ class AvgPool2D(_Pool2D[AvgPoolCache]):
 
     def _pool(self, X: FloatArray) -> tuple[FloatArray, AvgPoolCache]:
         return avgpool_forward(X, self.kernel_size, self.stride)
+
+    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+        """As every pooling layer's, but where the windows tile X exactly, X's finiteness is
+        read off A (a window's mean is finite only if each of its values is): one pass fewer."""
+        as_bool(training, "training")
+        X = as_input(X, "X", ndim=4, dtype=self.dtype, layout="C x H x W x m", finite=False)
+        with np.errstate(invalid="ignore"):  # inf - inf from a non-finite X, refused below
+            A, cache = self._pool(X)
+        g = cache.geo
+        exact = _tiles(g) and (g.kh * g.H_out, g.kw * g.W_out) == (g.H, g.W)
+        if not (exact and np.isfinite(A).all()):
+            refuse_nonfinite(X, "X")
+        self._remember(cache)
+        return A
 
     def _unpool(self, dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
         return avgpool_backward(dA, cache)

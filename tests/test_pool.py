@@ -199,3 +199,33 @@ def test_bad_input_names_expected_and_actual(cls: type[MaxPool2D | AvgPool2D]) -
     assert A.shape == (2, 2, 2, 3)
     with pytest.raises(ValueError, match=r"dA must have the output's shape \(2, 2, 2, 3\)"):
         layer.backward(np.zeros((2, 2, 2, 1)))  # no silent broadcast
+
+
+@pytest.mark.spec("AVGPOOL-FWD")
+@pytest.mark.parametrize(
+    ("shape", "stride", "where", "partner"),
+    [
+        ((2, 4, 6, 3), None, (1, 2, 3, 0), (1, 3, 2, 0)),  # windows tile X: read off A
+        ((2, 5, 6, 3), None, (1, 4, 3, 0), (1, 4, 2, 0)),  # row 4 is in no window
+        ((2, 5, 5, 3), (1, 1), (0, 2, 2, 1), (0, 2, 3, 1)),  # overlapping windows
+    ],
+)
+def test_avgpool_refuses_a_nonfinite_X_wherever_it_is(
+    shape: tuple[int, ...],
+    stride: tuple[int, int] | None,
+    where: tuple[int, ...],
+    partner: tuple[int, ...],
+) -> None:
+    # AvgPool2D reads X's finiteness off its output where the windows tile X; a NaN, an
+    # infinity, or +inf and -inf in one window (where, partner), anywhere in X, must still be
+    # refused by name.
+    layer = AvgPool2D(2, stride=stride)
+    X = np.random.default_rng(0).standard_normal(shape)
+    layer.forward(X)
+    for values in ([np.nan], [np.inf], [-np.inf], [np.inf, -np.inf]):
+        bad = X.copy()
+        bad[where] = values[0]
+        if len(values) == 2:
+            bad[partner] = values[1]
+        with pytest.raises(ValueError, match=r"X must be finite, got NaN or Inf"):
+            layer.forward(bad)
