@@ -92,13 +92,15 @@ class ConvGeometry:
         return self.C * self.kh * self.kw, self.H_out * self.W_out * m
 
 
-def im2col(X: FloatArray, geo: ConvGeometry) -> FloatArray:
+def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> FloatArray:
     """The patch matrix of every example at once.
 
     Parameters
     ----------
     X : ndarray, shape (C, H, W, m)
     geo : ConvGeometry
+    out : ndarray, shape (C kh kw, H_out W_out m), C-contiguous, optional
+        Where to write it (every element is written); a new array if None.
 
     Returns
     -------
@@ -113,7 +115,7 @@ def im2col(X: FloatArray, geo: ConvGeometry) -> FloatArray:
     times, comes from memory once); the padding is never materialised: taps in it are zeroed.
     """
     m: int = X.shape[3]
-    col = np.empty(geo.col_shape(m), dtype=X.dtype)
+    col = np.empty(geo.col_shape(m), dtype=X.dtype) if out is None else out
     blocks = col.reshape(geo.C, geo.kh, geo.kw, geo.H_out, geo.W_out, m)
     (sh, sw), (ph, pw) = geo.stride, geo.padding
     for cs in channel_blocks(geo.C, X[0].nbytes):  # each X[c] is read kh kw times: from cache
@@ -175,7 +177,8 @@ class ConvGrads(NamedTuple):
 
 @dataclass(frozen=True)
 class ConvCache:
-    """What the convolution backward needs: the patch matrix and the geometry."""
+    """What the convolution backward needs: the patch matrix col(X) with a last row of ones
+    ((C kh kw + 1) x (H_out W_out m)) and the geometry."""
 
     col: FloatArray
     geo: ConvGeometry
@@ -211,15 +214,19 @@ def conv_forward(
     -----
     Spec: CONV-FWD
 
-    Z_mat = W_mat col(X) + b: one matrix product, Z_mat reshaped to F x H_out x W_out x m.
+    Z_mat = W_mat col(X) + b: one matrix product, Z_mat reshaped to F x H_out x W_out x m,
+    computed as [W_mat b] [col(X); 1^T]: the bias rides in the product on a row of ones, which
+    the cache keeps, so that the backward's dW product yields db as its last column.
     """
     F: int = W.shape[0]
     m: int = X.shape[3]
     geo = ConvGeometry.of(X.shape, (W.shape[2], W.shape[3]), stride, padding)
-    check_allocatable(geo.col_shape(m), X.dtype, "the patch matrix col(X)")
-    col = im2col(X, geo)
-    Z_mat: FloatArray = W.reshape(F, -1) @ col
-    Z_mat += b
+    K, N = geo.col_shape(m)
+    check_allocatable((K + 1, N), X.dtype, "the patch matrix col(X)")
+    col = np.empty((K + 1, N), dtype=X.dtype)
+    im2col(X, geo, out=col[:K])
+    col[K] = 1
+    Z_mat: FloatArray = np.concatenate([W.reshape(F, K), b], axis=1) @ col
     return Z_mat.reshape(F, geo.H_out, geo.W_out, m), ConvCache(col, geo, m)
 
 
@@ -243,8 +250,9 @@ def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
     Spec: CONV-DW, CONV-DB, CONV-DX
 
     dW_mat = dZ_mat col^T,  db = dZ_mat 1,  dcol = W_mat^T dZ_mat,  dX = col2im(dcol).
-    dW_mat is computed as (col dZ_mat^T)^T: the same product, but BLAS handles the long inner
-    dimension (H_out W_out m) much better in that orientation (measured 1.5-2x at 32x32x64).
+    [dW_mat db] is one product with the cached [col; 1^T], computed as ([col; 1^T] dZ_mat^T)^T:
+    the same numbers, but BLAS handles the long inner dimension (H_out W_out m) much better in
+    that orientation (measured 1.5-2x at 32x32x64).
     At most two patch-sized arrays live at once: the cached col and dcol, which lives in the
     calling thread's scratch buffer (``refnn.winograd.release_scratch``): fully written here,
     read only by ``col2im`` below, never returned.
@@ -252,8 +260,9 @@ def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
     F: int = W.shape[0]
     W_mat_T = np.ascontiguousarray(W.reshape(F, -1).T)
     dZ_mat = dZ.reshape(F, -1)
-    dW: FloatArray = (cache.col @ dZ_mat.T).T.reshape(W.shape)
-    db: FloatArray = dZ_mat.sum(axis=1, keepdims=True)
+    dWb = (cache.col @ dZ_mat.T).T  # [dW_mat db], F x (C kh kw + 1)
+    dW: FloatArray = dWb[:, :-1].reshape(W.shape)
+    db: FloatArray = np.ascontiguousarray(dWb[:, -1:])
     dcol_shape = (W_mat_T.shape[0], dZ_mat.shape[1])  # a temporary: in this thread's scratch
     dcol = np.matmul(W_mat_T, dZ_mat, out=scratch.take(0, dcol_shape, dZ.dtype))
     return ConvGrads(col2im(dcol, cache.geo, cache.m), dW, db)
