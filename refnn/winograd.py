@@ -182,9 +182,19 @@ def _gather_tiles(X: FloatArray, D: FloatArray, padding: IntPair, mo: int) -> No
 
 def _scatter_tiles(dD: FloatArray, dX: FloatArray, padding: IntPair, mo: int) -> None:
     """The adjoint of ``_gather_tiles``: add each tile's block dD[:, :, :, t, u, :] back onto
-    the positions of X_p it was read from, into the zero-initialised dX (padding dropped)."""
+    the positions of X_p it was read from, into dX (padding dropped; dX is overwritten).
+
+    The points r, s < mo of all tiles cover X_p's first mo T_h rows and mo T_w columns once, so
+    they are copied (in row-major order, before any point that adds onto them); the rest of dX
+    is zeroed first and the other points are added."""
+    _, _, _, Th, Tw, _ = dD.shape
+    dX[:, mo * Th - padding[0] :] = 0
+    dX[:, :, mo * Tw - padding[1] :] = 0
     for r, s, (t, u), (rows, cols) in _tile_points(dD.shape, dX.shape, padding, mo):
-        dX[:, rows, cols] += dD[r, s][:, t, u]
+        if r < mo and s < mo:
+            dX[:, rows, cols] = dD[r, s][:, t, u]
+        else:
+            dX[:, rows, cols] += dD[r, s][:, t, u]
 
 
 def winograd_forward(
@@ -276,7 +286,7 @@ def winograd_backward(
     UT = transform_kernel(W, G).transpose(0, 2, 1)
     dV = np.matmul(UT, dM, out=scratch.take(0, dV_shape, dZ.dtype))  # dY's place
     dD = _kron_apply(BT.T, dV, out=scratch.take(1, dD_shape, dZ.dtype))  # dM's place
-    dX = np.zeros((C, H, Wd, m), dtype=dZ.dtype)
+    dX = np.empty((C, H, Wd, m), dtype=dZ.dtype)
     _scatter_tiles(dD, dX, cache.padding, mo)
     dW = (dU.reshape(al * al, F * C).T @ np.kron(G, G)).reshape(F, C, 3, 3)
     return dX, dW, db
