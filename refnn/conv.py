@@ -195,6 +195,7 @@ def conv_forward(
     *,
     stride: IntPair = (1, 1),
     padding: IntPair = (0, 0),
+    col: FloatArray | None = None,
 ) -> tuple[FloatArray, ConvCache]:
     """2-D convolution (cross-correlation) of a batch of images.
 
@@ -204,6 +205,10 @@ def conv_forward(
     W : ndarray, shape (F, C, kh, kw)
     b : ndarray, shape (F, 1)
     stride, padding : (int, int)
+    col : ndarray, optional
+        A (C kh kw + 1) x (H_out W_out m) array of X's dtype to hold the patch matrix (every
+        element is rewritten), as ``Conv2D`` passes its previous cache's, which it drops first;
+        a new array if None or of another shape. A cache that still holds it becomes invalid.
 
     Returns
     -------
@@ -223,7 +228,8 @@ def conv_forward(
     geo = ConvGeometry.of(X.shape, (W.shape[2], W.shape[3]), stride, padding)
     K, N = geo.col_shape(m)
     check_allocatable((K + 1, N), X.dtype, "the patch matrix col(X)")
-    col = np.empty((K + 1, N), dtype=X.dtype)
+    if col is None or col.shape != (K + 1, N) or col.dtype != X.dtype:
+        col = np.empty((K + 1, N), dtype=X.dtype)
     im2col(X, geo, out=col[:K])
     col[K] = 1
     Z_mat: FloatArray = np.concatenate([W.reshape(F, K), b], axis=1) @ col
@@ -296,8 +302,11 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
     -----
     Spec: CONV-INIT
 
-    Nothing is kept between calls but the last forward's cache, a new array (col(X) or the
-    transformed tiles V), never a reference to the input: Z, dX and the gradients are new arrays.
+    Nothing is kept between calls but the last forward's cache (col(X) or the transformed tiles
+    V, never a reference to the input) and the per-thread scratch: Z, dX and the gradients are
+    new arrays. A forward drops the previous cache and writes its col or V anew when the shapes
+    match (fresh arrays that large cost page faults, and stalls while the kernel assembles huge
+    pages), so backward always pairs with the last forward.
     """
 
     def __init__(
@@ -346,10 +355,15 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         )
         cache: ConvCache | WinogradCache
         with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: refused just below
+            old, self._cache = self._cache, None  # its arrays may be rewritten: drop it first
             if self.algorithm == "winograd":
-                Z, cache = winograd_forward(X, W, b, padding=self.padding)
+                V = old.V if isinstance(old, WinogradCache) else None
+                del old
+                Z, cache = winograd_forward(X, W, b, padding=self.padding, V=V)
             else:
-                Z, cache = conv_forward(X, W, b, stride=self.stride, padding=self.padding)
+                col = old.col if isinstance(old, ConvCache) else None
+                del old
+                Z, cache = conv_forward(X, W, b, stride=self.stride, padding=self.padding, col=col)
         self._remember(cache)
         return refuse_overflow(Z, "Z = W * X + b")
 

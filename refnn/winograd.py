@@ -204,6 +204,7 @@ def winograd_forward(
     *,
     padding: IntPair = (0, 0),
     transform: WinogradTransform = F4x4,
+    V: FloatArray | None = None,
 ) -> tuple[FloatArray, WinogradCache]:
     """3 x 3, stride-1 convolution (CONV-FWD) by Winograd's minimal filtering.
 
@@ -214,6 +215,10 @@ def winograd_forward(
     b : ndarray, shape (F, 1)
     padding : (int, int)
     transform : WinogradTransform, default F(4x4, 3x3)
+    V : ndarray, optional
+        An alpha^2 x C x (T_h T_w m) array of X's dtype to hold the transformed tiles (every
+        element is rewritten), as ``Conv2D`` passes its previous cache's, which it drops first;
+        a new array if None or of another shape. A cache that still holds it becomes invalid.
 
     Returns
     -------
@@ -241,7 +246,10 @@ def winograd_forward(
     Y_shape = (mo, mo, F, Th, Tw, m)
     D = scratch.take(1, D_shape, X.dtype)
     _gather_tiles(X, D, padding, mo)
-    V = _kron_apply(BT, D).reshape(al * al, C, -1)  # a new array: the cache
+    V_shape = (al * al, C, Th * Tw * m)
+    if V is None or V.shape != V_shape or V.dtype != X.dtype:
+        V = np.empty(V_shape, dtype=X.dtype)
+    _kron_apply(BT, D, out=V)  # the cache
     M = np.matmul(transform_kernel(W, G), V, out=scratch.take(0, M_shape, X.dtype))
     M[t.ones] += b  # every output of a tile is 1 x M at this point, so each gets + b
     Y = _kron_apply(AT, M, out=scratch.take(1, Y_shape, X.dtype))  # D's place

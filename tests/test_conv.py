@@ -20,7 +20,15 @@ import refnn
 import refnn._windows
 from refnn import Conv2D, ReLU
 from refnn._validate import FloatRangeError
-from refnn.conv import ConvGeometry, col2im, conv_backward, conv_forward, im2col, output_size
+from refnn.conv import (
+    ConvCache,
+    ConvGeometry,
+    col2im,
+    conv_backward,
+    conv_forward,
+    im2col,
+    output_size,
+)
 from refnn.gradcheck import check_grad
 from refnn.testing.strategies import ConvShape, arrays, conv_shapes
 from refnn.types import DTypeLike, FloatArray
@@ -797,3 +805,28 @@ def test_a_nonfinite_dA_is_refused_after_the_backward_by_its_sum(
     with pytest.raises(FloatRangeError, match=r"overflows") as caught:
         layer.backward(huge)
     assert "must be finite" not in str(caught.value)
+
+
+@pytest.mark.spec("CONV-FWD", "CONV-DX", "WINO-FWD", "WINO-DX")
+@pytest.mark.parametrize("algorithm", ["direct", "winograd"])
+def test_a_forward_rewrites_the_previous_cache_whole(algorithm: str) -> None:
+    # Conv2D writes a forward's col or V into the previous cache's array when the shapes match.
+    # Poisoned with NaN in between, that array must change nothing: every element is rewritten,
+    # and backward pairs with the last forward, as for a fresh layer.
+    def layer() -> Conv2D:
+        return Conv2D(2, 3, 3, padding=1, rng=np.random.default_rng(0), algorithm=algorithm)
+
+    reused, fresh = layer(), layer()
+    X1, X2, dZ = normal(0, 2, 6, 5, 3), normal(1, 2, 6, 5, 3), normal(2, 3, 6, 5, 3)
+    reused.forward(X1)
+    cache = reused._cached()
+    kept = cache.col if isinstance(cache, ConvCache) else cache.V
+    kept.fill(np.nan)
+    got = [reused.forward(X2), reused.backward(dZ), *reused.grads.values()]
+    after = reused._cached()
+    assert (after.col if isinstance(after, ConvCache) else after.V) is kept  # reused
+    want = [fresh.forward(X2), fresh.backward(dZ), *fresh.grads.values()]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    reused.forward(normal(3, 2, 6, 5, 4))  # another m: a new array, the old one dropped
+    assert reused.backward(normal(4, 3, 6, 5, 4)).shape == (2, 6, 5, 4)
