@@ -73,9 +73,7 @@ class ConvGeometry:
         cls, shape: tuple[int, ...], kernel: IntPair, stride: IntPair, padding: IntPair
     ) -> ConvGeometry:
         """The geometry of a C x H x W x m input (raises ValueError if the kernel does not fit)."""
-        C: int = shape[0]
-        H: int = shape[1]
-        W: int = shape[2]
+        C, H, W = shape[0], shape[1], shape[2]
         kh, kw = kernel
         if kh > H + 2 * padding[0] or kw > W + 2 * padding[1]:
             raise ValueError(
@@ -332,14 +330,8 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
         check_allocatable(shape, self.dtype, "W (out_channels, in_channels, *kernel_size)")
         kh, kw = self.kernel_size
-        W = init_weights(
-            shape,
-            self.in_channels * kh * kw,
-            self.out_channels * kh * kw,
-            rng=rng,
-            scheme="he",
-            dtype=self.dtype,
-        )
+        fan_in, fan_out = self.in_channels * kh * kw, self.out_channels * kh * kw
+        W = init_weights(shape, fan_in, fan_out, rng=rng, scheme="he", dtype=self.dtype)
         self.params = {"W": W, "b": np.zeros((self.out_channels, 1), dtype=self.dtype)}
 
     def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
@@ -358,11 +350,9 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
             old, self._cache = self._cache, None  # its arrays may be rewritten: drop it first
             if self.algorithm == "winograd":
                 V = old.V if isinstance(old, WinogradCache) else None
-                del old
                 Z, cache = winograd_forward(X, W, b, padding=self.padding, V=V)
             else:
                 col = old.col if isinstance(old, ConvCache) else None
-                del old
                 Z, cache = conv_forward(X, W, b, stride=self.stride, padding=self.padding, col=col)
         self._remember(cache)
         return refuse_overflow(Z, "Z = W * X + b")
