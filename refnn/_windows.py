@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -31,6 +31,30 @@ def valid_span(
     lo = max(0, -((offset - padding) // stride))  # ceil((p - offset) / s), at least 0
     hi = max(lo, min(n_out, (size - 1 + padding - offset) // stride + 1))
     return lo, hi, stride * lo + offset - padding
+
+
+def reusable(
+    a: FloatArray | None, shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> TypeGuard[FloatArray]:
+    """Whether ``a`` can hold a new result of ``shape`` and ``dtype`` in place: a writeable,
+    C-contiguous array of exactly that shape and dtype (a reshape of it is then a view)."""
+    return (
+        a is not None
+        and a.shape == shape
+        and a.dtype == dtype
+        and a.flags.c_contiguous
+        and a.flags.writeable
+    )
+
+
+def fitting(out: FloatArray, shape: tuple[int, ...], dtype: np.dtype[Any], name: str) -> FloatArray:
+    """``out`` if it is ``reusable`` for ``shape`` and ``dtype``, else ValueError naming both."""
+    if reusable(out, shape, dtype):
+        return out
+    raise ValueError(
+        f"{name} must be a writeable C-contiguous {dtype} array of shape {shape}, got {out.dtype} "
+        f"{out.shape} (C-contiguous: {out.flags.c_contiguous}, writeable: {out.flags.writeable})"
+    )
 
 
 def channel_blocks(C: int, channel_bytes: int) -> list[slice]:

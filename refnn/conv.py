@@ -27,7 +27,7 @@ from refnn._validate import (
     positive_int,
     refuse_overflow,
 )
-from refnn._windows import channel_blocks, scratch, valid_span
+from refnn._windows import channel_blocks, fitting, reusable, scratch, valid_span
 from refnn.init import init_weights
 from refnn.layer import Layer
 from refnn.types import DTypeLike, FloatArray
@@ -97,8 +97,8 @@ def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> F
     ----------
     X : ndarray, shape (C, H, W, m)
     geo : ConvGeometry
-    out : ndarray, shape (C kh kw, H_out W_out m), C-contiguous, optional
-        Where to write it (every element is written); a new array if None.
+    out : ndarray, shape (C kh kw, H_out W_out m), optional
+        Written whole if writeable, C-contiguous and of X's dtype (else ValueError).
 
     Returns
     -------
@@ -113,7 +113,8 @@ def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> F
     times, comes from memory once); the padding is never materialised: taps in it are zeroed.
     """
     m: int = X.shape[3]
-    col = np.empty(geo.col_shape(m), dtype=X.dtype) if out is None else out
+    shape = geo.col_shape(m)
+    col = np.empty(shape, dtype=X.dtype) if out is None else fitting(out, shape, X.dtype, "out")
     blocks = col.reshape(geo.C, geo.kh, geo.kw, geo.H_out, geo.W_out, m)
     (sh, sw), (ph, pw) = geo.stride, geo.padding
     for cs in channel_blocks(geo.C, X[0].nbytes):  # each X[c] is read kh kw times: from cache
@@ -204,9 +205,9 @@ def conv_forward(
     b : ndarray, shape (F, 1)
     stride, padding : (int, int)
     col : ndarray, optional
-        A (C kh kw + 1) x (H_out W_out m) array of X's dtype to hold the patch matrix (every
-        element is rewritten), as ``Conv2D`` passes its previous cache's, which it drops first;
-        a new array if None or of another shape. A cache that still holds it becomes invalid.
+        Used to hold the patch matrix if ``reusable`` (a writeable C-contiguous array of X's
+        dtype, shape (C kh kw + 1, H_out W_out m); else a new one): ``Conv2D`` passes its
+        previous cache's, which it drops first (it becomes invalid).
 
     Returns
     -------
@@ -226,7 +227,7 @@ def conv_forward(
     geo = ConvGeometry.of(X.shape, (W.shape[2], W.shape[3]), stride, padding)
     K, N = geo.col_shape(m)
     check_allocatable((K + 1, N), X.dtype, "the patch matrix col(X)")
-    if col is None or col.shape != (K + 1, N) or col.dtype != X.dtype:
+    if not reusable(col, (K + 1, N), X.dtype):
         col = np.empty((K + 1, N), dtype=X.dtype)
     im2col(X, geo, out=col[:K])
     col[K] = 1

@@ -28,7 +28,7 @@ import numpy as np
 
 from refnn._validate import IntPair, check_allocatable
 from refnn._windows import release_scratch as release_scratch
-from refnn._windows import scratch, valid_span
+from refnn._windows import reusable, scratch, valid_span
 from refnn.types import FloatArray
 
 Rational = tuple[tuple[Fraction, ...], ...]
@@ -216,9 +216,9 @@ def winograd_forward(
     padding : (int, int)
     transform : WinogradTransform, default F(4x4, 3x3)
     V : ndarray, optional
-        An alpha^2 x C x (T_h T_w m) array of X's dtype to hold the transformed tiles (every
-        element is rewritten), as ``Conv2D`` passes its previous cache's, which it drops first;
-        a new array if None or of another shape. A cache that still holds it becomes invalid.
+        Used to hold the transformed tiles if ``reusable`` for shape (alpha^2, C, T_h T_w m)
+        (a writeable C-contiguous array of X's dtype; else a new one): ``Conv2D`` passes its
+        previous cache's, which it drops first (it becomes invalid).
 
     Returns
     -------
@@ -247,7 +247,7 @@ def winograd_forward(
     D = scratch.take(1, D_shape, X.dtype)
     _gather_tiles(X, D, padding, mo)
     V_shape = (al * al, C, Th * Tw * m)
-    if V is None or V.shape != V_shape or V.dtype != X.dtype:
+    if not reusable(V, V_shape, X.dtype):
         V = np.empty(V_shape, dtype=X.dtype)
     _kron_apply(BT, D, out=V)  # the cache
     M = np.matmul(transform_kernel(W, G), V, out=scratch.take(0, M_shape, X.dtype))

@@ -830,3 +830,41 @@ def test_a_forward_rewrites_the_previous_cache_whole(algorithm: str) -> None:
         np.testing.assert_array_equal(a, b)
     reused.forward(normal(3, 2, 6, 5, 4))  # another m: a new array, the old one dropped
     assert reused.backward(normal(4, 3, 6, 5, 4)).shape == (2, 6, 5, 4)
+
+
+@pytest.mark.spec("CONV-COL", "CONV-FWD", "WINO-FWD")
+def test_arrays_given_to_write_into_are_used_only_if_they_fit() -> None:
+    # im2col's out is written whole or refused by name; conv_forward's col and
+    # winograd_forward's V are used only if writeable, C-contiguous and of the right shape and
+    # dtype, and are otherwise left untouched (a reshape of anything else would be a copy, and
+    # the result would silently not land in it).
+    X, W, b = normal(0, 2, 6, 5, 3), normal(1, 4, 2, 3, 3), normal(2, 4, 1)
+    geo = ConvGeometry.of(X.shape, (3, 3), (1, 1), (1, 1))
+    K, N = geo.col_shape(3)
+    read_only = np.zeros((K, N))
+    read_only.flags.writeable = False
+    bad_outs: list[FloatArray] = [
+        np.zeros((K, N + 1)),
+        np.zeros((N, K)).T,
+        read_only,
+        np.zeros((K, N), np.float32),
+    ]
+    for out in bad_outs:
+        with pytest.raises(ValueError, match=r"out must be a writeable C-contiguous float64"):
+            im2col(X, geo, out=out)
+    for run, shape, name in (
+        (lambda buf: conv_forward(X, W, b, padding=(1, 1), col=buf), (K + 1, N), "col"),
+        (lambda buf: winograd_forward(X, W, b, padding=(1, 1), V=buf), (36, 2, 2 * 2 * 3), "V"),
+    ):
+        want, _ = run(None)
+        frozen = np.full(shape, 7.0)
+        frozen.flags.writeable = False
+        transposed = np.full(shape[::-1], 7.0).T
+        for buf in (transposed, np.full(shape, 7.0, np.float32), frozen):
+            got, cache = run(buf)
+            np.testing.assert_array_equal(got, want)
+            assert getattr(cache, name) is not buf and np.all(buf == 7.0)
+        fits = np.full(shape, np.nan)
+        got, cache = run(fits)
+        np.testing.assert_array_equal(got, want)
+        assert getattr(cache, name) is fits
