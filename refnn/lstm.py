@@ -112,8 +112,8 @@ def lstm_gates(a: FloatArray, h_prev: FloatArray, W_h: FloatArray) -> Gates:
     return split_gates(a)
 
 
-def lstm_cell(gates: Gates, c_prev: FloatArray, out: FloatArray) -> FloatArray:
-    """The new cell state, written into ``out`` (n_h, m) and returned.
+def lstm_cell(gates: Gates, c_prev: FloatArray) -> FloatArray:
+    """The new cell state.
 
     Notes
     -----
@@ -122,9 +122,9 @@ def lstm_cell(gates: Gates, c_prev: FloatArray, out: FloatArray) -> FloatArray:
     c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t.
     """
     i, f, g, _ = gates
-    np.multiply(i, g, out=out)
-    out += f * c_prev
-    return out
+    c = i * g
+    c += f * c_prev
+    return c
 
 
 def lstm_forward(
@@ -169,7 +169,7 @@ def lstm_forward(
     tanh_C = np.empty_like(H)
     for t in range(T):
         step = lstm_gates(gates[t], H[t - 1] if t > 0 else h0, W_h)
-        lstm_cell(step, C[t - 1] if t > 0 else c0, out=C[t])
+        C[t] = lstm_cell(step, C[t - 1] if t > 0 else c0)
         tanh_C[t] = tanh(C[t])
         np.multiply(step[3], tanh_C[t], out=H[t])  # LSTM-HIDDEN
     cache = LSTMCache(X=X, h0=h0, c0=c0, H=H, C=C, tanh_C=tanh_C, gates=gates)
