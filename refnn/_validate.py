@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from refnn.types import SUPPORTED_DTYPES, FloatArray
 
@@ -228,7 +229,7 @@ def as_input(
     return out
 
 
-def refuse_nonfinite(X: FloatArray, name: str) -> None:
-    """ValueError naming ``name`` if X holds a NaN or an infinity."""
+def refuse_nonfinite(X: npt.NDArray[Any], name: str, hint: str = "") -> None:
+    """ValueError naming ``name`` (and ``hint``) if X holds a NaN or an infinity."""
     if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} must be finite, got NaN or Inf")
+        raise ValueError(f"{name} must be finite, got NaN or Inf{hint}")

@@ -25,7 +25,7 @@ def sigmoid(Z: FloatArray) -> FloatArray:
 
     σ(z) = 1 / (1 + e^{-z}), evaluated as written: where e^{-z} overflows to inf (z below
     about -709 in float64, -88.7 in float32) the result is the limit 0, off by less than the
-    smallest normal number; elsewhere within 2 ulp.
+    smallest normal number; elsewhere within 4 ulp (specs/activations.md).
     """
     A = np.negative(Z)
     with np.errstate(over="ignore"):  # e^{-z} = inf gives 1 / (1 + inf) = 0, the limit

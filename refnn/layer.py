@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from refnn._validate import resolve_dtype, to_dtype
+from refnn._validate import refuse_nonfinite, resolve_dtype, to_dtype
 from refnn.types import DTypeLike, FloatArray
 
 CacheT = TypeVar("CacheT")
@@ -58,9 +58,8 @@ def check_unchanged(owner: str, watched: Watched) -> None:
             )
 
 
-def _refuse_nonfinite_upstream(dA: npt.NDArray[Any]) -> None:
-    if not np.isfinite(dA).all():
-        raise ValueError("dA must be finite, got NaN or Inf (an upstream layer diverged?)")
+#: Appended to the error for a non-finite upstream gradient.
+DIVERGED = " (an upstream layer diverged?)"
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ class Layer(ABC, Generic[CacheT]):
         if dA.dtype.kind != "f":
             raise TypeError(f"dA must be a float array, got dtype {dA.dtype}")
         if finite:
-            _refuse_nonfinite_upstream(dA)
+            refuse_nonfinite(dA, "dA", DIVERGED)
         return to_dtype(dA, self.dtype, "dA")
 
     @staticmethod
@@ -155,7 +154,7 @@ class Layer(ABC, Generic[CacheT]):
         infinity in dZ makes db non-finite, and only then (or if a sum overflowed) is each
         element of dZ tested. Compute the backward under ``np.errstate(invalid="ignore")``."""
         if not np.isfinite(db).all():
-            _refuse_nonfinite_upstream(dZ)
+            refuse_nonfinite(dZ, "dA", DIVERGED)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
