@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Check:
-    """One passing (or failing) run of check_layer, check_loss or check_optimizer."""
+    """One run of check_layer, check_loss or check_optimizer: passed, or what stopped it."""
 
     kind: str
     name: str
@@ -16,6 +16,19 @@ class Check:
     examples: int
     seconds: float
     passed: bool
+    #: Why it did not pass: "implementation rejected (MismatchError: ...)" when the kit found a
+    #: disagreement (what a test of a wrong implementation expects), else the error that
+    #: stopped the check; "" when it passed.
+    outcome: str = ""
+
+    def line(self) -> str:
+        """One line for the plugin's summary: a rejection is worded as one, never as "FAILED"
+        (a green run whose tests expect rejections must not print FAILED)."""
+        verdict = "passed" if self.passed else self.outcome or "did not pass"
+        return (
+            f"{self.kind} {self.name} ({self.detail}): {self.examples} examples, {verdict} "
+            f"in {self.seconds:.1f} s; specs {', '.join(self.specs)}"
+        )
 
 
 @dataclass

@@ -47,13 +47,18 @@ def run_examples(
     )
     test = hypothesis_seed(chosen)(config(given(strategy)(body)))
     start = time.perf_counter()
-    passed = False
+    outcome = ""
     try:
         test()
-        passed = True
+    except BaseException as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        mismatch = isinstance(exc, MismatchError)
+        outcome = f"implementation rejected ({what})" if mismatch else f"stopped by {what}"
+        raise
     finally:
         seconds = time.perf_counter() - start
-        CHECKS.append(Check(kind, name, detail, specs, n, seconds, passed))
+        CHECKS.append(Check(kind, name, detail, specs, n, seconds, not outcome, outcome))
 
 
 @contextmanager

@@ -48,8 +48,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     terminalreporter.section("refnn conformance kit")
     for c in CHECKS:
-        verdict = "passed" if c.passed else "FAILED"
-        terminalreporter.write_line(
-            f"{c.kind} {c.name} ({c.detail}): {c.examples} examples, {verdict} in "
-            f"{c.seconds:.1f} s; specs {', '.join(c.specs)}"
-        )
+        terminalreporter.write_line(c.line())
