@@ -11,9 +11,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-## check: verify every derivative by finite differences; prints the report, exits 1 on failure
+## check: verify every derivative by finite differences; prints the report, exits 1 on failure.
+## ONLY=Dense (or ONLY='Conv2D,MaxPool2D') runs only the components whose name contains it.
 check: $(STAMP)
-	$(BIN)/python -m refnn.verify --json check-report.json
+	$(BIN)/python -m refnn.verify --json check-report.json $(if $(ONLY),--only '$(ONLY)')
 
 ## test: pytest (hypothesis, warnings as errors), mypy --strict, ruff
 test: pytest typecheck lint asvcheck

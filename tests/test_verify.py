@@ -21,10 +21,11 @@ from refnn import Dense, Dropout
 from refnn.gradcheck import check_backward_contract
 from refnn.types import FloatArray
 from refnn.verify.cases import CONV_CONFIGS, LSTM_CONFIGS, POOL_CONFIGS, Case, all_cases
+from refnn.verify.locate import component_class, implementations, quantity_specs
 from refnn.verify.problems import Objective, layer_problem
 from refnn.verify.report import TRACE_SKIPPED, format_report, to_json
 from refnn.verify.run import CaseOutcome, Report, main, run, run_case
-from refnn.verify.trace import source_root
+from refnn.verify.trace import build_trace, source_root
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = all_cases()
@@ -283,3 +284,103 @@ def test_the_contract_runs_at_the_cases_own_point() -> None:
     layer.backward = spy  # type: ignore[method-assign]
     assert objective.contract().passed
     assert seen and all(np.array_equal(w, W0) for w in seen)
+
+
+def _dense_dw_scaled() -> Objective:
+    """Dense with dW 1% too large: the seeded error a failing report must lead with."""
+    objective = layer_problem(Dense(3, 2, rng=np.random.default_rng(0)), np.ones((3, 4)))
+    right = objective.grad
+
+    def wrong(*arrays: FloatArray) -> list[FloatArray]:
+        dX, dW, db = right(*arrays)
+        return [dX, 1.01 * dW, db]
+
+    return Objective(objective.f, wrong, objective.inputs, objective.wrt, objective.restore)
+
+
+def _model_dw_scaled() -> Objective:
+    objective = _dense_dw_scaled()
+    names = [f"0.{k}" for k in objective.inputs]
+    inputs = dict(zip(names, objective.inputs.values(), strict=True))
+    return Objective(objective.f, objective.grad, inputs, tuple(names), objective.restore)
+
+
+DENSE_IDS = next(c.specs for c in CASES if c.component == "Dense")
+
+
+def test_a_failing_report_leads_with_the_component_spec_function_and_rerun() -> None:
+    """The first lines name the smallest failing component, the failing quantity's spec ID and
+    the function computing it, list the composite cases failing with it, and give the command
+    that reruns just that component; the table and the detail come after."""
+    cases = [
+        Case("mlp 3-2", "m=4 seed=0", ("MODEL-FWD", "MODEL-BWD"), _model_dw_scaled),
+        Case("Dense", "3->2 m=4 seed=0", DENSE_IDS, _dense_dw_scaled),
+    ]
+    report = run(cases, root=source_root())
+    lines = format_report(report).splitlines()
+    assert lines[0].startswith("RESULT: FAIL: 2 of 2 cases failed")
+    assert lines[1] == "  Dense: 1 of 1 cases failed; smallest: Dense [3->2 m=4 seed=0] (WRONG)"
+    assert lines[2].startswith("    d/dW: WRONG, err/tol ")
+    assert lines[2].endswith(
+        "-> spec DENSE-DW (dense.md: weight gradient) in refnn.dense.dense_backward"
+    )
+    assert lines[3] == "  also failing, built from components (1 cases): mlp 3-2 (1)"
+    assert lines[4].startswith("  rerun just these: python -m refnn.verify --only 'Dense'")
+    detail = lines.index("DETAIL OF EACH FAILING CASE (smallest first)")
+    assert lines[detail + 2] == "FAILED: Dense [3->2 m=4 seed=0] (WRONG)"  # smallest first
+    data = to_json(report)
+    assert all("W' shape (2, 3) float64, elementwise: WRONG" in c["failure"] for c in data["cases"])
+
+
+def test_a_passing_report_has_no_headline() -> None:
+    report = Report([outcome_of(0)], seconds=1.0)
+    assert format_report(report).startswith("GRADIENT CHECKS")
+    assert to_json(report)["cases"][0]["failure"] is None
+
+
+def test_every_single_component_input_maps_to_a_spec_id_and_a_function() -> None:
+    """The failing-quantity map (refnn.verify.locate) names, for every input of every
+    single-component case, a spec ID the case verifies and a function of refnn implementing it
+    (from the checkout's trace and from the package's own sources alike)."""
+    trace = build_trace(ROOT)
+    seen = 0
+    for i, case in enumerate(CASES):
+        if component_class(case) is None:
+            continue
+        result = outcome_of(i).result
+        assert result is not None
+        for a in result.arrays:
+            ids = quantity_specs(case, a.name)
+            assert ids and set(ids) <= set(case.specs), (case.component, a.name, ids)
+            for spec_id in ids:
+                funcs = implementations(spec_id, trace)
+                assert funcs and funcs == implementations(spec_id), (spec_id, funcs)
+                assert all(f.startswith("refnn.") for f in funcs)
+            seen += 1
+    assert seen > 100
+    dense = next(c for c in CASES if c.component == "Dense")
+    assert quantity_specs(dense, "W") == ("DENSE-DW",)
+    assert quantity_specs(dense, "X") == ("DENSE-DX",)
+    assert implementations("DENSE-DW") == ["refnn.dense.dense_backward"]
+    relu = next(c for c in CASES if c.component == "ReLU")
+    assert quantity_specs(relu, "X") == ("RELU-BWD",)
+    assert component_class(relu) == "ReLU"
+    assert component_class(next(c for c in CASES if c.component.startswith("mlp"))) is None
+
+
+def test_the_json_report_carries_its_provenance(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    assert main(["--only", "Flatten", "--json", str(out)]) == 0
+    p = json.loads(out.read_text())["provenance"]
+    assert p["refnn"] == refnn.__version__ and p["numpy"] == np.__version__
+    assert p["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert p["platform"] and p["blas"] and p["date"].endswith("+00:00")
+    if (ROOT / ".git").exists() and shutil.which("git"):
+        assert p["commit"] is not None and len(p["commit"].split("+")[0]) == 40
+
+
+def test_only_takes_several_components(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--only", "Flatten, LastStep"]) == 0
+    out = capsys.readouterr().out
+    n = sum(1 for c in CASES if c.component.split()[0] in ("Flatten", "LastStep"))
+    assert n >= 4 and f"cases: {n} ({n} passed)" in out

@@ -8,12 +8,17 @@ Taylor sweeps, the contract checks and the traceability of every spec ID.
 
 from __future__ import annotations
 
+import platform
+import subprocess
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from refnn.gradcheck import ArrayResult
+from refnn.verify.locate import component_class, implementations, quantity_specs, size
 
 if TYPE_CHECKING:
     from refnn.verify.run import CaseOutcome, Report
@@ -128,19 +133,99 @@ def _trace_lines(report: Report, per_id: bool) -> list[str]:
     return out
 
 
+def _size(o: CaseOutcome) -> tuple[int, int, int]:
+    arrays = o.result.arrays if o.result else ()
+    return size(o.case, len(arrays), sum(a.n_elements for a in arrays))
+
+
+def _failing_inputs(o: CaseOutcome) -> list[ArrayResult]:
+    return [a for a in (o.result.arrays if o.result else ()) if not a.passed]
+
+
+def _where(spec_ids: Sequence[str], report: Report) -> str:
+    """``DENSE-DW (dense.md: weight gradient) in refnn.dense.dense_backward``."""
+    parts = []
+    for spec_id in spec_ids:
+        defined = report.trace.defined.get(spec_id) if report.trace else None
+        funcs = implementations(spec_id, report.trace)
+        parts.append(
+            spec_id
+            + (f" ({defined})" if defined else "")
+            + (f" in {', '.join(funcs)}" if funcs else "")
+        )
+    return "; ".join(parts) if parts else "no spec ID known for it"
+
+
+def _rerun(names: Sequence[str]) -> str:
+    only = ",".join(names)
+    return f"python -m refnn.verify --only '{only}'   (or: make check ONLY='{only}')"
+
+
+def headline(report: Report) -> list[str]:
+    """What to look at first when cases fail: the smallest failing components, each with its
+    smallest failing case, the failing quantities' spec IDs and the functions computing them,
+    the composite cases failing with them, and the command rerunning just those components."""
+    failed = sorted((o for o in report.outcomes if not o.passed), key=_size)
+    if not failed:
+        return []
+    single = [o for o in failed if component_class(o.case) is not None]
+    first = single or failed[:1]  # only composites fail: the smallest of them
+    by_component: dict[str, list[CaseOutcome]] = {}
+    for o in first:
+        name = component_class(o.case) or o.case.component
+        by_component.setdefault(name, []).append(o)
+    out = [
+        f"RESULT: FAIL: {len(failed)} of {len(report.outcomes)} cases failed; "
+        "smallest failing components first (the full table and detail follow)",
+    ]
+    for name, outcomes in by_component.items():
+        o = outcomes[0]
+        total = sum(
+            1 for x in report.outcomes if (component_class(x.case) or x.case.component) == name
+        )
+        out.append(
+            f"  {name}: {len(outcomes)} of {total} cases failed; smallest: "
+            f"{o.case.component} [{o.case.config}] ({verdict(o)})"
+        )
+        if o.error:
+            out.append(f"    {o.error}")
+        for a in _failing_inputs(o):
+            out.append(
+                f"    d/d{a.name}: {a.verdict}, err/tol {_ratio(a):.1e}, rel err "
+                f"{a.max_rel_error:.1e} -> spec {_where(quantity_specs(o.case, a.name), report)}"
+            )
+        if o.result is not None and o.result.passed is False and not _failing_inputs(o):
+            out.append("    the Taylor test failed: " + _where(o.case.specs, report))
+        if o.contract is not None and not o.contract.passed:
+            out.append("    the backward contract failed (see its detail below)")
+    rest = [o for o in failed if o not in first]
+    if rest:
+        counts: dict[str, int] = {}
+        for o in rest:
+            counts[o.case.component] = counts.get(o.case.component, 0) + 1
+        listed = ", ".join(f"{c} ({n})" for c, n in counts.items())
+        out.append(f"  also failing, built from components ({len(rest)} cases): {listed}")
+    out.append(f"  rerun just these: {_rerun(list(by_component))}")
+    return out
+
+
 def format_report(report: Report, *, trace_table: bool = False) -> str:
     """The text report; ``trace_table`` adds one line per spec ID."""
     outcomes = sorted(report.outcomes, key=lambda o: o.passed)  # failing cases first, else order
+    top = headline(report)
     out = [
+        *([*top, ""] if top else []),
         "GRADIENT CHECKS (refnn.gradcheck: central differences + Richardson, Taylor test, "
         "backward contract)",
         LEGEND,
         "",
         *table(HEADER, [_row(o) for o in outcomes]),
     ]
-    for o in outcomes:
-        if not o.passed:
-            out += ["", *_failure(o)]
+    failed = sorted((o for o in outcomes if not o.passed), key=_size)
+    if failed:
+        out += ["", "DETAIL OF EACH FAILING CASE (smallest first)"]
+    for o in failed:
+        out += ["", *_failure(o)]
     out += ["", *_trace_lines(report, trace_table)]
     arrays = [(o.case, a) for o in report.outcomes if o.result for a in o.result.arrays]
     n_ok = sum(a.passed for _, a in arrays)
@@ -173,6 +258,50 @@ def format_report(report: Report, *, trace_table: bool = False) -> str:
     return "\n".join(out)
 
 
+def _blas() -> str:
+    """numpy's BLAS as its build configuration names it (``scipy-openblas 0.3.27``)."""
+    try:
+        config: Any = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '?')}".strip()
+    except Exception:  # older numpy, or a build without the section
+        return "unknown"
+
+
+def _commit(root: Path | None) -> str | None:
+    """The checkout's commit (with ``+dirty`` when it has uncommitted changes), else None."""
+    if root is None or not (root / ".git").exists():
+        return None
+    try:
+        git = ["git", "-C", str(root)]
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def provenance(root: Path | None) -> dict[str, Any]:
+    """What produced a report: refnn, numpy and its BLAS, Python, the platform, the checkout's
+    commit (None when installed) and the date (UTC)."""
+    import refnn
+
+    return {
+        "refnn": refnn.__version__,
+        "numpy": np.__version__,
+        "blas": _blas(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "commit": _commit(root),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def _case_json(o: CaseOutcome) -> dict[str, Any]:
     r = o.result
     return {
@@ -183,6 +312,7 @@ def _case_json(o: CaseOutcome) -> dict[str, Any]:
         "passed": o.passed,
         "verdict": verdict(o),
         "error": o.error,
+        "failure": None if o.passed else "\n".join(_failure(o)),
         "seconds": o.seconds,
         "arrays": [a.to_dict() for a in r.arrays] if r else [],
         "taylor": r.taylor.to_dict() if r and r.taylor else None,

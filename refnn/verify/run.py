@@ -20,7 +20,7 @@ from pathlib import Path
 
 from refnn.gradcheck import ContractResult, GradcheckResult, check_grad
 from refnn.verify.cases import Case, all_cases
-from refnn.verify.report import format_report, to_json
+from refnn.verify.report import format_report, provenance, to_json
 from refnn.verify.trace import Trace, build_trace, source_root
 
 
@@ -107,22 +107,32 @@ def run(cases: Sequence[Case] | None = None, *, root: Path | None = None) -> Rep
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m refnn.verify [--json PATH] [--only TEXT] [--trace]``."""
+    """Command line: ``python -m refnn.verify [--json PATH] [--only TEXT[,TEXT...]] [--trace]``."""
     parser = argparse.ArgumentParser(
         prog="python -m refnn.verify",
         description="Verify every derivative in refnn by finite differences (make check).",
     )
     parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    parser.add_argument("--only", help="run only components whose name contains this text")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT[,TEXT...]",
+        help="run only components whose name contains one of these texts (case-insensitive), "
+        "e.g. --only Dense or --only 'Conv2D,MaxPool2D'; a failing run prints the one to rerun",
+    )
     parser.add_argument("--trace", action="store_true", help="print the table of every spec ID")
     args = parser.parse_args(argv)
     cases = all_cases()
     if args.only:
-        cases = [c for c in cases if args.only.lower() in c.component.lower()]
-    report = run(cases, root=source_root())
+        wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+        cases = [c for c in cases if any(w in c.component.lower() for w in wanted)]
+        if not cases:
+            print(f"--only {args.only!r} matches no component", file=sys.stderr)
+    root = source_root()
+    report = run(cases, root=root)
     print(format_report(report, trace_table=args.trace))
     if args.json:
-        args.json.write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
+        data = {"provenance": provenance(root), **to_json(report)}
+        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"JSON report written to {args.json}")
     return 0 if report.passed else 1
 
