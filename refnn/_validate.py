@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -229,7 +230,70 @@ def as_input(
     return out
 
 
+#: What an input with a class axis must have (Softmax's Z, a categorical loss's A).
+CLASSES = "have at least one class (k >= 1 on axis 0, the class axis)"
+
+
+def check_classes(X: FloatArray, name: str) -> FloatArray:
+    """Return X if its class axis (axis 0) holds at least one class, else raise ValueError."""
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} must {CLASSES}, got shape {X.shape}")
+    return X
+
+
 def refuse_nonfinite(X: npt.NDArray[Any], name: str, hint: str = "") -> None:
     """ValueError naming ``name`` (and ``hint``) if X holds a NaN or an infinity."""
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} must be finite, got NaN or Inf{hint}")
+
+
+def column_sums_one(name: str, X: FloatArray, tol: float, hint: str = "") -> None:
+    """Raise ValueError unless every column of X (summed over axis 0) is 1 within ``tol``."""
+    sums = X.sum(axis=0)
+    off = np.abs(sums - 1.0) > tol
+    if np.any(off):
+        first = tuple(int(i) for i in np.argwhere(off)[0])
+        raise ValueError(
+            f"each column of {name} (axis 0 is the class axis) must sum to 1"
+            f"{'' if tol == 0 else f' within {tol:.3g}'}; column {first} sums to {sums[first]}"
+            + hint
+        )
+
+
+def check_labels(
+    Y: object, shape: tuple[int, ...], dtype: np.dtype[Any], *, soft: bool, columns: bool
+) -> FloatArray:
+    """Return labels Y as ``dtype`` after checking their shape and values.
+
+    Hard labels must be in {0, 1}, soft ones in [0, 1]. With ``columns`` (categorical losses)
+    each column must also be a distribution: exactly one 1 (one-hot) for hard labels, a sum of
+    1 within sqrt(eps) of ``dtype`` for soft ones.
+    """
+    Y_arr = as_input(Y, "Y", ndim=len(shape), dtype=dtype)
+    if Y_arr.shape != shape:
+        raise ValueError(f"Y must have the prediction's shape {shape}, got {Y_arr.shape}")
+    bad = (Y_arr < 0) | (Y_arr > 1) if soft else (Y_arr != 0) & (Y_arr != 1)
+    if np.any(bad):
+        allowed = "[0, 1]" if soft else "{0, 1}" + (" (one-hot columns)" if columns else "")
+        raise ValueError(f"Y must hold labels in {allowed}, got values such as {Y_arr[bad][:3]}")
+    if columns:
+        tol = float(np.sqrt(np.finfo(dtype).eps)) if soft else 0.0
+        hint = "" if soft else " (one-hot expected); pass soft_labels=True for probability targets"
+        column_sums_one("Y", Y_arr, tol, hint)
+    return Y_arr
+
+
+def as_list(value: object, name: str, what: str) -> list[Any]:
+    """``value`` as a list, refusing what is not a list-like of items (None, a str, one item)."""
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
+    return list(value)
+
+
+def instance_of(value: object, cls: type, name: str, example: str) -> None:
+    """Raise TypeError unless ``value`` is an instance of ``cls`` (a class itself is refused)."""
+    if not isinstance(value, cls):
+        came = f"the class {value.__name__}" if isinstance(value, type) else type(value).__name__
+        raise TypeError(
+            f"{name} must be a refnn {cls.__name__} instance such as {example}, got {came}"
+        )

@@ -1,4 +1,5 @@
-"""What Conv2D's two paths (im2col, Winograd tiles) share: index arithmetic and scratch memory.
+"""What Conv2D's paths (im2col, Winograd tiles) and the pools share: window geometry, index
+arithmetic and scratch memory.
 
 A window position y (an output of a strided kernel, or a Winograd tile) reads input row
 s y + offset - p of an input padded by p; ``valid_span`` finds the positions that read a real
@@ -11,11 +12,70 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 import numpy as np
 
+from refnn._validate import IntPair
 from refnn.types import FloatArray
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a window sweep along one axis.
+
+    Raises ValueError when the kernel is larger than the padded input.
+
+    Notes
+    -----
+    Spec: CONV-SIZE
+
+    n_out = floor((n + 2 p - k) / s) + 1, defined for k <= n + 2 p.
+    """
+    padded = size + 2 * padding
+    if kernel > padded:
+        raise ValueError(
+            f"kernel size {kernel} is larger than the padded input size {padded} "
+            f"(input {size} + 2 x padding {padding})"
+        )
+    return (padded - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Sizes of one convolution: input C x H x W (x m), kernel, stride, padding, output."""
+
+    C: int
+    H: int
+    W: int
+    kh: int
+    kw: int
+    stride: IntPair
+    padding: IntPair
+    H_out: int
+    W_out: int
+
+    @classmethod
+    def of(
+        cls, shape: tuple[int, ...], kernel: IntPair, stride: IntPair, padding: IntPair
+    ) -> ConvGeometry:
+        """The geometry of a C x H x W x m input (raises ValueError if the kernel does not fit)."""
+        C, H, W = shape[0], shape[1], shape[2]
+        kh, kw = kernel
+        if kh > H + 2 * padding[0] or kw > W + 2 * padding[1]:
+            raise ValueError(
+                f"kernel (kh, kw) = {kernel} is larger than the padded input "
+                f"(H + 2 p_h, W + 2 p_w) = ({H + 2 * padding[0]}, {W + 2 * padding[1]}) "
+                f"for input H x W = {H} x {W} and padding {padding}"
+            )
+        H_out = output_size(H, kh, stride[0], padding[0])
+        W_out = output_size(W, kw, stride[1], padding[1])
+        return cls(C, H, W, kh, kw, stride, padding, H_out, W_out)
+
+    def col_shape(self, m: int) -> IntPair:
+        """Shape of col(X): (C kh kw, H_out W_out m)."""
+        return self.C * self.kh * self.kw, self.H_out * self.W_out * m
+
 
 #: Input bytes per channel block: about one core's L2 cache (512 KiB on the machines measured).
 CACHE_BYTES = 1 << 19

@@ -8,11 +8,14 @@ caches one array: the output A (sigmoid, tanh, softmax) or the input Z (ReLU).
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 
-from refnn._validate import as_bool, as_input, refuse_overflow
-from refnn.layer import Layer
+from refnn._validate import CLASSES
+from refnn.layer import Example, Input, Layer
+from refnn.registry import register
 from refnn.types import FloatArray
 
 
@@ -138,31 +141,20 @@ def softmax_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
     Spec: SOFTMAX-BWD
 
     dz_j = a_j (da_j - Σ_l a_l da_l) per column; the k x k Jacobian diag(a) - a aᵀ is never
-    formed. A result beyond the dtype's range raises ValueError.
+    formed.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        dZ = A * (dA - (A * dA).sum(axis=0, keepdims=True))
-    return refuse_overflow(dZ, "Softmax.backward: dZ")
-
-
-def check_classes(X: FloatArray, name: str) -> FloatArray:
-    """Return X if its class axis (axis 0) holds at least one class, else raise ValueError."""
-    if X.shape[0] == 0:
-        raise ValueError(
-            f"{name} must have at least one class (k >= 1 on axis 0, the class axis), "
-            f"got shape {X.shape}"
-        )
-    return X
+    dZ: FloatArray = A * (dA - (A * dA).sum(axis=0, keepdims=True))
+    return dZ
 
 
 class _Activation(Layer[FloatArray]):
     """One pattern for every activation: A = g(Z), dZ = g_backward(dA, kept), where ``kept``
-    is the output A or, for ReLU (``keeps_input``), the input Z. No parameters."""
+    is the output A or, for ReLU (``keeps = ("X",)``), the input Z. No parameters; the output
+    of a finite input is finite."""
 
-    #: The cache is Z rather than A (the derivative needs the input).
-    keeps_input = False
-    #: The smallest rank the input may have (softmax needs a class axis and an example axis).
-    min_ndim = 1
+    takes = Input(name="Z")
+    keeps: ClassVar[tuple[str, ...]] = ("Y",)
+    can_overflow = False
 
     @abstractmethod
     def _g(self, Z: FloatArray, /) -> FloatArray: ...
@@ -170,44 +162,75 @@ class _Activation(Layer[FloatArray]):
     @abstractmethod
     def _g_backward(self, dA: FloatArray, kept: FloatArray, /) -> FloatArray: ...
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        as_bool(training, "training")
-        Z = as_input(X, "Z", dtype=self.dtype, min_ndim=self.min_ndim)
-        A = self._g(Z)
-        if self.keeps_input:
-            self._remember(Z, X=Z)
-        else:
-            self._remember(A, output=A)
-        return A
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """Every activation at 4 x 6 (three seeds, and float32); a few more shapes below."""
+        return (
+            *(Example(f"4x6 seed={seed}", (4, 6), seed=seed, scale=2.0) for seed in (0, 1, 2)),
+            Example("4x6", (4, 6), scale=2.0, float32=True),
+        )
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        kept = self._cached()
-        return self._g_backward(self._check_upstream(dA, kept.shape), kept)
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        A = self._g(X)
+        return A, X if "X" in self.keeps else A
+
+    def _backward(
+        self, dY: FloatArray, cache: FloatArray
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return self._g_backward(dY, cache), {}, {}
 
 
+@register
 class Sigmoid(_Activation):
     """Sigmoid activation layer (SIGMOID-FWD, SIGMOID-BWD)."""
+
+    specs = {"Y": ("SIGMOID-FWD",), "dX": ("SIGMOID-BWD",)}
 
     _g = staticmethod(sigmoid)
     _g_backward = staticmethod(sigmoid_backward)
 
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        return tuple(replace(e, scale=3.0) for e in super().examples())
 
+
+@register
 class ReLU(_Activation):
     """ReLU activation layer (RELU-FWD, RELU-BWD)."""
 
-    keeps_input = True
+    specs = {"Y": ("RELU-FWD",), "dX": ("RELU-BWD",)}
+    keeps = ("X",)
 
     _g = staticmethod(relu)
     _g_backward = staticmethod(relu_backward)
 
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """On the kink: a quarter of the entries exactly zero."""
+        return tuple(
+            replace(e, label=e.label.replace("4x6", "4x6 with zeros"), x="zeros", scale=1.0)
+            for e in super().examples()
+        )
 
+
+@register
 class Tanh(_Activation):
     """Tanh activation layer (TANH-FWD, TANH-BWD)."""
+
+    specs = {"Y": ("TANH-FWD",), "dX": ("TANH-BWD",)}
 
     _g = staticmethod(tanh)
     _g_backward = staticmethod(tanh_backward)
 
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        rank3 = (Example(f"2x3x4 seed={s}", (2, 3, 4), seed=s, scale=2.0) for s in (0, 1, 2))
+        return (*super().examples(), *rank3)
 
+
+@register
 class Softmax(_Activation):
     """Softmax over the class axis (axis 0) as a layer (SOFTMAX-FWD, SOFTMAX-BWD).
 
@@ -215,10 +238,21 @@ class Softmax(_Activation):
     prefer a linear last layer and :class:`refnn.losses.SoftmaxCrossEntropy` (exact from logits).
     """
 
-    min_ndim = 2
+    specs = {"Y": ("SOFTMAX-FWD",), "dX": ("SOFTMAX-BWD",)}
+    takes = Input(name="Z", min_ndim=2, nonempty={0: CLASSES})
 
     def _g(self, Z: FloatArray) -> FloatArray:
-        return softmax(check_classes(Z, "Z"))
+        return softmax(Z)
 
     def _g_backward(self, dA: FloatArray, kept: FloatArray) -> FloatArray:
         return softmax_backward(dA, kept)
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """k = 1 would make softmax the constant 1: also 2 x 1 and a rank-3 input."""
+        more = (
+            Example(f"{'x'.join(map(str, s))} seed={seed}", s, seed=seed, scale=2.0)
+            for seed in (0, 1, 2)
+            for s in ((2, 1), (3, 2, 4))
+        )
+        return (*super().examples(), *more)

@@ -12,82 +12,31 @@ Winograd path of ``refnn.winograd`` for 3 x 3 stride-1 layers (WINO-*), the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from refnn._validate import (
-    IntPair,
-    as_bool,
-    as_input,
-    as_pair,
-    check_allocatable,
-    check_rng,
-    positive_int,
-    refuse_overflow,
+from refnn._validate import IntPair, as_pair, check_allocatable, check_rng, positive_int
+from refnn._windows import (
+    ConvGeometry as ConvGeometry,  # public here too, where the convolution uses it
 )
-from refnn._windows import channel_blocks, fitting, reusable, scratch, valid_span
+from refnn._windows import (
+    channel_blocks,
+    fitting,
+    reusable,
+    scratch,
+    valid_span,
+)
+from refnn._windows import (
+    output_size as output_size,  # public here, where CONV-SIZE is used (also by the pools)
+)
 from refnn.init import init_weights
-from refnn.layer import Layer
+from refnn.layer import Example, Input, Layer
+from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
 from refnn.winograd import WinogradCache, winograd_backward, winograd_forward
-
-
-def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length of a window sweep along one axis.
-
-    Raises ValueError when the kernel is larger than the padded input.
-
-    Notes
-    -----
-    Spec: CONV-SIZE
-
-    n_out = floor((n + 2 p - k) / s) + 1, defined for k <= n + 2 p.
-    """
-    padded = size + 2 * padding
-    if kernel > padded:
-        raise ValueError(
-            f"kernel size {kernel} is larger than the padded input size {padded} "
-            f"(input {size} + 2 x padding {padding})"
-        )
-    return (padded - kernel) // stride + 1
-
-
-@dataclass(frozen=True)
-class ConvGeometry:
-    """Sizes of one convolution: input C x H x W (x m), kernel, stride, padding, output."""
-
-    C: int
-    H: int
-    W: int
-    kh: int
-    kw: int
-    stride: IntPair
-    padding: IntPair
-    H_out: int
-    W_out: int
-
-    @classmethod
-    def of(
-        cls, shape: tuple[int, ...], kernel: IntPair, stride: IntPair, padding: IntPair
-    ) -> ConvGeometry:
-        """The geometry of a C x H x W x m input (raises ValueError if the kernel does not fit)."""
-        C, H, W = shape[0], shape[1], shape[2]
-        kh, kw = kernel
-        if kh > H + 2 * padding[0] or kw > W + 2 * padding[1]:
-            raise ValueError(
-                f"kernel (kh, kw) = {kernel} is larger than the padded input "
-                f"(H + 2 p_h, W + 2 p_w) = ({H + 2 * padding[0]}, {W + 2 * padding[1]}) "
-                f"for input H x W = {H} x {W} and padding {padding}"
-            )
-        H_out = output_size(H, kh, stride[0], padding[0])
-        W_out = output_size(W, kw, stride[1], padding[1])
-        return cls(C, H, W, kh, kw, stride, padding, H_out, W_out)
-
-    def col_shape(self, m: int) -> IntPair:
-        """Shape of col(X): (C kh kw, H_out W_out m)."""
-        return self.C * self.kh * self.kw, self.H_out * self.W_out * m
 
 
 def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> FloatArray:
@@ -276,6 +225,33 @@ def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
 ALGORITHMS = ("auto", "direct", "winograd")
 
 
+#: The spec IDs each path computes, by quantity.
+DIRECT_IDS = ("CONV-SIZE", "CONV-COL", "CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX")
+WINO_IDS = ("CONV-SIZE", "WINO-1D", "WINO-FWD", "WINO-DW", "WINO-DX", "CONV-DB")
+Pair = tuple[int, int]
+#: (C, F, H, W, kernel, stride, padding, m, seed) of make check's direct-path cases: square and
+#: non-square kernels, stride 1..3 (stride > kernel included), padding 0..2, a kernel equal to
+#: the input and one equal to the padded input (1 x 1 outputs).
+CONV_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] = (
+    (2, 3, 5, 5, (3, 3), (1, 1), (0, 0), 2, 0),
+    (3, 2, 4, 4, (3, 3), (1, 1), (1, 1), 2, 1),
+    (2, 2, 6, 5, (3, 2), (2, 1), (1, 0), 2, 2),
+    (1, 2, 7, 7, (2, 2), (3, 3), (0, 0), 3, 0),
+    (2, 3, 5, 6, (1, 2), (2, 3), (2, 1), 2, 1),
+    (2, 2, 4, 5, (4, 5), (1, 1), (0, 0), 3, 2),
+    (1, 2, 3, 2, (5, 4), (1, 1), (1, 1), 2, 0),
+    (1, 1, 1, 1, (1, 1), (1, 1), (0, 0), 1, 1),
+)
+#: 3 x 3 stride 1 for the Winograd F(4x4, 3x3) tiles: 2 x 2 tiles with the last ones cut, a 1 x 1
+#: output (15 of a tile's 16 outputs dropped), padding 2 on a 4 x 3 image.
+WINO_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] = (
+    (2, 3, 5, 6, (3, 3), (1, 1), (1, 1), 2, 1),
+    (1, 2, 3, 3, (3, 3), (1, 1), (0, 0), 1, 2),
+    (2, 2, 4, 3, (3, 3), (1, 1), (2, 2), 2, 0),
+)
+
+
+@register
 class Conv2D(Layer[ConvCache | WinogradCache]):
     """2-D convolution layer, params "W" (F, C, kh, kw) and "b" (F, 1).
 
@@ -308,6 +284,15 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
     pages), so backward always pairs with the last forward.
     """
 
+    takes = Input(ndim=4, leading=("in_channels",), layout="C x H x W x m")
+    specs = {
+        "Y": ("CONV-SIZE", "CONV-COL", "CONV-FWD"),
+        "dX": ("CONV-DX",),
+        "dW": ("CONV-DW",),
+        "db": ("CONV-DB",),
+    }
+    grads_reveal_nonfinite_upstream = True  # db sums every element of dZ (CONV-DB)
+
     def __init__(
         self,
         in_channels: int,
@@ -335,43 +320,75 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         W = init_weights(shape, fan_in, fan_out, rng=rng, scheme="he", dtype=self.dtype)
         self.params = {"W": W, "b": np.zeros((self.out_channels, 1), dtype=self.dtype)}
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        as_bool(training, "training")
-        X = as_input(
-            X, "X", ndim=4, dtype=self.dtype, leading=(self.in_channels,), layout="C x H x W x m"
+    @classmethod
+    def param_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        F, C, (kh, kw) = config["out_channels"], config["in_channels"], config["kernel_size"]
+        return {"W": (F, C, kh, kw), "b": (F, 1)}
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """Every geometry of CONV_CONFIGS (direct) and WINO_CONFIGS (both paths), one reused
+        across batch sizes, and one in float32."""
+        out: list[Example] = []
+        for C, F, H, W, k, s, p, m, seed in (*CONV_CONFIGS, *WINO_CONFIGS):
+            fast = k == (3, 3) and s == (1, 1)
+            for algorithm in ("winograd", "direct") if fast else ("direct",):
+                label = (
+                    f"{C}->{F} {H}x{W} k=3x3 p={p[0]},{p[1]} m={m} {algorithm}"
+                    if fast
+                    else f"{C}->{F} {H}x{W} k={k[0]}x{k[1]} s={s[0]},{s[1]} p={p[0]},{p[1]} m={m}"
+                )
+                kwargs = {"stride": s, "padding": p, "algorithm": algorithm}
+                specs = WINO_IDS if algorithm == "winograd" else DIRECT_IDS
+                out.append(Example(label, (C, H, W, m), (C, F, k), kwargs, seed, specs=specs))
+        out.append(
+            Example(
+                "2x5x4x2 after a batch of m=3",
+                (2, 5, 4, 2),
+                (2, 3, 3),
+                {"padding": 1},
+                after_other_batch=True,
+                specs=DIRECT_IDS,
+            )
         )
+        out.append(
+            Example(
+                "2->3 5x5 k=3x3 s=2,1 p=1,0 m=2",
+                (2, 5, 5, 2),
+                (2, 3, 3),
+                {"stride": (2, 1), "padding": (1, 0)},
+                float32=True,
+                specs=DIRECT_IDS,
+            )
+        )
+        return tuple(out)
+
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, ConvCache | WinogradCache]:
         W, b = self.params["W"], self.params["b"]
         geo = ConvGeometry.of(X.shape, self.kernel_size, self.stride, self.padding)
         Z_shape = (self.out_channels, geo.H_out, geo.W_out, X.shape[3])
         check_allocatable(
             Z_shape, self.dtype, f"Z (out_channels, H_out, W_out, m) for padding {self.padding}"
         )
-        cache: ConvCache | WinogradCache
-        with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: refused just below
-            old, self._cache = self._cache, None  # its arrays may be rewritten: drop it first
-            if self.algorithm == "winograd":
-                V = old.V if isinstance(old, WinogradCache) else None
-                Z, cache = winograd_forward(X, W, b, padding=self.padding, V=V)
-            else:
-                col = old.col if isinstance(old, ConvCache) else None
-                Z, cache = conv_forward(X, W, b, stride=self.stride, padding=self.padding, col=col)
-        self._remember(cache)
-        return refuse_overflow(Z, "Z = W * X + b")
+        old = self._reclaim()  # its arrays may be rewritten: dropped first
+        V = old.V if isinstance(old, WinogradCache) else None
+        col = old.col if isinstance(old, ConvCache) else None
+        del old  # what is not reused is freed before the new cache is made (peak memory)
+        if self.algorithm == "winograd":
+            return winograd_forward(X, W, b, padding=self.padding, V=V)
+        return conv_forward(X, W, b, stride=self.stride, padding=self.padding, col=col)
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
+    def _backward(
+        self, dY: FloatArray, cache: ConvCache | WinogradCache
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
         W = self.params["W"]
-        dZ = self._check_upstream(dA, cache.output_shape(self.out_channels), finite=False)
-        with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: refused just below
-            if isinstance(cache, WinogradCache):
-                dX, dW, db = winograd_backward(dZ, W, cache)
-            else:
-                dX, dW, db = conv_backward(dZ, W, cache)
-        self._check_upstream_sum(db, dZ)  # db sums every element of dZ (CONV-DB)
-        for name, grad in (("dW", dW), ("db", db)):
-            refuse_overflow(grad, name)
-        self.grads = {"W": dW, "b": db}
-        return refuse_overflow(dX, "dX")
+        if isinstance(cache, WinogradCache):
+            dX, dW, db = winograd_backward(dY, W, cache)
+        else:
+            dX, dW, db = conv_backward(dY, W, cache)
+        return dX, {"W": dW, "b": db}, {}
 
     def config(self) -> dict[str, Any]:
         return {

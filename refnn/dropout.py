@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refnn._validate import as_bool, as_input, check_rng, float_in, refuse_overflow
-from refnn.layer import Layer
+from refnn._validate import check_rng, float_in
+from refnn.layer import Example, Layer
+from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
 
 BoolArray = npt.NDArray[np.bool_]
@@ -47,14 +48,12 @@ def dropout_forward(X: FloatArray, keep: BoolArray, p_drop: float) -> tuple[Floa
     Spec: DROPOUT-FWD
 
     D = keep / (1 - p_drop), A = X ⊙ D: a dropped unit is exactly 0, a kept one is exactly
-    x · fl(1/(1 - p_drop)) in X's dtype. A kept unit scaled beyond the dtype's range raises
-    ValueError (never an overflow warning and an inf).
+    x · fl(1/(1 - p_drop)) in X's dtype.
     """
     scale = X.dtype.type(1.0 / (1.0 - p_drop))
     D: FloatArray = keep.astype(X.dtype) * scale
-    with np.errstate(over="ignore"):
-        A = X * D
-    return refuse_overflow(A, "Dropout.forward: X / (1 - p_drop)"), D
+    A: FloatArray = X * D
+    return A, D
 
 
 def dropout_backward(dA: FloatArray, D: FloatArray) -> FloatArray:
@@ -64,18 +63,17 @@ def dropout_backward(dA: FloatArray, D: FloatArray) -> FloatArray:
     -----
     Spec: DROPOUT-BWD
 
-    dX = dA ⊙ D; beyond the dtype's range it raises ValueError.
+    dX = dA ⊙ D.
     """
-    with np.errstate(over="ignore"):
-        dX = dA * D
-    return refuse_overflow(dX, "Dropout.backward: dA / (1 - p_drop)")
+    dX: FloatArray = dA * D
+    return dX
 
 
-#: The scaled mask D of the last forward (None: inference or p_drop = 0, the identity) and the
-#: input's shape.
-DropoutCache = tuple[FloatArray | None, tuple[int, ...]]
+#: The scaled mask D of the last forward (None: inference or p_drop = 0, the identity).
+DropoutCache = FloatArray | None
 
 
+@register
 class Dropout(Layer[DropoutCache]):
     """Inverted dropout layer (DROPOUT-FWD, DROPOUT-BWD).
 
@@ -150,12 +148,29 @@ class Dropout(Layer[DropoutCache]):
         """Go back to drawing a fresh mask at every training forward."""
         self._frozen = False
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        training = as_bool(training, "training")
-        X = as_input(X, "X", dtype=self.dtype)
+    specs = {"Y": ("DROPOUT-FWD",), "dX": ("DROPOUT-BWD",)}
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """Training with a frozen mask, and its identity paths: inference and p_drop = 0."""
+        return (
+            *(
+                Example(f"p_drop={p} {label} frozen mask seed={seed}", shape, (p,), seed=seed)
+                for seed in (0, 1, 2)
+                for p, shape, label in ((0.5, (4, 6), "4x6"), (0.2, (3, 2, 5), "3x2x5"))
+            ),
+            Example("p_drop=0.5 4x6 inference", (4, 6), (0.5,), training=False),
+            Example("p_drop=0.2 3x2x5 inference seed=1", (3, 2, 5), (0.2,), seed=1, training=False),
+            Example("p_drop=0 4x6 training", (4, 6), (0.0,)),
+            Example("p_drop=0.5 4x6 frozen mask", (4, 6), (0.5,), float32=True),
+            Example("p_drop=0.5 4x6 inference", (4, 6), (0.5,), training=False, float32=True),
+        )
+
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, DropoutCache]:
         if not training or self.p_drop == 0.0:
-            self._remember((None, X.shape))
-            return X
+            return X, None
         if self._frozen and self._keep is not None:
             if self._keep.shape != X.shape:
                 raise ValueError(
@@ -164,14 +179,12 @@ class Dropout(Layer[DropoutCache]):
                 )
         else:
             self._keep = dropout_mask(X.shape, self.p_drop, self.rng)
-        A, D = dropout_forward(X, self._keep, self.p_drop)
-        self._remember((D, X.shape))
-        return A
+        return dropout_forward(X, self._keep, self.p_drop)
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        D, shape = self._cached()
-        dA = self._check_upstream(dA, shape)
-        return dA if D is None else dropout_backward(dA, D)
+    def _backward(
+        self, dY: FloatArray, cache: DropoutCache
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return (dY if cache is None else dropout_backward(dY, cache)), {}, {}
 
     def config(self) -> dict[str, Any]:
         return {"p_drop": self.p_drop, **super().config()}

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
-from refnn._validate import as_bool, as_input
-from refnn.layer import Layer
+from refnn.layer import Example, Input, Layer
+from refnn.registry import register
 from refnn.types import FloatArray
 
 
@@ -44,6 +42,7 @@ def unflatten(dA: FloatArray, shape: tuple[int, ...]) -> FloatArray:
     return dX
 
 
+@register
 class Flatten(Layer[tuple[int, ...]]):
     """Flatten layer (FLATTEN-FWD, FLATTEN-BWD); no parameters.
 
@@ -56,13 +55,24 @@ class Flatten(Layer[tuple[int, ...]]):
     dtype : float64 or float32
     """
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        as_bool(training, "training")
-        X = as_input(X, "X", min_ndim=2, dtype=self.dtype, layout="C x H x W x m")
-        self._remember(X.shape)
-        return flatten(X)
+    takes = Input(min_ndim=2, layout="C x H x W x m")
+    specs = {"Y": ("FLATTEN-FWD",), "dX": ("FLATTEN-BWD",)}
+    can_overflow = False
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        shape = self._cached()
-        dA = self._check_upstream(dA, (math.prod(shape[:-1]), shape[-1]))
-        return unflatten(dA, shape)
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        return (
+            Example("3x4x2 m=3", (3, 4, 2, 3)),
+            Example("1x1x1 m=1 seed=1", (1, 1, 1, 1), seed=1),
+            Example("3x4x2 m=3", (3, 4, 2, 3), float32=True),
+        )
+
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, tuple[int, ...]]:
+        return flatten(X), X.shape
+
+    def _backward(
+        self, dY: FloatArray, cache: tuple[int, ...]
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return unflatten(dY, cache), {}, {}

@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -18,23 +18,14 @@ import numpy as np
 from refnn._validate import check_rng
 from refnn.layer import Layer
 from refnn.model import Sequential
+from refnn.registry import components
 
 FORMAT_NAME, FORMAT_VERSION, HEADER_KEY = "refnn.model", 2, "__refnn__"
 PathLike = str | os.PathLike[str]
 Classes = Iterable[type[Layer[Any]]]
 Arrays = dict[str, Any]
 Rng = np.random.Generator | None
-Shapes = Callable[[dict[str, Any]], tuple[Any, ...]]
-Registry = dict[str, tuple[type[Layer[Any]], Shapes | None]]
-
-_NO_PARAMETERS = "Sigmoid ReLU Tanh Softmax Dropout Flatten MaxPool2D AvgPool2D LastStep"
-#: refnn's layer classes by name -> the shape of W a config implies (b is W.shape[0] x 1).
-_REFNN_LAYERS: dict[str, Shapes] = {
-    "Dense": lambda c: (c["n_out"], c["n_in"]),
-    "Conv2D": lambda c: (c["out_channels"], c["in_channels"], *c["kernel_size"]),
-    "LSTM": lambda c: (4 * c["n_hidden"], c["n_in"] + c["n_hidden"]),
-    **dict.fromkeys(_NO_PARAMETERS.split(), lambda c: ()),  # () for no parameters at all
-}
+Registry = dict[str, type[Layer[Any]]]
 
 
 class ModelFileError(ValueError):
@@ -42,17 +33,31 @@ class ModelFileError(ValueError):
 
 
 def _registry(extra: Classes) -> Registry:
-    """refnn's classes with their parameter shapes, plus the caller's (shapes unknown)."""
-    import refnn  # late: refnn/__init__ imports this module
-
-    found: Registry = {name: (getattr(refnn, name), f) for name, f in _REFNN_LAYERS.items()}
+    """The registered layer classes (NOTE-REGISTRY), plus the caller's unregistered ones."""
+    found: Registry = dict(components("layer"))
     for cls in extra:
         if not isinstance(cls, type) or not issubclass(cls, Layer) or inspect.isabstract(cls):
             raise TypeError(f"layers must hold concrete Layer subclasses, got {cls!r}")
-        if (known := found.get(cls.__name__, (cls, None))[0]) is not cls:
+        if (known := found.get(cls.__name__, cls)) is not cls:
             raise ValueError(f"layers: {cls} has the name of {known}; names must be unique")
-        found[cls.__name__] = (cls, None)
+        found[cls.__name__] = cls
     return found
+
+
+def implied_shapes(
+    cls: type[Layer[Any]], config: dict[str, Any]
+) -> dict[str, tuple[Any, ...]] | None:
+    """The parameter and buffer shapes a config implies: declared by every registered class
+    (NOTE-REGISTRY); None for an unregistered class passed in ``layers=``, which is checked
+    only once built."""
+    if components("layer").get(cls.__name__) is not cls:
+        return None
+    return {**cls.param_shapes(config), **cls.buffer_shapes(config)}
+
+
+def _stored(layer: Layer[Any]) -> dict[str, Any]:
+    """What a file holds of a layer: its parameters and its buffers, by key."""
+    return {**layer.params, **layer.buffers}
 
 
 def _check_path(path: object) -> str:
@@ -89,13 +94,15 @@ def save(model: Sequential, path: PathLike, *, layers: Classes = ()) -> None:
     records, arrays = [], {}
     for i, layer in enumerate(model.layers):
         kind = type(layer).__name__
-        if registry.get(kind, (None,))[0] is not type(layer):
+        if registry.get(kind) is not type(layer):
             raise TypeError(f"layer {i}: {type(layer)} is not a refnn layer; pass it in layers=")
         try:
             records.append({"type": kind, "config": json.loads(json.dumps(layer.config()))})
         except (TypeError, ValueError) as err:
             raise ValueError(f"layer {i} ({kind}): config() is not plain JSON ({err})") from err
-        for key, value in layer.params.items():
+        if set(layer.params) & set(layer.buffers):
+            raise ValueError(f"layer {i} ({kind}): a parameter and a buffer share a name")
+        for key, value in _stored(layer).items():
             if not np.isfinite(value).all():
                 raise ValueError(f"parameter '{i}.{key}' ({kind}) holds NaN or Inf; not saved")
             arrays[f"{i}.{key}"] = np.ascontiguousarray(value)
@@ -209,20 +216,19 @@ def _build(i: int, record: Arrays, stored: Arrays, registry: Registry, rng: Any)
     kind, config = record.get("type"), record.get("config")
     if kind not in registry or not isinstance(config, dict):
         raise ModelFileError(f"layer {i} must be one of {sorted(registry)}, got {record!r:.80}")
-    cls, shapes = registry[kind]
+    cls = registry[kind]
     mine = {n.split(".", 1)[1]: a for n, a in stored.items() if n.split(".")[0] == str(i)}
     try:
-        W = shapes(config) if shapes else None
-        implied = {"W": W, "b": (W[0], 1)} if W else {}
-        if W is not None and implied != {k: a.shape for k, a in mine.items()}:
+        implied = implied_shapes(cls, config)
+        if implied is not None and implied != {k: a.shape for k, a in mine.items()}:
             raise ValueError(f"it implies parameters {implied}, the file holds {_meta(mine)}")
         extra = {"rng": rng} if "rng" in inspect.signature(cls).parameters else {}
         layer = cls(**config, **extra)
     except (TypeError, ValueError, KeyError) as err:
         raise ModelFileError(f"layer {i} ({kind}): config {config} is refused: {err}") from err
-    if (found := _meta(mine)) != (wanted := _meta(layer.params)):
+    if (found := _meta(mine)) != (wanted := _meta(_stored(layer))):
         raise ModelFileError(f"layer {i}: {layer} has parameters {wanted}, the file {found}")
-    for key, target in layer.params.items():
+    for key, target in _stored(layer).items():
         if not np.isfinite(mine[key]).all():
             raise ModelFileError(f"parameter '{i}.{key}' ({kind}) holds NaN or Inf")
         np.copyto(target, mine[key], casting="no")

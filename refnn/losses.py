@@ -11,13 +11,23 @@ with ``soft_labels=True`` any value in [0, 1] (columns that are probability vect
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
-from refnn._validate import as_bool, as_input, refuse_overflow, resolve_dtype
-from refnn.activations import check_classes, sigmoid, softmax
-from refnn.layer import Watched, check_unchanged, watch
+from refnn._validate import (
+    as_bool,
+    as_input,
+    check_classes,
+    check_labels,
+    column_sums_one,
+    refuse_overflow,
+    resolve_dtype,
+)
+from refnn.activations import sigmoid, softmax
+from refnn.layer import Cached, Example, LabelKind, watch
+from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
 
 
@@ -165,49 +175,13 @@ def softmax_ce_backward(Z: FloatArray, Y: FloatArray) -> FloatArray:
     return dZ
 
 
-def _column_sums_one(name: str, X: FloatArray, tol: float, hint: str = "") -> None:
-    """Raise ValueError unless every column of X (summed over axis 0) is 1 within ``tol``."""
-    sums = X.sum(axis=0)
-    off = np.abs(sums - 1.0) > tol
-    if np.any(off):
-        first = tuple(int(i) for i in np.argwhere(off)[0])
-        raise ValueError(
-            f"each column of {name} (axis 0 is the class axis) must sum to 1"
-            f"{'' if tol == 0 else f' within {tol:.3g}'}; column {first} sums to {sums[first]}"
-            + hint
-        )
-
-
-def check_labels(
-    Y: object, shape: tuple[int, ...], dtype: np.dtype[Any], *, soft: bool, columns: bool
-) -> FloatArray:
-    """Return labels Y as ``dtype`` after checking their shape and values.
-
-    Hard labels must be in {0, 1}, soft ones in [0, 1]. With ``columns`` (categorical losses)
-    each column must also be a distribution: exactly one 1 (one-hot) for hard labels, a sum of
-    1 within sqrt(eps) of ``dtype`` for soft ones.
-    """
-    Y_arr = as_input(Y, "Y", ndim=len(shape), dtype=dtype)
-    if Y_arr.shape != shape:
-        raise ValueError(f"Y must have the prediction's shape {shape}, got {Y_arr.shape}")
-    bad = (Y_arr < 0) | (Y_arr > 1) if soft else (Y_arr != 0) & (Y_arr != 1)
-    if np.any(bad):
-        allowed = "[0, 1]" if soft else "{0, 1}" + (" (one-hot columns)" if columns else "")
-        raise ValueError(f"Y must hold labels in {allowed}, got values such as {Y_arr[bad][:3]}")
-    if columns:
-        tol = float(np.sqrt(np.finfo(dtype).eps)) if soft else 0.0
-        hint = "" if soft else " (one-hot expected); pass soft_labels=True for probability targets"
-        _column_sums_one("Y", Y_arr, tol, hint)
-    return Y_arr
-
-
 #: How far a column of CrossEntropy's A may sum from 1: rounding and a gradient check's step on
 #: one entry (at most 1e-5 in float64, 8.2e-3 in float32) stay inside; unnormalised scores or
 #: the wrong class axis do not.
 COLUMN_SUM_TOL = 1e-2
 
 
-class Loss(ABC):
+class Loss(Cached, ABC):
     """A cost J(A, Y): ``forward`` returns J as a float, ``backward`` returns dA = ∂J/∂A.
 
     Parameters
@@ -220,9 +194,13 @@ class Loss(ABC):
     Notes
     -----
     ``backward`` uses the A and Y of the last ``forward`` by reference: it refuses to run if the
-    caller modified either in between (NOTE-STALE).
+    caller modified either in between (NOTE-STALE), or from another thread than the forward's
+    (NOTE-THREADS): the cache is the layers' (:class:`refnn.layer.Cached`).
     """
 
+    component_kind: ClassVar[str] = "loss"
+    #: Spec IDs of each quantity: "J" (the cost) and "dA".
+    specs: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: Labels are per-column distributions over the class axis (axis 0).
     categorical = False
     #: A must hold probabilities (not logits).
@@ -231,8 +209,28 @@ class Loss(ABC):
     def __init__(self, *, soft_labels: bool = False, dtype: DTypeLike = np.float64) -> None:
         self.soft_labels = as_bool(soft_labels, "soft_labels")
         self.dtype: np.dtype[np.floating[Any]] = resolve_dtype(dtype)
-        self._cache: tuple[FloatArray, FloatArray] | None = None
-        self._watched: Watched = []
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """make check's cases: A (4 x 5) against hard and soft labels, three seeds, and float32
+        (``Example.labels`` says how Y is drawn; A is drawn as the loss takes it)."""
+        hard: LabelKind = "one-hot" if cls.categorical else "binary"
+        kinds: tuple[LabelKind, ...] = (hard, "soft")
+        return (
+            *(
+                Example(
+                    f"4x5 {kind} seed={seed}".replace(" binary", ""),
+                    (4, 5),
+                    (),
+                    {"soft_labels": kind == "soft"},
+                    seed,
+                    labels=kind,
+                )
+                for seed in (0, 1, 2)
+                for kind in kinds
+            ),
+            Example(f"4x5 {hard}".replace(" binary", ""), (4, 5), labels=hard, float32=True),
+        )
 
     def forward(self, A: FloatArray, Y: FloatArray) -> float:
         """Return the cost J of predictions A (outputs x m) against labels Y (same shape)."""
@@ -244,16 +242,13 @@ class Loss(ABC):
         Y_arr = check_labels(
             Y, A_arr.shape, self.dtype, soft=self.soft_labels, columns=self.categorical
         )
-        self._cache = (A_arr, Y_arr)
-        self._watched = watch(A=A_arr, Y=Y_arr)
+        self._hold((A_arr, Y_arr), watch(A=A_arr, Y=Y_arr), A_arr.shape)
         return self._cost(A_arr, Y_arr)
 
     def backward(self) -> FloatArray:
         """Return dA = ∂J/∂A for the last forward (the 1/m is included here, NOTE-COST)."""
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        check_unchanged(type(self).__name__, self._watched)
-        return self._grad(*self._cache)
+        A, Y = self._take().cache
+        return self._grad(A, Y)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-serialisable)."""
@@ -269,7 +264,7 @@ class Loss(ABC):
                 f"A must hold probabilities in [0, 1], got values in [{A.min()}, {A.max()}]"
             )
         if self.categorical:
-            _column_sums_one("A", A, COLUMN_SUM_TOL, " (a softmax output expected)")
+            column_sums_one("A", A, COLUMN_SUM_TOL, " (a softmax output expected)")
 
     @abstractmethod
     def _cost(self, A: FloatArray, Y: FloatArray, /) -> float: ...
@@ -278,6 +273,7 @@ class Loss(ABC):
     def _grad(self, A: FloatArray, Y: FloatArray, /) -> FloatArray: ...
 
 
+@register
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of probabilities A in [0, 1] (BCE-COST, BCE-GRAD, BCE-CLIP)."""
 
@@ -287,6 +283,7 @@ class BinaryCrossEntropy(Loss):
     _grad = staticmethod(bce_backward)
 
 
+@register
 class BinaryCrossEntropyWithLogits(Loss):
     """Sigmoid fused with binary cross-entropy, taking logits Z (BCE-LOGITS-COST, -GRAD).
 
@@ -294,10 +291,15 @@ class BinaryCrossEntropyWithLogits(Loss):
     finite logit, where the two-step form saturates.
     """
 
+    specs = {"J": ("BCE-LOGITS-COST",), "dA": ("BCE-LOGITS-GRAD",)}
+
+    specs = {"J": ("BCE-COST", "BCE-CLIP"), "dA": ("BCE-GRAD",)}
+
     _cost = staticmethod(bce_logits_cost)
     _grad = staticmethod(bce_logits_backward)
 
 
+@register
 class CrossEntropy(Loss):
     """Categorical cross-entropy of probabilities A (k x m) against one-hot Y (CE-COST, CE-GRAD).
 
@@ -306,6 +308,8 @@ class CrossEntropy(Loss):
     cost stays finite. Y must have one-hot columns unless ``soft_labels=True``.
     """
 
+    specs = {"J": ("CE-COST",), "dA": ("CE-GRAD",)}
+
     categorical = True
     takes_probabilities = True
 
@@ -313,6 +317,7 @@ class CrossEntropy(Loss):
     _grad = staticmethod(ce_backward)
 
 
+@register
 class SoftmaxCrossEntropy(Loss):
     """Softmax fused with categorical cross-entropy, taking logits Z (SOFTMAX-CE-COST, -GRAD).
 
@@ -320,6 +325,8 @@ class SoftmaxCrossEntropy(Loss):
     Use it in place of a final ``Softmax`` layer + ``CrossEntropy``: it is exact for every finite
     logit, where the two-step form saturates at the clip.
     """
+
+    specs = {"J": ("SOFTMAX-CE-COST",), "dA": ("SOFTMAX-CE-GRAD",)}
 
     categorical = True
 

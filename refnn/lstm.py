@@ -11,15 +11,18 @@ dx_t) are single matrix products over all time steps.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from refnn._validate import as_bool, as_input, check_allocatable, check_rng, float_in, positive_int
+from refnn._validate import check_allocatable, check_rng, float_in, positive_int
 from refnn.activations import sigmoid, tanh
 from refnn.init import init_weights
-from refnn.layer import Layer
+from refnn.layer import Example, Input, Layer
+from refnn.registry import register
+from refnn.sequence import STEPS
 from refnn.types import DTypeLike, FloatArray
 
 Gates = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
@@ -267,24 +270,45 @@ def lstm_backward(
     return dX, dW, db, dh0, dc_next
 
 
-def _refuse_overflow(outputs: list[FloatArray], what: str, *inputs: FloatArray) -> None:
-    """ValueError when ``outputs`` overflowed (inf or NaN) from finite but huge inputs."""
-    if not all(np.isfinite(a).all() for a in outputs):
-        top = max(float(np.max(np.abs(a))) for a in inputs)
-        limit = float(np.finfo(outputs[0].dtype).max)
-        raise ValueError(
-            f"a value of {what} overflows {outputs[0].dtype} (|x| <= {limit:.4g}): X, h0 and "
-            f"c0 are too large (|values| up to {top:.4g}); rescale them"
-        )
+#: The spec IDs make check verifies on every LSTM case.
+LSTM_IDS = (
+    "LSTM-GATES",
+    "LSTM-CELL",
+    "LSTM-HIDDEN",
+    "LSTM-BPTT-H",
+    "LSTM-BPTT-C",
+    "LSTM-DGATES",
+    "LSTM-DW",
+    "LSTM-DB",
+    "LSTM-DX",
+)
+#: (n_in, n_hidden, T, m, seed) of make check's cases: every T from 1 to 10, small sizes so
+#: the check stays fast.
+LSTM_CONFIGS = (
+    (1, 1, 1, 1, 0),
+    (3, 2, 1, 4, 1),
+    (2, 3, 2, 3, 2),
+    (3, 4, 3, 2, 0),
+    (1, 2, 4, 3, 1),
+    (2, 2, 5, 2, 2),
+    (4, 3, 6, 1, 0),
+    (2, 3, 7, 2, 1),
+    (3, 2, 8, 2, 2),
+    (1, 3, 9, 2, 0),
+    (2, 2, 10, 3, 1),
+    (3, 3, 10, 2, 2),
+)
 
 
+@register
 class LSTM(Layer[LSTMCache]):
     """Long short-term memory layer returning all hidden states H (n_hidden, T, m).
 
     Params "W" (4 n_hidden, n_in + n_hidden), acting on [x_t; h_{t-1}], and "b"
     (4 n_hidden, 1), gates stacked (i, f, g, o). The state starts at zero, or at the
-    ``h0``, ``c0`` given to ``forward``; after ``backward`` the layer exposes their gradients
-    ``dh0``, ``dc0``.
+    ``h0``, ``c0`` given to ``forward``; after ``backward``, ``input_grads`` holds their
+    gradients ``"h0"`` and ``"c0"`` (∂J/∂h0, ∂J/∂c0, LSTM-DH0, LSTM-DC0), whether they were
+    given or not.
 
     Parameters
     ----------
@@ -296,12 +320,38 @@ class LSTM(Layer[LSTMCache]):
         Initial forget-gate bias in [-1000, 1000] (LSTM-INIT: 1.0 by default).
     dtype : float64 or float32
 
+    Attributes
+    ----------
+    params : dict
+        "W" (4 n_hidden, n_in + n_hidden) = [W_x | W_h], row blocks i, f, g, o; "b"
+        (4 n_hidden, 1), the same row blocks (one bias: PyTorch's b_ih + b_hh).
+    grads : dict
+        dW and db after ``backward``, keyed "W" and "b".
+    input_grads : dict
+        "h0" and "c0", each (n_hidden, m), after ``backward``.
+
     Notes
     -----
     Spec: LSTM-INIT
 
-    X must have shape (n_in, T, m) with T >= 1 and m >= 1 (NOTE-AXES).
+    X must have shape (n_in, T, m) with T >= 1 and m >= 1 (NOTE-AXES); h0 and c0, when given,
+    (n_hidden, m), validated like X and never modified (LSTM-STATE-INIT: zeros otherwise).
     """
+
+    takes = Input(ndim=3, leading=("n_in",), layout="n_in x T x m", nonempty={1: STEPS})
+    extra_inputs = {
+        name: Input(ndim=2, leading=("n_hidden",), layout="n_hidden x m", name=name)
+        for name in ("h0", "c0")
+    }
+    specs = {
+        "Y": ("LSTM-GATES", "LSTM-CELL", "LSTM-HIDDEN"),
+        "dX": ("LSTM-DX",),
+        "dW": ("LSTM-DW",),
+        "db": ("LSTM-DB",),
+        "dh0": ("LSTM-DH0",),
+        "dc0": ("LSTM-DC0",),
+    }
+    keeps = ("X", "h0", "c0")
 
     def __init__(
         self,
@@ -321,71 +371,59 @@ class LSTM(Layer[LSTMCache]):
         rng = check_rng(rng)
         W, b = lstm_init(self.n_in, self.n_hidden, rng=rng, forget_bias=fb, dtype=self.dtype)
         self.params = {"W": W, "b": b}
-        self._dstate: tuple[FloatArray, FloatArray] | None = None
 
-    def forward(
-        self,
-        X: FloatArray,
-        *,
-        training: bool = True,
-        h0: FloatArray | None = None,
-        c0: FloatArray | None = None,
-    ) -> FloatArray:
-        """H (n_hidden, T, m) from X (n_in, T, m) and the initial state h0, c0 (n_hidden, m).
+    @classmethod
+    def param_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        n, h = config["n_in"], config["n_hidden"]
+        return {"W": (4 * h, n + h), "b": (4 * h, 1)}
 
-        ``h0`` and ``c0`` default to zeros (LSTM-STATE-INIT); they are validated like X and
-        never modified.
-        """
-        as_bool(training, "training")
-        X = as_input(X, "X", ndim=3, dtype=self.dtype, leading=(self.n_in,), layout="n_in x T x m")
-        if X.shape[1] == 0:
-            raise ValueError(f"X must hold at least one time step (T >= 1), got shape {X.shape}")
-        given = {
-            name: self._initial_state(value, name, X.shape[2])
-            for name, value in (("h0", h0), ("c0", c0))
-            if value is not None
-        }
-        with np.errstate(over="ignore", invalid="ignore"):  # a_t = ±inf saturates σ and tanh
-            H, cache = lstm_forward(X, self.params["W"], self.params["b"], **given)
-        _refuse_overflow([H], "the gate pre-activations W [x_t; h_t-1] + b", X, *given.values())
-        self._remember(cache, X=X, **given)
-        self._dstate = None
-        return H
-
-    def _initial_state(self, value: object, name: str, m: int) -> FloatArray:
-        state = as_input(
-            value, name, ndim=2, dtype=self.dtype, leading=(self.n_hidden,), layout="n_hidden x m"
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """Every T from 1 to 10 from the zero state; three from a given (h0, c0) (their
+        gradients checked too); one reused across batch sizes; one in float32."""
+        state = ("LSTM-STATE-INIT", "LSTM-DH0", "LSTM-DC0")
+        return (
+            *(
+                Example(
+                    f"n_in={n_in} n_hidden={h} T={T} m={m} seed={seed}",
+                    (n_in, T, m),
+                    (n_in, h),
+                    seed=seed,
+                    specs=LSTM_IDS,
+                )
+                for n_in, h, T, m, seed in LSTM_CONFIGS
+            ),
+            *(
+                Example(
+                    f"{n_in}->{h} T={T} m={m} from (h0, c0)",
+                    (n_in, T, m),
+                    (n_in, h),
+                    seed=seed,
+                    inputs={"h0": (h, m), "c0": (h, m)},
+                    specs=(*LSTM_IDS, *state),
+                )
+                for n_in, h, T, m, seed in ((2, 3, 1, 2, 0), (3, 2, 5, 3, 1), (2, 3, 10, 2, 2))
+            ),
+            Example(
+                "2x3x2 after a batch of m=3",
+                (2, 3, 2),
+                (2, 3),
+                after_other_batch=True,
+                specs=LSTM_IDS,
+            ),
+            Example("n_in=2 n_hidden=3 T=4 m=2", (2, 4, 2), (2, 3), float32=True, specs=LSTM_IDS),
         )
-        if state.shape[1] == m:
-            return state
-        shape = (self.n_hidden, m)
-        raise ValueError(f"{name} must have shape (n_hidden, m) = {shape} as X, got {state.shape}")
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        T, n_hidden, m = cache.H.shape  # step-major
-        dH = self._check_upstream(dA, (n_hidden, T, m))
-        with np.errstate(over="ignore", invalid="ignore"):
-            dX, dW, db, dh0, dc0 = lstm_backward(dH, self.params["W"], cache)
-        _refuse_overflow([dX, dW, db, dh0, dc0], "the gradients", cache.X, cache.h0, cache.c0)
-        self.grads = {"W": dW, "b": db}
-        self._dstate = (dh0, dc0)
-        return dX
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, LSTMCache]:
+        return lstm_forward(X, self.params["W"], self.params["b"], **inputs)
 
-    @property
-    def dh0(self) -> FloatArray:
-        """∂J/∂h0, shape (n_hidden, m), from the last ``backward`` (LSTM-DH0)."""
-        return self._state_grads()[0]
-
-    @property
-    def dc0(self) -> FloatArray:
-        """∂J/∂c0, shape (n_hidden, m), from the last ``backward`` (LSTM-DC0)."""
-        return self._state_grads()[1]
-
-    def _state_grads(self) -> tuple[FloatArray, FloatArray]:
-        if self._dstate is None:
-            raise RuntimeError("LSTM.dh0 and dc0 are set by backward(): call backward() first")
-        return self._dstate
+    def _backward(
+        self, dY: FloatArray, cache: LSTMCache
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        dX, dW, db, dh0, dc0 = lstm_backward(dY, self.params["W"], cache)
+        return dX, {"W": dW, "b": db}, {"h0": dh0, "c0": dc0}
 
     def config(self) -> dict[str, Any]:
         return {

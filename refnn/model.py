@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from refnn._validate import as_bool, check_allocatable, check_rng, positive_int, resolve_dtype
+from refnn._validate import (
+    as_bool,
+    as_list,
+    check_allocatable,
+    check_rng,
+    positive_int,
+    resolve_dtype,
+)
 from refnn.activations import ReLU, Sigmoid
 from refnn.dense import Dense
 from refnn.layer import Layer, Parameter
 from refnn.types import DTypeLike, FloatArray
-
-
-def _items(value: object, name: str, what: str) -> list[Any]:
-    """``value`` as a list, refusing what is not a list-like of items (None, a str, one item)."""
-    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
-    return list(value)
 
 
 class Sequential:
@@ -34,7 +34,7 @@ class Sequential:
     """
 
     def __init__(self, layers: Sequence[Layer[Any]]) -> None:
-        layers = _items(layers, "layers", "refnn Layers")
+        layers = as_list(layers, "layers", "refnn Layers")
         if not layers:
             raise ValueError("Sequential needs at least one layer, got none")
         for i, layer in enumerate(layers):
@@ -88,7 +88,7 @@ def mlp(
         ``"linear"`` ends on the last Dense (use a from-logits loss).
     dtype : float64 or float32
     """
-    items = _items(layer_dims, "layer_dims", "ints (the layer sizes)")
+    items = as_list(layer_dims, "layer_dims", "ints (the layer sizes)")
     dims = [positive_int(d, f"layer_dims[{i}]") for i, d in enumerate(items)]
     if len(dims) < 2:
         raise ValueError(f"layer_dims needs at least 2 sizes (input, output), got {dims}")
@@ -108,3 +108,12 @@ def mlp(
     if output == "sigmoid":
         layers.append(Sigmoid(dtype=dtype))
     return Sequential(layers)
+
+
+def layers_of(model: Sequential | Layer[Any]) -> list[Layer[Any]]:
+    """The layers of a Sequential, or a single layer as a list of one (TypeError otherwise)."""
+    if isinstance(model, Sequential):
+        return model.layers
+    if isinstance(model, Layer):
+        return [model]
+    raise TypeError(f"model must be a Sequential or a Layer, got {type(model).__name__}")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from refnn._validate import float_in
 from refnn.layer import Parameter
+from refnn.registry import register
 from refnn.types import FloatArray
 
 
@@ -24,7 +25,10 @@ class HasParameters(Protocol):
 
 
 class Optimizer(ABC):
-    """Base class: ``step(model)`` updates every parameter of ``model`` in place."""
+    """Base class: ``step(model)`` updates every parameter of ``model`` in place (never a
+    layer's buffers)."""
+
+    component_kind: ClassVar[str] = "optimizer"
 
     def __init__(self, lr: float) -> None:
         self.lr = float_in(lr, "lr", 0.0, np.inf, closed_high=False)
@@ -65,6 +69,7 @@ class Optimizer(ABC):
     def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None: ...
 
 
+@register
 class GradientDescent(Optimizer):
     """Plain gradient descent.
 
@@ -79,6 +84,7 @@ class GradientDescent(Optimizer):
         W -= self.lr * dW
 
 
+@register
 class Momentum(Optimizer):
     """Gradient descent with momentum (exponentially averaged gradients).
 
@@ -139,6 +145,7 @@ def adam_delta(
     return delta
 
 
+@register
 class Adam(Optimizer):
     """Adam: moment estimates with bias correction (Kingma and Ba, 2015).
 

@@ -9,16 +9,16 @@ handles overlapping windows (stride < kernel) and gaps (stride > kernel) with no
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from refnn._validate import IntPair, as_bool, as_input, as_pair, refuse_nonfinite
-from refnn.conv import ConvGeometry
-from refnn.layer import Layer
+from refnn._validate import IntPair, as_pair, refuse_nonfinite
+from refnn._windows import ConvGeometry
+from refnn.layer import Example, Input, InputKind, Layer
+from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
 
 
@@ -212,8 +212,23 @@ def avgpool_backward(dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
 PoolCacheT = TypeVar("PoolCacheT", bound=AvgPoolCache)
 
 
+Pair = tuple[int, int]
+#: (C, H, W, kernel, stride or None, m, seed) of make check's cases: default stride,
+#: overlapping windows, gaps, non-square windows.
+POOL_CONFIGS: tuple[tuple[int, int, int, Pair, Pair | None, int, int], ...] = (
+    (2, 4, 4, (2, 2), None, 2, 0),
+    (2, 5, 5, (3, 3), (1, 1), 2, 1),
+    (1, 7, 6, (2, 2), (3, 2), 3, 2),
+    (3, 5, 4, (2, 3), (1, 1), 2, 0),
+)
+
+
 class _Pool2D(Layer[PoolCacheT]):
     """A pooling layer: window, stride (default: the window), no parameters, no padding."""
+
+    takes = Input(ndim=4, layout="C x H x W x m")
+    #: How make check draws the input (max pooling: entries far apart, no ties in a stencil).
+    check_input: ClassVar[InputKind] = "normal"
 
     def __init__(
         self,
@@ -226,23 +241,30 @@ class _Pool2D(Layer[PoolCacheT]):
         self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", minimum=1)
 
-    @abstractmethod
-    def _pool(self, X: FloatArray) -> tuple[FloatArray, PoolCacheT]: ...
-
-    @abstractmethod
-    def _unpool(self, dA: FloatArray, cache: PoolCacheT) -> FloatArray: ...
-
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        as_bool(training, "training")
-        A, cache = self._pool(as_input(X, "X", ndim=4, dtype=self.dtype, layout="C x H x W x m"))
-        self._remember(cache)
-        return A
-
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache = self._cached()
-        geo = cache.geo
-        dA = self._check_upstream(dA, (geo.C, geo.H_out, geo.W_out, cache.m))
-        return self._unpool(dA, cache)
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """Every geometry of POOL_CONFIGS, one reused across batch sizes, one in float32."""
+        x = cls.check_input
+        tag = " distinct" if x == "distinct" else ""
+        out = [
+            Example(
+                f"{C}x{H}x{W} k={k[0]}x{k[1]} s="
+                + ("default" if s is None else f"{s[0]},{s[1]}")
+                + f" m={m}{tag}",
+                (C, H, W, m),
+                (k,),
+                {"stride": s},
+                seed,
+                x,
+            )
+            for C, H, W, k, s, m, seed in POOL_CONFIGS
+        ]
+        out.append(
+            Example(
+                "2x5x5 k=3x3 s=1,1 m=2" + tag, (2, 5, 5, 2), (3,), {"stride": 1}, x=x, float32=True
+            )
+        )
+        return tuple(out)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -252,6 +274,7 @@ class _Pool2D(Layer[PoolCacheT]):
         }
 
 
+@register
 class MaxPool2D(_Pool2D[MaxPoolCache]):
     """Max pooling layer (MAXPOOL-FWD, MAXPOOL-BWD): ``MaxPool2D(kernel_size, *, stride=None,
     dtype=float64)``; the stride defaults to the window (non-overlapping windows).
@@ -260,34 +283,60 @@ class MaxPool2D(_Pool2D[MaxPoolCache]):
     (as in PyTorch's CPU max_pool2d).
     """
 
-    def _pool(self, X: FloatArray) -> tuple[FloatArray, MaxPoolCache]:
+    specs = {"Y": ("MAXPOOL-FWD",), "dX": ("MAXPOOL-BWD",)}
+    can_overflow = False
+    check_input = "distinct"
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """Also exact ties (GC-KINK moves off them) and a layer reused across batch sizes."""
+        return (
+            *super().examples(),
+            Example(
+                "2x4x4 k=2x2 s=1,1 m=2 exact ties", (2, 4, 4, 2), (2,), {"stride": 1}, 3, "ties"
+            ),
+            Example(
+                "2x4x4x2 after a batch of m=3",
+                (2, 4, 4, 2),
+                (2,),
+                x="distinct",
+                after_other_batch=True,
+            ),
+        )
+
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, MaxPoolCache]:
         return maxpool_forward(X, self.kernel_size, self.stride)
 
-    def _unpool(self, dA: FloatArray, cache: MaxPoolCache) -> FloatArray:
-        return maxpool_backward(dA, cache)
+    def _backward(
+        self, dY: FloatArray, cache: MaxPoolCache
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return maxpool_backward(dY, cache), {}, {}
 
 
+@register
 class AvgPool2D(_Pool2D[AvgPoolCache]):
     """Average pooling layer (AVGPOOL-FWD, AVGPOOL-BWD): ``AvgPool2D(kernel_size, *,
     stride=None, dtype=float64)``; the stride defaults to the window.
+
+    Where the windows tile X exactly, X's finiteness is read off the output (a window's mean is
+    finite only if each of its values is): one pass fewer; elsewhere X is tested as it comes.
     """
 
-    def _pool(self, X: FloatArray) -> tuple[FloatArray, AvgPoolCache]:
-        return avgpool_forward(X, self.kernel_size, self.stride)
+    specs = {"Y": ("AVGPOOL-FWD",), "dX": ("AVGPOOL-BWD",)}
+    output_reveals_nonfinite_input = True
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        """As every pooling layer's, but where the windows tile X exactly, X's finiteness is
-        read off A (a window's mean is finite only if each of its values is): one pass fewer."""
-        as_bool(training, "training")
-        X = as_input(X, "X", ndim=4, dtype=self.dtype, layout="C x H x W x m", finite=False)
-        with np.errstate(invalid="ignore"):  # inf - inf from a non-finite X, refused below
-            A, cache = self._pool(X)
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, AvgPoolCache]:
+        A, cache = avgpool_forward(X, self.kernel_size, self.stride)
         g = cache.geo
-        exact = _tiles(g) and (g.kh * g.H_out, g.kw * g.W_out) == (g.H, g.W)
-        if not (exact and np.isfinite(A).all()):
+        if not (_tiles(g) and (g.kh * g.H_out, g.kw * g.W_out) == (g.H, g.W)):
             refuse_nonfinite(X, "X")
-        self._remember(cache)
-        return A
+        return A, cache
 
-    def _unpool(self, dA: FloatArray, cache: AvgPoolCache) -> FloatArray:
-        return avgpool_backward(dA, cache)
+    def _backward(
+        self, dY: FloatArray, cache: AvgPoolCache
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return avgpool_backward(dY, cache), {}, {}

@@ -18,23 +18,15 @@ import numpy as np
 
 from refnn._validate import float_in, positive_int, refuse_overflow
 from refnn.layer import Layer
-from refnn.model import Sequential
+from refnn.model import Sequential, layers_of
 
 #: The parameter keys L2 decays.
 DECAYED_KEYS: tuple[str, ...] = ("W",)
 
 
-def _layers(model: Sequential | Layer[Any]) -> list[Layer[Any]]:
-    if isinstance(model, Sequential):
-        return model.layers
-    if isinstance(model, Layer):
-        return [model]
-    raise TypeError(f"model must be a Sequential or a Layer, got {type(model).__name__}")
-
-
 def decayed_weights(model: Sequential | Layer[Any]) -> Iterator[tuple[Layer[Any], str]]:
     """Yield (layer, key) for every parameter L2 decays (key in ``DECAYED_KEYS``)."""
-    for layer in _layers(model):
+    for layer in layers_of(model):
         for key in layer.params:
             if key in DECAYED_KEYS:
                 yield layer, key

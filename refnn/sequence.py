@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from refnn._validate import as_bool, as_input
-from refnn.layer import Layer
+from refnn.layer import Example, Input, Layer
+from refnn.registry import register
 from refnn.types import FloatArray
+
+#: What a sequence's time axis must hold.
+STEPS = "hold at least one time step (T >= 1)"
 
 
 def last_step(X: FloatArray) -> FloatArray:
@@ -43,6 +46,7 @@ def last_step_backward(dA: FloatArray, shape: tuple[int, int, int]) -> FloatArra
     return dX
 
 
+@register
 class LastStep(Layer[tuple[int, int, int]]):
     """Keep the last time step of a sequence: H (n, T, m) -> H[:, T-1, :] (n, m).
 
@@ -50,15 +54,27 @@ class LastStep(Layer[tuple[int, int, int]]):
     Implements SEQ-LAST-FWD and SEQ-LAST-BWD; the cache is the input's shape (n, T, m).
     """
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        as_bool(training, "training")
-        X = as_input(X, "X", ndim=3, dtype=self.dtype, layout="n x T x m")
-        if X.shape[1] == 0:
-            raise ValueError(f"X must hold at least one time step (T >= 1), got shape {X.shape}")
-        n, T, m = X.shape
-        self._remember((n, T, m))
-        return last_step(X)
+    takes = Input(ndim=3, layout="n x T x m", nonempty={1: STEPS})
+    specs = {"Y": ("SEQ-LAST-FWD",), "dX": ("SEQ-LAST-BWD",)}
+    can_overflow = False
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        n, T, m = self._cached()
-        return last_step_backward(self._check_upstream(dA, (n, m)), (n, T, m))
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        return (
+            *(
+                Example(f"n=3 T={T} m=2 seed={s}", (3, T, 2), seed=s)
+                for T, s in ((1, 0), (4, 1), (7, 2))
+            ),
+            Example("n=3 T=4 m=2", (3, 4, 2), float32=True),
+        )
+
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, tuple[int, int, int]]:
+        n, T, m = X.shape
+        return last_step(X), (n, T, m)
+
+    def _backward(
+        self, dY: FloatArray, cache: tuple[int, int, int]
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return last_step_backward(dY, cache), {}, {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refnn._validate import check_rng, float_in, positive_int
+from refnn._validate import check_rng, float_in, instance_of, positive_int
 from refnn.losses import Loss
 from refnn.model import Sequential
 from refnn.optim import Optimizer
@@ -43,15 +43,6 @@ def minibatches(
     order = check_rng(rng).permutation(m) if rng is not None else np.arange(m)
     for start in range(0, m, batch_size):
         yield order[start : start + batch_size]
-
-
-def _require(value: object, cls: type, name: str, example: str) -> None:
-    """Raise TypeError unless ``value`` is an instance of ``cls`` (a class itself is refused)."""
-    if not isinstance(value, cls):
-        came = f"the class {value.__name__}" if isinstance(value, type) else type(value).__name__
-        raise TypeError(
-            f"{name} must be a refnn {cls.__name__} instance such as {example}, got {came}"
-        )
 
 
 def fit(
@@ -101,9 +92,9 @@ def fit(
     ``dA = ∂J_B/∂A``, ``model.backward(dA)``, ``dW += (l2/m) W``, ``θ := update(θ, dθ)``. The
     epoch's cost is ``Σ_B |B| J_B / m``.
     """
-    _require(model, Sequential, "model", "Sequential([...]) or mlp([...])")
-    _require(loss, Loss, "loss", "BinaryCrossEntropy()")
-    _require(optimizer, Optimizer, "optimizer", "GradientDescent(0.1)")
+    instance_of(model, Sequential, "model", "Sequential([...]) or mlp([...])")
+    instance_of(loss, Loss, "loss", "BinaryCrossEntropy()")
+    instance_of(optimizer, Optimizer, "optimizer", "GradientDescent(0.1)")
     epochs = positive_int(epochs, "epochs")
     lam = float_in(l2, "l2", 0.0, np.inf, closed_high=False)
     if on_epoch is not None and not callable(on_epoch):
@@ -174,7 +165,7 @@ def predict(model: Sequential, X: FloatArray, *, threshold: float = 0.5) -> Floa
     output="linear")``) pass ``threshold=0.0``, since σ(z) >= 0.5 exactly when z >= 0; for a
     softmax output take ``A.argmax(axis=0)`` instead.
     """
-    _require(model, Sequential, "model", "Sequential([...]) or mlp([...])")
+    instance_of(model, Sequential, "model", "Sequential([...]) or mlp([...])")
     if isinstance(threshold, bool) or not isinstance(
         threshold, int | float | np.integer | np.floating
     ):

@@ -21,6 +21,8 @@ import pytest
 
 import refnn
 from refnn import gradcheck
+from refnn.registry import components
+from refnn.verify.builders import example_maker
 
 Thunk = Callable[[], object]
 
@@ -71,21 +73,14 @@ def _arrays(*shape: int) -> dict[str, object]:
 
 
 def _layers() -> dict[str, tuple[Callable[[], Any], tuple[int, ...]]]:
-    """Each public layer with a factory and a valid input shape."""
-    return {
-        "Dense": (lambda: refnn.Dense(3, 2, rng=_rng()), (3, 4)),
-        "Conv2D": (lambda: refnn.Conv2D(2, 3, 3, padding=1, rng=_rng()), (2, 5, 5, 2)),
-        "MaxPool2D": (lambda: refnn.MaxPool2D(2), (2, 4, 4, 2)),
-        "AvgPool2D": (lambda: refnn.AvgPool2D(2), (2, 4, 4, 2)),
-        "Flatten": (refnn.Flatten, (2, 3, 3, 2)),
-        "Sigmoid": (refnn.Sigmoid, (3, 4)),
-        "ReLU": (refnn.ReLU, (3, 4)),
-        "Tanh": (refnn.Tanh, (3, 4)),
-        "Softmax": (refnn.Softmax, (3, 4)),
-        "Dropout": (lambda: refnn.Dropout(0.5, rng=_rng()), (3, 4)),
-        "LSTM": (lambda: refnn.LSTM(3, 2, rng=_rng()), (3, 4, 2)),
-        "LastStep": (refnn.LastStep, (3, 4, 2)),
-    }
+    """Each registered layer (NOTE-REGISTRY) with a factory and a valid input shape: its first
+    make-check example."""
+    out: dict[str, tuple[Callable[[], Any], tuple[int, ...]]] = {}
+    for name, cls in components("layer").items():
+        example = cls.examples()[0]
+        make = example_maker(cls, example)
+        out[name] = (partial(make, _rng(), np.float64), example.shape)
+    return out
 
 
 def _constructors() -> Iterator[tuple[str, Thunk]]:

@@ -819,11 +819,11 @@ def test_a_forward_rewrites_the_previous_cache_whole(algorithm: str) -> None:
     reused, fresh = layer(), layer()
     X1, X2, dZ = normal(0, 2, 6, 5, 3), normal(1, 2, 6, 5, 3), normal(2, 3, 6, 5, 3)
     reused.forward(X1)
-    cache = reused._cached()
+    cache = reused._take().cache
     kept = cache.col if isinstance(cache, ConvCache) else cache.V
     kept.fill(np.nan)
     got = [reused.forward(X2), reused.backward(dZ), *reused.grads.values()]
-    after = reused._cached()
+    after = reused._take().cache
     assert (after.col if isinstance(after, ConvCache) else after.V) is kept  # reused
     want = [fresh.forward(X2), fresh.backward(dZ), *fresh.grads.values()]
     for a, b in zip(got, want, strict=True):

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refnn import Dropout
+from refnn._validate import FloatRangeError
 from refnn.dropout import dropout_backward, dropout_forward, dropout_mask
 from refnn.gradcheck import check_grad
 from refnn.testing.strategies import arrays
@@ -219,8 +220,8 @@ def test_scaling_beyond_the_float_range_is_refused_not_inf(dtype: type, p_drop: 
     top = float(np.finfo(dtype).max) * 0.9
     layer = Dropout(p_drop, rng=np.random.default_rng(0), dtype=dtype)
     layer.freeze_mask(np.ones((2, 2), bool))
-    with pytest.raises(ValueError, match=r"Dropout.forward: X / \(1 - p_drop\) overflows"):
+    with pytest.raises(FloatRangeError, match=r"Dropout.forward: Y \(DROPOUT-FWD\) overflows"):
         layer.forward(np.full((2, 2), top, dtype=dtype))
     layer.forward(np.ones((2, 2), dtype=dtype))
-    with pytest.raises(ValueError, match=r"Dropout.backward: dA / \(1 - p_drop\) overflows"):
+    with pytest.raises(FloatRangeError, match=r"Dropout.backward: dX \(DROPOUT-BWD\) overflows"):
         layer.backward(np.full((2, 2), -top, dtype=dtype))

@@ -16,38 +16,40 @@ import pytest
 
 import refnn
 from refnn import Layer
+from refnn.registry import components
 from refnn.types import FloatArray
+from refnn.verify.builders import example_maker
 
 
 def _rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-#: (name, factory(dtype) -> layer, input shape)
-LAYERS: list[tuple[str, Callable[[Any], Layer[Any]], tuple[int, ...]]] = [
-    ("Dense", lambda dt: refnn.Dense(3, 4, rng=_rng(), dtype=dt), (3, 5)),
-    ("Sigmoid", lambda dt: refnn.Sigmoid(dtype=dt), (3, 5)),
-    ("ReLU", lambda dt: refnn.ReLU(dtype=dt), (3, 5)),
-    ("Tanh", lambda dt: refnn.Tanh(dtype=dt), (3, 5)),
-    ("Softmax", lambda dt: refnn.Softmax(dtype=dt), (3, 5)),
-    ("Dropout", lambda dt: refnn.Dropout(0.3, rng=_rng(), dtype=dt), (3, 5)),
-    ("Conv2D", lambda dt: refnn.Conv2D(2, 3, 3, padding=1, rng=_rng(), dtype=dt), (2, 5, 5, 2)),
-    ("MaxPool2D", lambda dt: refnn.MaxPool2D(2, dtype=dt), (2, 4, 4, 2)),
-    ("AvgPool2D", lambda dt: refnn.AvgPool2D(2, dtype=dt), (2, 4, 4, 2)),
-    ("Flatten", lambda dt: refnn.Flatten(dtype=dt), (2, 3, 3, 2)),
-    ("LSTM", lambda dt: refnn.LSTM(3, 4, rng=_rng(), dtype=dt), (3, 4, 2)),
-    ("LastStep", lambda dt: refnn.LastStep(dtype=dt), (3, 4, 2)),
-]
+def _first_example(
+    cls: type[Layer[Any]],
+) -> tuple[str, Callable[[Any], Layer[Any]], tuple[int, ...]]:
+    """A layer's first make-check example as (name, factory(dtype) -> layer, input shape)."""
+    example = cls.examples()[0]
+    make = example_maker(cls, example)
+    return cls.__name__, lambda dt: make(_rng(), dt), example.shape
+
+
+#: (name, factory(dtype) -> layer, input shape): every registered layer (NOTE-REGISTRY)
+LAYERS = [_first_example(cls) for cls in components("layer").values()]
 IDS = [name for name, _, _ in LAYERS]
 
 
-def test_every_public_layer_is_covered() -> None:
+@pytest.mark.spec("NOTE-REGISTRY")
+def test_every_public_layer_is_registered_with_examples() -> None:
     public = {
         name
         for name in refnn.__all__
         if isinstance(getattr(refnn, name), type) and issubclass(getattr(refnn, name), Layer)
     }
-    assert public - {"Layer"} == set(IDS)
+    assert public - {"Layer"} <= set(IDS)
+    for cls in components("layer").values():
+        assert cls.examples(), f"{cls.__name__} declares no make-check example"
+        assert cls.specs and "Y" in cls.specs and "dX" in cls.specs, cls.__name__
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -73,11 +73,7 @@ def test_the_trace_runs_in_a_checkout_and_not_in_an_installed_package(tmp_path: 
     assert source_root(tmp_path / "refnn") == tmp_path
 
 
-def test_modules_stay_short_and_the_formatter_is_never_silenced() -> None:
-    modules = sorted((ROOT / "refnn").rglob("*.py"))
-    assert len(modules) > 20
-    too_long = {p.name: n for p in modules if (n := len(p.read_text().splitlines())) > 400}
-    assert too_long == {}
+def test_the_formatter_is_never_silenced() -> None:
     skip = "fmt: " + "skip"  # spelled apart so that this file does not match itself
     silenced = [
         str(p.relative_to(ROOT))

@@ -120,7 +120,7 @@ class SwappedGatesLSTM:
     def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
         dX = self.layer.backward(dY)
         grads = {k: g[self.perm] for k, g in self.layer.grads.items()}
-        return dX, {**grads, "h0": self.layer.dh0, "c0": self.layer.dc0}
+        return dX, {**grads, "h0": self.layer.input_grads["h0"], "c0": self.layer.input_grads["c0"]}
 
 
 class NumpyBCE:

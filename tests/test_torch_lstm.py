@@ -68,7 +68,14 @@ def refnn_lstm(p: LSTMPoint, *, zero_state: bool = False) -> list[FloatArray]:
     layer.params["W"][...], layer.params["b"][...] = p.W, p.b
     H = layer.forward(p.X) if zero_state else layer.forward(p.X, h0=p.h0, c0=p.c0)
     dX = layer.backward(p.dH)
-    return [H, dX, layer.grads["W"], layer.grads["b"], layer.dh0, layer.dc0]
+    return [
+        H,
+        dX,
+        layer.grads["W"],
+        layer.grads["b"],
+        layer.input_grads["h0"],
+        layer.input_grads["c0"],
+    ]
 
 
 def _long_sequence_at_default_init() -> LSTMPoint:

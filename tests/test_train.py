@@ -44,13 +44,17 @@ class Recorder(Layer[Any]):
         super().__init__()
         self.batches: list[list[int]] = []
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, None]:
         if training:
             self.batches.append([int(i) for i in X[0]])
-        return X
+        return X, None
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        return dA
+    def _backward(
+        self, dY: FloatArray, cache: None
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return dY, {}, {}
 
 
 class CountingGD(GradientDescent):

@@ -36,13 +36,15 @@ class Scale(refnn.Layer[ScaleCache]):
         super().__init__(dtype=dtype)
         self.factor = factor
 
-    def forward(self, X: FloatArray, *, training: bool = True) -> FloatArray:
-        self._remember(ScaleCache(X), X=X)
-        return X * self.factor
+    def _forward(
+        self, X: FloatArray, training: bool, **inputs: FloatArray
+    ) -> tuple[FloatArray, ScaleCache]:
+        return X * self.factor, ScaleCache(X)
 
-    def backward(self, dA: FloatArray) -> FloatArray:
-        cache: ScaleCache = self._cached()
-        return dA * self.factor + 0.0 * cache.X
+    def _backward(
+        self, dY: FloatArray, cache: ScaleCache
+    ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
+        return dY * self.factor + 0.0 * cache.X, {}, {}
 
 
 def weights64(layer: refnn.Dense) -> Float64Array:
@@ -66,10 +68,12 @@ WRONG = {
     "narrow_override": (
         "import numpy as np\nimport refnn\nfrom refnn.types import Float64Array, FloatArray\n"
         "class Half(refnn.Layer[FloatArray]):\n"
-        "    def forward(self, X: Float64Array, *, training: bool = True) -> FloatArray:\n"
-        "        return X / 2\n"
-        "    def backward(self, dA: FloatArray) -> FloatArray:\n"
-        "        return dA / 2\n",
+        "    def _forward(self, X: Float64Array, training: bool, **inputs: FloatArray\n"
+        "                 ) -> tuple[FloatArray, FloatArray]:\n"
+        "        return X / 2, X\n"
+        "    def _backward(self, dY: FloatArray, cache: FloatArray\n"
+        "                  ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:\n"
+        "        return dY / 2, {}, {}\n",
         "override",
     ),
     "float64_from_params": (

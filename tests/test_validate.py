@@ -69,7 +69,7 @@ def test_an_input_already_in_the_layers_dtype_is_not_copied(dtype: type[np.float
         tracemalloc.stop()
     # the finiteness check's boolean temporary is X.size bytes; a copy of X would be X.nbytes
     assert peak < X.nbytes // 2
-    assert layer._cache is X  # the cache is the caller's array, watched for changes (NOTE-STALE)
+    assert layer._take().cache is X  # the caller's array, watched for changes (NOTE-STALE)
 
 
 @pytest.mark.parametrize(

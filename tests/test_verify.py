@@ -18,9 +18,12 @@ import pytest
 
 import refnn
 from refnn import Dense, Dropout
+from refnn.conv import CONV_CONFIGS
 from refnn.gradcheck import check_backward_contract
+from refnn.lstm import LSTM_CONFIGS
+from refnn.pool import POOL_CONFIGS
 from refnn.types import FloatArray
-from refnn.verify.cases import CONV_CONFIGS, LSTM_CONFIGS, POOL_CONFIGS, Case, all_cases
+from refnn.verify.cases import Case, all_cases
 from refnn.verify.locate import component_class, implementations, quantity_specs
 from refnn.verify.problems import Objective, layer_problem
 from refnn.verify.report import TRACE_SKIPPED, format_report, to_json

@@ -6,7 +6,6 @@ contents from bounded element strategies (they shrink towards zero).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -99,7 +98,7 @@ def lstm_takes_state() -> bool:
     """Whether refnn's LSTM.forward takes an initial state ``h0``, ``c0``."""
     from refnn import LSTM
 
-    return "h0" in inspect.signature(LSTM.forward).parameters
+    return "h0" in LSTM.extra_inputs
 
 
 def _lstm(draw: st.DrawFn, dt: np.dtype[Any]) -> Drawn:

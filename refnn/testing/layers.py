@@ -99,7 +99,7 @@ def reference(case: LayerCase, d: Drawn, *, absolute: str = "") -> dict[str, Flo
     dY = d.dY.astype(F64)
     dX = layer.backward(np.abs(dY) if absolute else dY)
     out = {"Y": Y, "dX": dX, **{"d" + k: g for k, g in layer.grads.items()}}
-    return out | {"d" + k: getattr(layer, "d" + k) for k in d.state}
+    return out | {"d" + k: layer.input_grads[k] for k in d.state}
 
 
 def _window_overlap(d: Drawn) -> int:

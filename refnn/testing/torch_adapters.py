@@ -9,7 +9,6 @@ momentum is given the learning rate α (1 - β). Needs torch (the ``torch`` extr
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -154,7 +153,7 @@ def lstm_takes_state() -> bool:
     """Whether refnn's LSTM.forward takes an initial state (h0, c0)."""
     from refnn import LSTM
 
-    return "h0" in inspect.signature(LSTM.forward).parameters
+    return "h0" in LSTM.extra_inputs
 
 
 def torch_impl(name: str) -> Callable[..., Any]:

@@ -4,13 +4,13 @@ layers, losses and models, made from public refnn classes only.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 
 from refnn import (
-    LSTM,
     BinaryCrossEntropy,
     BinaryCrossEntropyWithLogits,
     Conv2D,
@@ -29,6 +29,8 @@ from refnn import (
     Tanh,
     mlp,
 )
+from refnn.layer import Example, InputKind, LabelKind
+from refnn.registry import kind_of
 from refnn.types import DTypeLike, FloatArray
 from refnn.verify.problems import (
     Objective,
@@ -40,12 +42,46 @@ from refnn.verify.problems import (
 
 #: Builds a layer from the case's generator and dtype.
 Make = Callable[[np.random.Generator, DTypeLike], Layer[Any]]
-#: How a layer's input is drawn (see :func:`random_input`).
-InputKind = Literal["normal", "zeros", "distinct", "ties"]
-#: How labels are drawn (see :func:`labels`).
-LabelKind = Literal["binary", "one-hot", "soft"]
 #: The models :func:`l2_objective` builds.
 L2Kind = Literal["mlp", "tanh-softmax", "dropout"]
+
+
+def example_maker(cls: type[Layer[Any]], example: Example) -> Make:
+    """How an example builds its layer: ``cls(*args, **kwargs)``, with the case's generator
+    if the constructor takes ``rng``."""
+    if "rng" in inspect.signature(cls).parameters:
+        return seeded(cls, *example.args, **example.kwargs)
+    return plain(cls, *example.args, **example.kwargs)
+
+
+def example_objective(cls: type[Any], example: Example) -> Objective:
+    """The objective of one registered component's example (a layer's or a loss's)."""
+    dtype = np.float32 if example.float32 else np.float64
+    if kind_of(cls) == "loss":
+        options = {**example.kwargs, **({"dtype": dtype} if example.float32 else {})}
+
+        def make() -> Loss:
+            loss: Loss = cls(**options)
+            return loss
+
+        k, m = example.shape
+        if cls.categorical and cls.takes_probabilities:  # probabilities from a softmax
+            return ce_objective(make, example.labels, example.seed, (k, m))
+        logits = not cls.takes_probabilities
+        return loss_objective(make, logits, example.labels, example.seed, dtype, (k, m))
+    rng = np.random.default_rng(example.seed + 7)
+    inputs = {k: np.tanh(rng.standard_normal(shape)) for k, shape in example.inputs.items()}
+    return layer_objective(
+        example_maker(cls, example),
+        example.shape,
+        example.seed,
+        x=example.x,
+        scale=example.scale,
+        dtype=dtype,
+        training=example.training,
+        after_other_batch=example.after_other_batch,
+        inputs=inputs,
+    )
 
 
 def seeded(cls: Callable[..., Layer[Any]], *args: Any, **kwargs: Any) -> Make:
@@ -85,6 +121,7 @@ def layer_objective(
     dtype: DTypeLike = np.float64,
     training: bool = True,
     after_other_batch: bool = False,
+    inputs: dict[str, FloatArray] | None = None,
 ) -> Objective:
     """J = Σ U ⊙ layer(X) (:func:`layer_problem`) for a layer built by ``make`` in ``dtype``.
 
@@ -92,6 +129,7 @@ def layer_objective(
     point); a Dropout layer's mask is frozen, so J is one function of X. ``after_other_batch``:
     the layer first runs forward and backward on a batch with one more example, as a model does
     between training and prediction (anything a layer keeps between calls must follow m).
+    ``inputs``: extra forward inputs (an LSTM's h0, c0), differentiated too.
     """
     rng = np.random.default_rng(seed)
     layer = make(rng, dtype)
@@ -103,7 +141,8 @@ def layer_objective(
         other = random_input(x, (*shape[:-1], shape[-1] + 1), seed + 2, scale).astype(dtype)
         layer.backward(np.ones_like(layer.forward(other, training=training)))
     X = random_input(x, shape, seed + 1, scale).astype(dtype)
-    return layer_problem(layer, X, seed=seed, training=training)
+    extra = {k: v.astype(dtype) for k, v in (inputs or {}).items()}
+    return layer_problem(layer, X, seed=seed, training=training, extra=extra)
 
 
 def labels(kind: LabelKind, k: int, m: int, seed: int) -> FloatArray:
@@ -124,34 +163,27 @@ def loss_objective(
     label_kind: LabelKind,
     seed: int,
     dtype: DTypeLike = np.float64,
+    shape: tuple[int, int] = (4, 5),
 ) -> Objective:
-    """J = loss(A, Y) for A 4 x 5: probabilities in [0.1, 0.9], or logits 3 N(0, 1)."""
+    """J = loss(A, Y) for A k x m: probabilities in [0.1, 0.9], or logits 3 N(0, 1)."""
     rng = np.random.default_rng(seed)
-    A = 3.0 * rng.standard_normal((4, 5)) if logits else rng.uniform(0.1, 0.9, (4, 5))
-    Y = labels(label_kind, 4, 5, seed)
+    A = 3.0 * rng.standard_normal(shape) if logits else rng.uniform(0.1, 0.9, shape)
+    Y = labels(label_kind, *shape, seed)
     return loss_problem(make(), A.astype(dtype), Y.astype(dtype))
 
 
-def lstm_state_objective(n_in: int, n_hidden: int, T: int, m: int, seed: int) -> Objective:
-    """J = Σ U ⊙ LSTM(X; h0, c0) over X, W, b and the initial state (h0, c0) itself."""
+def ce_objective(
+    make: Callable[[], Loss], label_kind: LabelKind, seed: int, shape: tuple[int, int] = (4, 5)
+) -> Objective:
+    """J = loss(softmax(Z), Y) over the logits Z (k x m, 2 N(0, 1)) for a categorical loss of
+    probabilities: the checker moves Z, so the probabilities it sees stay on the simplex (it
+    refuses columns that do not sum to 1)."""
     rng = np.random.default_rng(seed)
-    layer = LSTM(n_in, n_hidden, rng=rng)
-    layer.params["b"][...] = 0.5 * rng.standard_normal(layer.params["b"].shape)
-    X = rng.standard_normal((n_in, T, m))
-    state = {
-        "h0": np.tanh(rng.standard_normal((n_hidden, m))),
-        "c0": rng.standard_normal((n_hidden, m)),
-    }
-    return layer_problem(layer, X, seed=seed, extra=state)
-
-
-def ce_objective(soft: bool, seed: int) -> Objective:
-    """J = CE(softmax(Z), Y) over the logits Z (4 x 5, 2 N(0, 1)): the checker moves Z, so the
-    probabilities CE sees stay on the simplex (CE refuses columns that do not sum to 1)."""
-    rng = np.random.default_rng(seed)
-    Z = 2.0 * rng.standard_normal((4, 5))
-    Y = labels("soft" if soft else "one-hot", 4, 5, seed)
-    return model_problem(Sequential([Softmax()]), CrossEntropy(soft_labels=soft), Z, Y)
+    Z = 2.0 * rng.standard_normal(shape)
+    Y = labels(label_kind, *shape, seed)
+    loss = make()
+    softmax = Softmax(dtype=loss.dtype)
+    return model_problem(Sequential([softmax]), loss, Z.astype(loss.dtype), Y.astype(loss.dtype))
 
 
 def mlp_objective(

@@ -79,7 +79,7 @@ def layer_problem(
 
     def backward(dY: FloatArray) -> list[FloatArray]:
         dX = layer.backward(dY)
-        return [dX, *(layer.grads[k] for k in keys), *(getattr(layer, "d" + k) for k in extra)]
+        return [dX, *(layer.grads[k] for k in keys), *(layer.input_grads[k] for k in extra)]
 
     def f(X_: FloatArray, *rest: FloatArray) -> float:
         return float(np.sum(U * run(X_, rest)))
