@@ -277,6 +277,7 @@ class Loss(Cached, ABC):
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of probabilities A in [0, 1] (BCE-COST, BCE-GRAD, BCE-CLIP)."""
 
+    specs = {"J": ("BCE-COST", "BCE-CLIP"), "dA": ("BCE-GRAD",)}
     takes_probabilities = True
 
     _cost = staticmethod(bce_cost)
@@ -292,8 +293,6 @@ class BinaryCrossEntropyWithLogits(Loss):
     """
 
     specs = {"J": ("BCE-LOGITS-COST",), "dA": ("BCE-LOGITS-GRAD",)}
-
-    specs = {"J": ("BCE-COST", "BCE-CLIP"), "dA": ("BCE-GRAD",)}
 
     _cost = staticmethod(bce_logits_cost)
     _grad = staticmethod(bce_logits_backward)

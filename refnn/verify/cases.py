@@ -77,6 +77,8 @@ def component_cases() -> list[Case]:
             continue
         for example in cls.examples():
             specs = example.specs or _all_ids(dict(cls.specs))
+            if not specs:
+                raise ValueError(f"{name} declares no spec IDs: make check would verify nothing")
             build = partial(example_objective, cls, example)
             case = Case(
                 name + (" float32" if example.float32 else ""),
