@@ -24,11 +24,14 @@ from refnn.lstm import LSTM
 from refnn.model import Sequential, mlp
 from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
 from refnn.pool import AvgPool2D, MaxPool2D
+from refnn.recurrent import GRU, RNN
 from refnn.sequence import LastStep
 from refnn.train import History, TrainingDivergedError, fit, predict
 
 __all__ = [
+    "GRU",
     "LSTM",
+    "RNN",
     "Adam",
     "AvgPool2D",
     "BinaryCrossEntropy",

@@ -133,8 +133,9 @@ def layer_objective(
     """
     rng = np.random.default_rng(seed)
     layer = make(rng, dtype)
-    if "b" in layer.params:  # a random bias, not the init's: db is checked at a generic point
-        layer.params["b"][...] = 0.5 * rng.standard_normal(layer.params["b"].shape)
+    for key, value in layer.params.items():  # random biases ("b", a GRU's "b_ih", "b_hh"),
+        if key == "b" or key.startswith("b_"):  # not the init's: db is checked at a generic point
+            value[...] = 0.5 * rng.standard_normal(value.shape)
     if isinstance(layer, Dropout):
         layer.freeze_mask()  # the first training forward draws the mask, every later one reuses it
     if after_other_batch:
