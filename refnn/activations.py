@@ -8,12 +8,14 @@ caches one array: the output A (sigmoid, tanh, softmax) or the input Z (ReLU).
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from refnn._validate import CLASSES
+from refnn.kitspace import Ints, LayerSpace
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import FloatArray
@@ -147,6 +149,16 @@ def softmax_backward(dA: FloatArray, A: FloatArray) -> FloatArray:
     return dZ
 
 
+#: The kit draws an activation's input at any rank 2..4 (examples last), each side up to 4;
+#: element-wise, so K = 2 (TEST-TOL-TERMS).
+_ANY_RANK = LayerSpace(
+    draws={"m": Ints(1, 4), "rank": Ints(1, 3), "a": Ints(1, 4), "b": Ints(1, 4), "c": Ints(1, 4)},
+    input_shape=lambda v: (*(v["a"], v["b"], v["c"])[: v["rank"]], v["m"]),
+    sums=lambda v, s: {"Y": 2, "dX": 2},
+    scale="terms",
+)
+
+
 class _Activation(Layer[FloatArray]):
     """One pattern for every activation: A = g(Z), dZ = g_backward(dA, kept), where ``kept``
     is the output A or, for ReLU (``keeps = ("X",)``), the input Z. No parameters; the output
@@ -155,6 +167,14 @@ class _Activation(Layer[FloatArray]):
     takes = Input(name="Z")
     keeps: ClassVar[tuple[str, ...]] = ("Y",)
     can_overflow = False
+
+    kit = _ANY_RANK
+    #: The torch function of the forward (its name on the torch module).
+    torch_name: ClassVar[str] = ""
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        return getattr(torch, cls.torch_name)(X)
 
     @abstractmethod
     def _g(self, Z: FloatArray, /) -> FloatArray: ...
@@ -187,6 +207,12 @@ class Sigmoid(_Activation):
     """Sigmoid activation layer (SIGMOID-FWD, SIGMOID-BWD)."""
 
     specs = {"Y": ("SIGMOID-FWD",), "dX": ("SIGMOID-BWD",)}
+    # A = 1 - σ(-Z) near 1: the terms behind Y are of size |A| + 1 (TEST-TOL-TERMS)
+    kit = replace(
+        _ANY_RANK,
+        terms=lambda v, X, dY, ref: {"Y": np.abs(ref["Y"]) + 1, "dX": np.abs(dY)},
+    )
+    torch_name = "sigmoid"
 
     _g = staticmethod(sigmoid)
     _g_backward = staticmethod(sigmoid_backward)
@@ -202,6 +228,7 @@ class ReLU(_Activation):
 
     specs = {"Y": ("RELU-FWD",), "dX": ("RELU-BWD",)}
     keeps = ("X",)
+    torch_name = "relu"
 
     _g = staticmethod(relu)
     _g_backward = staticmethod(relu_backward)
@@ -220,6 +247,7 @@ class Tanh(_Activation):
     """Tanh activation layer (TANH-FWD, TANH-BWD)."""
 
     specs = {"Y": ("TANH-FWD",), "dX": ("TANH-BWD",)}
+    torch_name = "tanh"
 
     _g = staticmethod(tanh)
     _g_backward = staticmethod(tanh_backward)
@@ -228,6 +256,13 @@ class Tanh(_Activation):
     def examples(cls) -> tuple[Example, ...]:
         rank3 = (Example(f"2x3x4 seed={s}", (2, 3, 4), seed=s, scale=2.0) for s in (0, 1, 2))
         return (*super().examples(), *rank3)
+
+
+def _softmax_terms(X: FloatArray, dY: FloatArray, A: FloatArray) -> dict[str, FloatArray]:
+    """TEST-TOL-TERMS of softmax: exp's relative error grows with the spread of the column."""
+    spread = 2.0 + np.abs(X - X.max(axis=0, keepdims=True))
+    A, dY = np.abs(A), np.abs(dY)
+    return {"Y": A * spread, "dX": A * (dY + (A * dY).sum(axis=0, keepdims=True)) * spread}
 
 
 @register
@@ -240,6 +275,18 @@ class Softmax(_Activation):
 
     specs = {"Y": ("SOFTMAX-FWD",), "dX": ("SOFTMAX-BWD",)}
     takes = Input(name="Z", min_ndim=2, nonempty={0: CLASSES})
+    kit = LayerSpace(
+        draws={"k": Ints(1, 5), "m": Ints(1, 4)},
+        input_shape=lambda v: (v["k"], v["m"]),
+        sums=lambda v, s: {"Y": v["k"] + 2, "dX": v["k"] + 2},
+        scale="terms",
+        terms=lambda v, X, dY, ref: _softmax_terms(X, dY, ref["Y"]),
+        bound=8.0,
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        return torch.softmax(X, dim=0)
 
     def _g(self, Z: FloatArray) -> FloatArray:
         return softmax(Z)

@@ -33,6 +33,7 @@ from refnn._windows import (
     output_size as output_size,  # public here, where CONV-SIZE is used (also by the pools)
 )
 from refnn.init import init_weights
+from refnn.kitspace import Ints, LayerSpace, PairOf, Shapes, Values
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -251,6 +252,13 @@ WINO_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] 
 )
 
 
+def _conv_sums(v: Values, s: Shapes) -> dict[str, int]:
+    """TEST-TOL's K of each Conv2D quantity: the length of the sum behind one element."""
+    F, C, kh, kw = s["W"]
+    out = s["Y"][1] * s["Y"][2] * s["Y"][3]
+    return {"Y": C * kh * kw + 1, "dX": F * kh * kw, "dW": out, "db": out}
+
+
 @register
 class Conv2D(Layer[ConvCache | WinogradCache]):
     """2-D convolution layer, params "W" (F, C, kh, kw) and "b" (F, 1).
@@ -292,6 +300,35 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         "db": ("CONV-DB",),
     }
     grads_reveal_nonfinite_upstream = True  # db sums every element of dZ (CONV-DB)
+    # non-square kernels up to the padded input, strides above the kernel too, paddings 0..2
+    kit = LayerSpace(
+        draws={
+            "in_channels": Ints(1, 3),
+            "out_channels": Ints(1, 3),
+            "m": Ints(1, 3),
+            "H": Ints(1, 6),
+            "W": Ints(1, 6),
+            "padding": PairOf(Ints(0, 2), Ints(0, 2)),
+            "kernel_size": PairOf(
+                Ints(1, lambda v: v["H"] + 2 * v["padding"][0]),
+                Ints(1, lambda v: v["W"] + 2 * v["padding"][1]),
+            ),
+            "stride": PairOf(Ints(1, 4), Ints(1, 4)),
+        },
+        input_shape=lambda v: (v["in_channels"], v["H"], v["W"], v["m"]),
+        sums=lambda v, s: _conv_sums(v, s),
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        Z = torch.nn.functional.conv2d(
+            X.permute(3, 0, 1, 2),
+            arrays["W"],
+            arrays["b"][:, 0],
+            stride=tuple(config["stride"]),
+            padding=tuple(config["padding"]),
+        )
+        return Z.permute(1, 2, 3, 0)
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ import numpy as np
 
 from refnn._validate import check_allocatable, check_rng, positive_int
 from refnn.init import InitName, init_weights
+from refnn.kitspace import Ints, LayerSpace
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -91,6 +92,16 @@ class Dense(Layer[FloatArray]):
         "db": ("DENSE-DB",),
     }
     keeps = ("X",)
+    kit = LayerSpace(
+        draws={"n_in": Ints(1, 6), "n_out": Ints(1, 6), "m": Ints(1, 6)},
+        input_shape=lambda v: (v["n_in"], v["m"]),
+        sums=lambda v, s: {"Y": v["n_in"] + 1, "dX": v["n_out"], "dW": v["m"], "db": v["m"]},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        return torch.nn.functional.linear(X.T, arrays["W"], arrays["b"][:, 0]).T
+
     grads_reveal_nonfinite_upstream = True  # db sums every element of dZ (DENSE-DB)
 
     def __init__(

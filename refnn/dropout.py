@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refnn._validate import check_rng, float_in
+from refnn.kitspace import Choice, Ints, LayerSpace
 from refnn.layer import Example, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -149,6 +150,13 @@ class Dropout(Layer[DropoutCache]):
         self._frozen = False
 
     specs = {"Y": ("DROPOUT-FWD",), "dX": ("DROPOUT-BWD",)}
+    # the kit draws the mask too, freezes it here and gives it as config["keep"]
+    kit = LayerSpace(
+        draws={"n": Ints(1, 5), "m": Ints(1, 4), "p_drop": Choice((0.0, 0.25, 0.5, 0.8))},
+        input_shape=lambda v: (v["n"], v["m"]),
+        sums=lambda v, s: {"Y": 2, "dX": 2},
+        mask=True,
+    )
 
     @classmethod
     def examples(cls) -> tuple[Example, ...]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from refnn.kitspace import Ints, LayerSpace
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import FloatArray
@@ -58,6 +62,15 @@ class Flatten(Layer[tuple[int, ...]]):
     takes = Input(min_ndim=2, layout="C x H x W x m")
     specs = {"Y": ("FLATTEN-FWD",), "dX": ("FLATTEN-BWD",)}
     can_overflow = False
+    kit = LayerSpace(
+        draws={"C": Ints(1, 4), "H": Ints(1, 4), "W": Ints(1, 4), "m": Ints(1, 4)},
+        input_shape=lambda v: (v["C"], v["H"], v["W"], v["m"]),
+        sums=lambda v, s: {"Y": 2, "dX": 2},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        return torch.flatten(X.permute(3, 0, 1, 2), start_dim=1).T
 
     @classmethod
     def examples(cls) -> tuple[Example, ...]:

@@ -35,6 +35,7 @@ from refnn._validate import (
     resolve_dtype,
     to_dtype,
 )
+from refnn.kitspace import LayerSpace
 from refnn.types import DTypeLike, FloatArray
 
 CacheT = TypeVar("CacheT")
@@ -243,6 +244,8 @@ class Layer(Cached, ABC, Generic[CacheT]):
     output_reveals_nonfinite_input: ClassVar[bool] = False
     #: A gradient is non-finite whenever dA is (db sums it): dA's finiteness is read off them.
     grads_reveal_nonfinite_upstream: ClassVar[bool] = False
+    #: What the kit (refnn.testing) draws for this layer (TEST-SPACE); None: not in the kit.
+    kit: ClassVar[LayerSpace | None] = None
 
     def __init__(self, *, dtype: DTypeLike = np.float64) -> None:
         self.dtype: np.dtype[np.floating[Any]] = resolve_dtype(dtype)
@@ -280,6 +283,17 @@ class Layer(Cached, ABC, Generic[CacheT]):
     def examples(cls) -> tuple[Example, ...]:
         """The configurations ``make check`` verifies this layer in; none by default."""
         return ()
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        """PyTorch's equivalent of the forward, for the kit's ``torch_impl`` (TEST-TORCH).
+
+        ``torch`` is the torch module (imported by the kit, never by refnn); ``X`` and
+        ``arrays`` (the parameters and extra inputs, under refnn's names) are tensors in
+        refnn's layout and shapes, so autograd returns their gradients under refnn's names.
+        Returns Y in refnn's layout. Raises NotImplementedError where PyTorch has none.
+        """
+        raise NotImplementedError(f"{cls.__name__} declares no PyTorch equivalent")
 
     # -- the contract ----------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from refnn._validate import (
     resolve_dtype,
 )
 from refnn.activations import sigmoid, softmax
+from refnn.kitspace import LossSpace
 from refnn.layer import Cached, Example, LabelKind, watch
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -205,6 +206,15 @@ class Loss(Cached, ABC):
     categorical = False
     #: A must hold probabilities (not logits).
     takes_probabilities = False
+    #: How the kit (refnn.testing) draws A and Y (TEST-SPACE); None: not in the kit.
+    kit: ClassVar[LossSpace | None] = None
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        """PyTorch's equivalent of J(A, Y) (A, Y tensors in refnn's layout, outputs x m), for
+        the kit's ``torch_impl`` (TEST-TORCH); torch is passed in, never imported by refnn.
+        Raises NotImplementedError where PyTorch has none."""
+        raise NotImplementedError(f"{cls.__name__} declares no PyTorch equivalent")
 
     def __init__(self, *, soft_labels: bool = False, dtype: DTypeLike = np.float64) -> None:
         self.soft_labels = as_bool(soft_labels, "soft_labels")
@@ -273,12 +283,38 @@ class Loss(Cached, ABC):
     def _grad(self, A: FloatArray, Y: FloatArray, /) -> FloatArray: ...
 
 
+def _bce_terms(A: FloatArray, Y: FloatArray) -> tuple[float, FloatArray]:
+    """TEST-TOL-TERMS of BCE: the size of the cost's terms and of dA's (1/m included)."""
+    m = A.shape[1]
+    terms = np.abs(Y * np.log(A)) + np.abs((1 - Y) * np.log1p(-A))
+    return float(terms.sum()) / m, (np.abs(Y) / A + np.abs(1 - Y) / (1 - A)) / m
+
+
+def _ce_terms(A: FloatArray, Y: FloatArray) -> tuple[float, FloatArray]:
+    """TEST-TOL-TERMS of categorical cross-entropy."""
+    m = A.shape[1]
+    return float(np.abs(Y * np.log(A)).sum()) / m, np.abs(Y) / A / m
+
+
+def _logit_terms(A: FloatArray, Y: FloatArray) -> tuple[float, FloatArray]:
+    """TEST-TOL-TERMS of the losses of logits: the log-sum-exp's terms grow with max |A|."""
+    m = A.shape[1]
+    big = np.abs(A).max(axis=0, keepdims=True)
+    terms = np.abs(Y) * (np.abs(A) + big + np.log(A.shape[0]) + 1) + np.abs(A) + 1
+    return float(terms.sum()) / m, (1 + np.abs(Y) + big) / m
+
+
 @register
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of probabilities A in [0, 1] (BCE-COST, BCE-GRAD, BCE-CLIP)."""
 
     specs = {"J": ("BCE-COST", "BCE-CLIP"), "dA": ("BCE-GRAD",)}
     takes_probabilities = True
+    kit = LossSpace("probabilities", classes=False, terms=lambda A, Y: _bce_terms(A, Y))
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        return torch.nn.functional.binary_cross_entropy(A, Y, reduction="sum") / A.shape[-1]
 
     _cost = staticmethod(bce_cost)
     _grad = staticmethod(bce_backward)
@@ -293,6 +329,12 @@ class BinaryCrossEntropyWithLogits(Loss):
     """
 
     specs = {"J": ("BCE-LOGITS-COST",), "dA": ("BCE-LOGITS-GRAD",)}
+    kit = LossSpace("logits", classes=False, terms=lambda A, Y: _logit_terms(A, Y))
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        F = torch.nn.functional
+        return F.binary_cross_entropy_with_logits(A, Y, reduction="sum") / A.shape[-1]
 
     _cost = staticmethod(bce_logits_cost)
     _grad = staticmethod(bce_logits_backward)
@@ -308,6 +350,14 @@ class CrossEntropy(Loss):
     """
 
     specs = {"J": ("CE-COST",), "dA": ("CE-GRAD",)}
+    kit = LossSpace("distributions", classes=True, terms=lambda A, Y: _ce_terms(A, Y))
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        if config.get("soft_labels"):
+            return -(Y * torch.log(A)).sum() / A.shape[-1]
+        labels = Y.argmax(dim=0)
+        return torch.nn.functional.nll_loss(torch.log(A).T, labels, reduction="sum") / A.shape[-1]
 
     categorical = True
     takes_probabilities = True
@@ -326,6 +376,12 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     specs = {"J": ("SOFTMAX-CE-COST",), "dA": ("SOFTMAX-CE-GRAD",)}
+    kit = LossSpace("logits", classes=True, terms=lambda A, Y: _logit_terms(A, Y))
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        F = torch.nn.functional
+        return F.cross_entropy(A.T, Y.T, reduction="sum") / A.shape[-1]
 
     categorical = True
 

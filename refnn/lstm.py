@@ -20,6 +20,7 @@ import numpy as np
 from refnn._validate import check_allocatable, check_rng, float_in, positive_int
 from refnn.activations import sigmoid, tanh
 from refnn.init import init_weights
+from refnn.kitspace import Ints, LayerSpace, Values
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.sequence import STEPS
@@ -300,6 +301,23 @@ LSTM_CONFIGS = (
 )
 
 
+#: The LSTM's row blocks of W and b, for messages naming a gate instead of a row.
+GATES = ("input gate i", "forget gate f", "cell candidate g", "output gate o")
+
+
+def _lstm_sums(v: Values) -> dict[str, int]:
+    """TEST-TOL's K: 4 gates, T steps, sums over n_in + n_hidden + 2 terms (dW, db: m more)."""
+    K = 4 * v["T"] * (v["n_in"] + v["n_hidden"] + 2)
+    return {"Y": K, "dX": K, "dW": K * v["m"], "db": K * v["m"], "dh0": K, "dc0": K}
+
+
+def _lstm_terms(X: FloatArray, dY: FloatArray) -> dict[str, Any]:
+    """TEST-TOL-TERMS: h is bounded by 1; a gradient by max |dY| T max(1, max |X|)."""
+    big = float(np.abs(dY).max(initial=0.0)) * X.shape[1] * max(1.0, float(np.abs(X).max()))
+    keys = ("dX", "dW", "db", "dh0", "dc0")
+    return {"Y": np.ones(()), **dict.fromkeys(keys, np.asarray(big))}
+
+
 @register
 class LSTM(Layer[LSTMCache]):
     """Long short-term memory layer returning all hidden states H (n_hidden, T, m).
@@ -352,6 +370,37 @@ class LSTM(Layer[LSTMCache]):
         "dc0": ("LSTM-DC0",),
     }
     keeps = ("X", "h0", "c0")
+    kit = LayerSpace(
+        draws={"n_in": Ints(1, 4), "n_hidden": Ints(1, 4), "T": Ints(1, 6), "m": Ints(1, 3)},
+        input_shape=lambda v: (v["n_in"], v["T"], v["m"]),
+        sums=lambda v, s: _lstm_sums(v),
+        scale="terms",
+        terms=lambda v, X, dY, ref: _lstm_terms(X, dY),
+        bound=2.0,
+        param_bound=1.0,
+        units={"W": GATES, "b": GATES},
+        # the state: refnn's given h0, c0 (with their gradients), or always zero; the order of
+        # the gate blocks in W and b (refnn's and PyTorch's i, f, g, o; CS231n's i, f, o, g;
+        # TensorFlow's LSTMCell i, g, f, o)
+        conventions={"state": ("given", "zero"), "gates": ("ifgo", "ifog", "igfo")},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        n, h = config["n_in"], config["n_hidden"]
+        module = torch.nn.LSTM(n, h, dtype=X.dtype)
+        W, b = arrays["W"], arrays["b"][:, 0]
+        weights = {
+            "weight_ih_l0": W[:, :n],
+            "weight_hh_l0": W[:, n:],
+            "bias_ih_l0": b,
+            "bias_hh_l0": torch.zeros_like(b),
+        }
+        state = None
+        if "h0" in arrays:
+            state = (arrays["h0"].T.unsqueeze(0), arrays["c0"].T.unsqueeze(0))
+        Y = torch.func.functional_call(module, weights, (X.permute(1, 2, 0), state))[0]
+        return Y.permute(2, 0, 1)  # (T, m, h) -> (h, T, m)
 
     def __init__(
         self,

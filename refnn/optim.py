@@ -7,12 +7,13 @@ layers never share state, whatever their parameters are called.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from refnn._validate import float_in
+from refnn.kitspace import Choice, OptimizerSpace
 from refnn.layer import Parameter
 from refnn.registry import register
 from refnn.types import FloatArray
@@ -29,6 +30,15 @@ class Optimizer(ABC):
     layer's buffers)."""
 
     component_kind: ClassVar[str] = "optimizer"
+    #: How the kit (refnn.testing) draws the hyper-parameters (TEST-SPACE).
+    kit: ClassVar[OptimizerSpace | None] = None
+
+    @classmethod
+    def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
+        """PyTorch's equivalent (a ``torch.optim`` optimizer over ``tensors``) with refnn's
+        conventions mapped onto it, for the kit's ``torch_impl`` (TEST-TORCH); torch is passed
+        in, never imported by refnn. Raises NotImplementedError where PyTorch has none."""
+        raise NotImplementedError(f"{cls.__name__} declares no PyTorch equivalent")
 
     def __init__(self, lr: float) -> None:
         self.lr = float_in(lr, "lr", 0.0, np.inf, closed_high=False)
@@ -80,6 +90,12 @@ class GradientDescent(Optimizer):
     θ := θ - α dθ.
     """
 
+    kit = OptimizerSpace({"lr": (1e-3, 1.0)}, ("OPT-GD",))
+
+    @classmethod
+    def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
+        return torch.optim.SGD(tensors, lr=config["lr"])
+
     def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None:
         W -= self.lr * dW
 
@@ -101,6 +117,14 @@ class Momentum(Optimizer):
 
     v := β v + (1 - β) dθ  (v starts at 0),  θ := θ - α v.
     """
+
+    kit = OptimizerSpace({"lr": (1e-3, 1.0), "beta": (0.0, 0.99)}, ("OPT-MOMENTUM",))
+
+    @classmethod
+    def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
+        # PyTorch: b := β b + g, θ -= lr b; with lr = α (1 - β) it is refnn's average
+        beta = config["beta"]
+        return torch.optim.SGD(tensors, lr=config["lr"] * (1.0 - beta), momentum=beta)
 
     def __init__(self, lr: float, beta: float = 0.9) -> None:
         super().__init__(lr)
@@ -167,6 +191,21 @@ class Adam(Optimizer):
     updates that array has received (kept in its state, as PyTorch does), so one optimizer may
     step several models.
     """
+
+    kit = OptimizerSpace(
+        {
+            "lr": (1e-3, 1.0),
+            "beta1": (0.0, 0.99),
+            "beta2": (0.0, 0.999),
+            "eps": Choice((1e-8, 1e-4, 1e-2, 1.0)),
+        },
+        ("ADAM-MOMENTS", "ADAM-BIAS", "ADAM-STEP"),
+    )
+
+    @classmethod
+    def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
+        betas = (config["beta1"], config["beta2"])
+        return torch.optim.Adam(tensors, lr=config["lr"], betas=betas, eps=config["eps"])
 
     def __init__(
         self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8

@@ -9,6 +9,7 @@ handles overlapping windows (stride < kernel) and gaps (stride > kernel) with no
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 
 from refnn._validate import IntPair, as_pair, refuse_nonfinite
 from refnn._windows import ConvGeometry
+from refnn.kitspace import Elements, Ints, LayerSpace, PairOf, Values
 from refnn.layer import Example, Input, InputKind, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -223,6 +225,31 @@ POOL_CONFIGS: tuple[tuple[int, int, int, Pair, Pair | None, int, int], ...] = (
 )
 
 
+def _overlap(v: Values) -> int:
+    """How many windows one input element can fall in."""
+    (kh, kw), (sh, sw) = v["kernel_size"], v["stride"]
+    return -(-kh // sh) * -(-kw // sw)
+
+
+def _pool_space(elements: Elements, sums: Callable[[Values], dict[str, int]]) -> LayerSpace:
+    """What the kit draws for a pool: windows up to the input, strides overlapping, touching
+    and with gaps."""
+    return LayerSpace(
+        draws={
+            "C": Ints(1, 3),
+            "m": Ints(1, 3),
+            "H": Ints(1, 6),
+            "W": Ints(1, 6),
+            "kernel_size": PairOf(Ints(1, lambda v: v["H"]), Ints(1, lambda v: v["W"])),
+            "stride": PairOf(Ints(1, 4), Ints(1, 4)),
+        },
+        input_shape=lambda v: (v["C"], v["H"], v["W"], v["m"]),
+        sums=lambda v, s: sums(v),
+        scale="upstream" if elements == "ties" else "absolute",
+        elements=elements,
+    )
+
+
 class _Pool2D(Layer[PoolCacheT]):
     """A pooling layer: window, stride (default: the window), no parameters, no padding."""
 
@@ -285,6 +312,14 @@ class MaxPool2D(_Pool2D[MaxPoolCache]):
 
     specs = {"Y": ("MAXPOOL-FWD",), "dX": ("MAXPOOL-BWD",)}
     can_overflow = False
+    # ties drawn (exact zeros, repeated values): the first maximum takes the gradient
+    kit = _pool_space("ties", lambda v: {"Y": 1, "dX": _overlap(v)})
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        k, s = tuple(config["kernel_size"]), tuple(config["stride"])
+        return torch.nn.functional.max_pool2d(X.permute(3, 0, 1, 2), k, s).permute(1, 2, 3, 0)
+
     check_input = "distinct"
 
     @classmethod
@@ -326,6 +361,15 @@ class AvgPool2D(_Pool2D[AvgPoolCache]):
 
     specs = {"Y": ("AVGPOOL-FWD",), "dX": ("AVGPOOL-BWD",)}
     output_reveals_nonfinite_input = True
+    kit = _pool_space(
+        "normal",
+        lambda v: {"Y": v["kernel_size"][0] * v["kernel_size"][1] + 1, "dX": _overlap(v) + 1},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        k, s = tuple(config["kernel_size"]), tuple(config["stride"])
+        return torch.nn.functional.avg_pool2d(X.permute(3, 0, 1, 2), k, s).permute(1, 2, 3, 0)
 
     def _forward(
         self, X: FloatArray, training: bool, **inputs: FloatArray

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from refnn.kitspace import Ints, LayerSpace
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import FloatArray
@@ -57,6 +61,15 @@ class LastStep(Layer[tuple[int, int, int]]):
     takes = Input(ndim=3, layout="n x T x m", nonempty={1: STEPS})
     specs = {"Y": ("SEQ-LAST-FWD",), "dX": ("SEQ-LAST-BWD",)}
     can_overflow = False
+    kit = LayerSpace(
+        draws={"n": Ints(1, 4), "T": Ints(1, 5), "m": Ints(1, 3)},
+        input_shape=lambda v: (v["n"], v["T"], v["m"]),
+        sums=lambda v, s: {"Y": 2, "dX": 2},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        return X.select(1, -1)
 
     @classmethod
     def examples(cls) -> tuple[Example, ...]:
