@@ -10,6 +10,7 @@ tests check the wording of the messages; this pass checks that nothing slips thr
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import traceback
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -153,8 +154,8 @@ def _with_dtype(make: Callable[[], Any], dtype: object) -> object:
     """Rebuild the layer ``make`` builds with ``dtype`` (the factories fix everything else)."""
     layer = make()
     config = {**layer.config(), "dtype": dtype}
-    seeded = (refnn.Dense, refnn.Conv2D, refnn.LSTM, refnn.Dropout)
-    extra = {"rng": _rng()} if isinstance(layer, seeded) else {}
+    seeded = "rng" in inspect.signature(type(layer)).parameters  # any registered layer
+    extra = {"rng": _rng()} if seeded else {}
     return type(layer)(**config, **extra)
 
 
