@@ -9,7 +9,6 @@ from refnn import gradcheck
 from refnn.activations import ReLU, Sigmoid, Softmax, Tanh
 from refnn.attention import MultiHeadAttention, PositionalEncoding, ScaledDotProductAttention
 from refnn.conv import Conv2D
-from refnn.conv_transpose import ConvTranspose2D
 from refnn.dense import Dense
 from refnn.dropout import Dropout
 from refnn.flatten import Flatten
@@ -20,14 +19,11 @@ from refnn.losses import (
     BinaryCrossEntropyWithLogits,
     CrossEntropy,
     Loss,
-    MeanSquaredError,
-    MulticlassHinge,
     SoftmaxCrossEntropy,
 )
 from refnn.lstm import LSTM
 from refnn.model import Sequential, mlp
-from refnn.norm import BatchNorm, GroupNorm, LayerNorm
-from refnn.optim import Adam, AdamW, GradientDescent, Momentum, Nesterov, Optimizer, RMSprop
+from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
 from refnn.pool import AvgPool2D, MaxPool2D
 from refnn.recurrent import GRU, RNN
 from refnn.sequence import LastStep
@@ -38,35 +34,26 @@ __all__ = [
     "LSTM",
     "RNN",
     "Adam",
-    "AdamW",
     "AvgPool2D",
-    "BatchNorm",
     "BinaryCrossEntropy",
     "BinaryCrossEntropyWithLogits",
     "Conv2D",
-    "ConvTranspose2D",
     "CrossEntropy",
     "Dense",
     "Dropout",
     "Flatten",
     "GradientDescent",
-    "GroupNorm",
     "History",
     "LastStep",
     "Layer",
-    "LayerNorm",
     "Loss",
     "MaxPool2D",
-    "MeanSquaredError",
     "ModelFileError",
     "Momentum",
     "MultiHeadAttention",
-    "MulticlassHinge",
-    "Nesterov",
     "Optimizer",
     "Parameter",
     "PositionalEncoding",
-    "RMSprop",
     "ReLU",
     "ScaledDotProductAttention",
     "Sequential",
