@@ -3,12 +3,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PIP    := python -m pip install --quiet --disable-pip-version-check
+# Exact versions for the dev environment and CI; pyproject's extras state ranges for users.
+DEV_PINS    := hypothesis==6.170.15
+OLDEST_PINS := numpy==1.26.4 hypothesis==6.170.0
+# make oracle / make compare: PyTorch's CPU build, from PyTorch's CPU wheel index (the +cpu
+# local version; on PyPI Linux wheels are the CUDA build); refused if another build is there.
+TORCH_PIN   := 2.13.0
+TORCH_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_CPU    = $(BIN)/python -c "import sys, torch; sys.exit(torch.version.cuda is not None)"
+TORCH_GET    = $(BIN)/$(PIP) --extra-index-url $(TORCH_INDEX) 'torch==$(TORCH_PIN)+cpu'
 
 .PHONY: check test test-oldest docs lint typecheck pytest clean bench bench-compare compare asvcheck oracle demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/$(PIP) -e '.[dev]' $(DEV_PINS)
 	touch $(STAMP)
 
 ## check: verify every derivative by finite differences; prints the report, exits 1 on failure.
@@ -22,16 +32,18 @@ test: pytest typecheck lint asvcheck
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## test-oldest: pytest against the oldest supported numpy (the floor pyproject claims), in .venv-oldest
-OLDEST       := .venv-oldest
-OLDEST_NUMPY := 1.26.4
+## test-oldest: pytest against the oldest supported numpy and hypothesis (the floors pyproject
+## claims), in .venv-oldest
+OLDEST := .venv-oldest
 $(OLDEST)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(OLDEST)
-	$(OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 'numpy==$(OLDEST_NUMPY)'
+	$(OLDEST)/bin/$(PIP) -e '.[dev]' $(OLDEST_PINS)
 	touch $@
 
 test-oldest: $(OLDEST)/.installed
-	$(OLDEST)/bin/python -c "import numpy; assert numpy.__version__ == '$(OLDEST_NUMPY)', numpy.__version__"
+	$(OLDEST)/bin/python -m pip freeze | grep -qx -e "$(word 1,$(OLDEST_PINS))" && \
+		$(OLDEST)/bin/python -m pip freeze | grep -qx -e "$(word 2,$(OLDEST_PINS))" || \
+		{ echo "$(OLDEST) does not hold $(OLDEST_PINS)"; exit 1; }
 	$(OLDEST)/bin/python -m pytest -q
 
 typecheck: $(STAMP)
@@ -102,25 +114,24 @@ bench-compare: $(STAMP)
 		--base "$(BENCH_LOG)"/parent-*.json --head "$(BENCH_LOG)"/head-*.json || status=$$?; \
 	exit $$status
 
-## compare: refnn vs its bound and PyTorch CPU, one process (installs the pinned torch); rows
+## compare: refnn vs its bound and PyTorch CPU, one process (installs the pinned CPU torch); rows
 ## print as they are measured; STRICT=1: exit 1 when a bar is missed
 compare: $(STAMP)
-	$(BIN)/python -c "import torch" 2>/dev/null || \
-		$(BIN)/python -m pip install --disable-pip-version-check torch==2.13.0 || \
-		echo "torch==2.13.0 could not be installed: the PyTorch columns will be empty"
+	$(TORCH_CPU) 2>/dev/null || $(TORCH_GET) || \
+		echo "torch==$(TORCH_PIN)+cpu could not be installed: the PyTorch columns will be empty"
 	$(NOBLAS) PYTHONPATH="$(CURDIR)" $(BIN)/python benchmarks/compare.py $(STRICT_FLAG)
 
 ## oracle: every layer against PyTorch in float64 (installs the pinned CPU build first)
 oracle: $(STAMP)
-	$(BIN)/python -c "import torch" 2>/dev/null || \
-		$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(TORCH_CPU) 2>/dev/null || $(TORCH_GET)
+	$(TORCH_CPU) || { echo "the installed torch is not PyTorch's CPU build"; exit 1; }
 	$(BIN)/python -m pytest -q -rs -m torch
 
 ## demo: train an MLP, a CNN and an LSTM on scikit-learn's bundled data sets (nothing is
 ## downloaded); per-epoch progress, PNG plots and saved models in demo-output/
 DEMO_STAMP := $(VENV)/.installed-demo
 $(DEMO_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,demo]'
+	$(BIN)/$(PIP) -e '.[dev,demo]' $(DEV_PINS)
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
@@ -129,7 +140,7 @@ demo: $(DEMO_STAMP)
 ## docs: the API reference (Sphinx + numpydoc), warnings as errors, into docs/_build/html
 DOCS_STAMP := $(VENV)/.installed-docs
 $(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,docs]'
+	$(BIN)/$(PIP) -e '.[dev,docs]' $(DEV_PINS)
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)

@@ -2,14 +2,16 @@
 
 This module is the one place that maps a case's checked input (a layer's ``X``, ``W``, ``b``; a
 loss's ``A``; a model's ``0.W``) to the spec IDs of its derivative, and a spec ID to the refnn
-functions whose docstrings cite it (``Spec: ID``). Today the spec IDs are read off the IDs each
-case lists (``Case.specs``): the ID ending in ``-D<NAME>`` (``DENSE-DW`` for ``W``), else the
-case's backward IDs (``-BWD``, ``-GRAD``). When layer classes declare the spec ID of each
-quantity they compute, :func:`quantity_specs` reads that registry instead.
+functions whose docstrings cite it (``Spec: ID``). The IDs of a quantity come from the case's
+own IDs first (the one ending in ``-D<NAME>``: ``WINO-DW`` for a Winograd Conv2D case), then
+from the registry, the ``specs`` mapping each component class declares
+(``Dense.specs["dW"] == ("DENSE-DW",)``), then from the case's backward IDs (``-BWD``,
+``-GRAD``: a composite case's ``MODEL-BWD``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -37,11 +39,20 @@ def size(case: Case, n_inputs: int, n_elements: int) -> tuple[int, int, int]:
 
 
 def quantity_specs(case: Case, name: str) -> tuple[str, ...]:
-    """The spec IDs of the derivative with respect to input ``name`` of ``case``."""
+    """The spec IDs of the derivative with respect to input ``name`` of ``case``.
+
+    The case's own ID for it first (``WINO-DW`` for a Winograd Conv2D case, whose class
+    declares ``CONV-DW``), then the IDs the component class declares for ``d<name>`` (its
+    ``specs`` registry entry), then the case's backward IDs.
+    """
     param = name.rsplit(".", 1)[-1]
     exact = tuple(i for i in case.specs if i.rsplit("-", 1)[-1] == "D" + param.upper())
     if exact:
         return exact
+    cls = getattr(refnn, component_class(case) or "", None)
+    declared = getattr(cls, "specs", None)
+    if isinstance(declared, Mapping) and declared.get("d" + param):
+        return tuple(declared["d" + param])
     return tuple(i for i in case.specs if i.endswith(("-BWD", "-GRAD")))
 
 

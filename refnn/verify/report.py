@@ -1,9 +1,11 @@
 """The ``make check`` report: what a person scans on a terminal, and the full detail as JSON.
 
-The text has one line per case (component and configuration, within about 120 columns), failing
-cases first; then each failure in full; then the traceability in a few lines (``--trace`` adds
-one line per spec ID); then the summary. The JSON holds everything: every input's figures, the
-Taylor sweeps, the contract checks and the traceability of every spec ID.
+When cases fail, the text starts with where to look: the smallest failing components, the spec
+IDs of their failing quantities and the functions computing them, the command rerunning just
+those. Then one line per case (the figures take 60 columns beside the names), failing cases
+first; each failing case in full, smallest first; the traceability in a few lines (``--trace``
+adds one line per spec ID); the summary. The JSON holds everything: every input's figures, the
+Taylor sweeps, the contract checks, the traceability of every spec ID and the provenance.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def _where(spec_ids: Sequence[str], report: Report) -> str:
         parts.append(
             spec_id
             + (f" ({defined})" if defined else "")
-            + (f" in {', '.join(funcs)}" if funcs else "")
+            + (f", computed by {', '.join(funcs)}" if funcs else "")
         )
     return "; ".join(parts) if parts else "no spec ID known for it"
 
@@ -190,10 +192,11 @@ def headline(report: Report) -> list[str]:
         if o.error:
             out.append(f"    {o.error}")
         for a in _failing_inputs(o):
-            out.append(
-                f"    d/d{a.name}: {a.verdict}, err/tol {_ratio(a):.1e}, rel err "
-                f"{a.max_rel_error:.1e} -> spec {_where(quantity_specs(o.case, a.name), report)}"
-            )
+            out += [
+                f"    d/d{a.name}: {a.verdict}, err/tol {_ratio(a):.1e}, "
+                f"rel err {a.max_rel_error:.1e}",
+                f"      spec {_where(quantity_specs(o.case, a.name), report)}",
+            ]
         if o.result is not None and o.result.passed is False and not _failing_inputs(o):
             out.append("    the Taylor test failed: " + _where(o.case.specs, report))
         if o.contract is not None and not o.contract.passed:
