@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from refnn import LSTM, AvgPool2D, Conv2D, Dense, MaxPool2D
+from refnn import GRU, LSTM, RNN, AvgPool2D, Conv2D, Dense, MaxPool2D
 from refnn.layer import Layer
 from refnn.types import FloatArray
 from refnn.winograd import F4x4, release_scratch
@@ -302,6 +302,30 @@ def lstm(n_in: int, n_h: int, T: int, m: int, dtype: DType, torch: Any) -> dict[
     return sides
 
 
+def recurrent(
+    kind: str, n_in: int, n_h: int, T: int, m: int, dtype: DType, torch: Any
+) -> dict[str, Fn]:
+    """A GRU (3 gates) or a tanh RNN (1), forward + backward; the bound is the LSTM's products
+    with its number of gate rows."""
+    gates = 3 if kind == "GRU" else 1
+    layer = (GRU if kind == "GRU" else RNN)(n_in, n_h, rng=np.random.default_rng(0), dtype=dtype)
+    X, dH = normal((n_in, T, m), dtype, 1), normal((n_h, T, m), dtype, 2)
+    W = layer.params["W"]
+    Wx, Wh = W[:, :n_in], W[:, n_in:]
+    XH, dZ = normal((n_in + n_h, T * m), dtype, 3), normal((gates * n_h, T * m), dtype, 4)
+    h, dz = XH[n_in:, :m], dZ[:, :m]
+    products = ((1, Wx, XH[:n_in]), (T, Wh, h), (1, dZ, XH.T), (1, Wx.T, dZ), (T, Wh.T, dz))
+    sides = {"refnn": fwd_bwd(layer, X, dH), "bound": gemms(*products)}
+    if torch is not None:
+        net = (torch.nn.GRU if kind == "GRU" else torch.nn.RNN)(n_in, n_h)
+        net = net.to(getattr(torch, dtype))
+        tX = tensor(torch, X, 1, 2, 0).requires_grad_()  # T x m x n_in
+        sides["torch"] = autograd(
+            torch, lambda: net(tX)[0], [tX, *net.parameters()], tensor(torch, dH, 1, 2, 0)
+        )
+    return sides
+
+
 def pool(kind: str, c: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
     layer = (MaxPool2D if kind == "max" else AvgPool2D)(2, dtype=dtype)
     X, dA = normal((c, hw, hw, m), dtype, 1), normal((c, hw // 2, hw // 2, m), dtype, 2)
@@ -329,6 +353,14 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
         (("torch", 1.0),),
     ),
     ("LSTM", "64->128, T=50, m=64", partial(lstm, 64, 128, 50, 64), (("torch", 1.0),), ()),
+    (
+        "GRU",
+        "64->128, T=50, m=64",
+        partial(recurrent, "GRU", 64, 128, 50, 64),
+        (("torch", 1.0),),
+        (),
+    ),
+    ("RNN", "64->128, T=50, m=64", partial(recurrent, "RNN", 64, 128, 50, 64), (), ()),
     ("MaxPool2D", "2x2, 64x32x32, m=64", partial(pool, "max", 64, 32, 64), (("torch", 1.0),), ()),
     ("AvgPool2D", "2x2, 64x32x32, m=64", partial(pool, "avg", 64, 32, 64), (("torch", 1.0),), ()),
 )
