@@ -9,6 +9,7 @@ from refnn import gradcheck
 from refnn.activations import ReLU, Sigmoid, Softmax, Tanh
 from refnn.attention import MultiHeadAttention, PositionalEncoding, ScaledDotProductAttention
 from refnn.conv import Conv2D
+from refnn.conv_transpose import ConvTranspose2D
 from refnn.dense import Dense
 from refnn.dropout import Dropout
 from refnn.flatten import Flatten
@@ -38,6 +39,7 @@ __all__ = [
     "BinaryCrossEntropy",
     "BinaryCrossEntropyWithLogits",
     "Conv2D",
+    "ConvTranspose2D",
     "CrossEntropy",
     "Dense",
     "Dropout",

@@ -66,6 +66,17 @@ def as_pair(value: object, name: str, *, minimum: int) -> IntPair:
     return one, one
 
 
+def check_groups(groups: object, in_channels: int, out_channels: int) -> int:
+    """``groups`` as an int >= 1 dividing both channel counts (ValueError naming them)."""
+    g = positive_int(groups, "groups")
+    if in_channels % g or out_channels % g:
+        raise ValueError(
+            f"groups must divide in_channels and out_channels, got groups={g} for "
+            f"in_channels={in_channels} and out_channels={out_channels}"
+        )
+    return g
+
+
 def float_in(value: object, name: str, low: float, high: float, *, closed_high: bool) -> float:
     """Return ``value`` as a float in [low, high] (or [low, high) when ``closed_high`` is false)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):

@@ -21,29 +21,31 @@ from refnn._validate import IntPair
 from refnn.types import FloatArray
 
 
-def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
     """Output length of a window sweep along one axis.
 
-    Raises ValueError when the kernel is larger than the padded input.
+    Raises ValueError when the (dilated) kernel is larger than the padded input.
 
     Notes
     -----
     Spec: CONV-SIZE
 
-    n_out = floor((n + 2 p - k) / s) + 1, defined for k <= n + 2 p.
+    n_out = floor((n + 2 p - d (k - 1) - 1) / s) + 1, defined for d (k - 1) + 1 <= n + 2 p.
     """
-    padded = size + 2 * padding
-    if kernel > padded:
+    padded, extent = size + 2 * padding, dilation * (kernel - 1) + 1
+    if extent > padded:
+        spread = f" dilated by {dilation} spans {extent}" if dilation > 1 else ""
         raise ValueError(
-            f"kernel size {kernel} is larger than the padded input size {padded} "
+            f"kernel size {kernel}{spread} is larger than the padded input size {padded} "
             f"(input {size} + 2 x padding {padding})"
         )
-    return (padded - kernel) // stride + 1
+    return (padded - extent) // stride + 1
 
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Sizes of one convolution: input C x H x W (x m), kernel, stride, padding, output."""
+    """Sizes of one convolution: input C x H x W (x m), kernel, stride, padding, dilation,
+    output."""
 
     C: int
     H: int
@@ -54,23 +56,31 @@ class ConvGeometry:
     padding: IntPair
     H_out: int
     W_out: int
+    dilation: IntPair = (1, 1)
 
     @classmethod
     def of(
-        cls, shape: tuple[int, ...], kernel: IntPair, stride: IntPair, padding: IntPair
+        cls,
+        shape: tuple[int, ...],
+        kernel: IntPair,
+        stride: IntPair,
+        padding: IntPair,
+        dilation: IntPair = (1, 1),
     ) -> ConvGeometry:
         """The geometry of a C x H x W x m input (raises ValueError if the kernel does not fit)."""
         C, H, W = shape[0], shape[1], shape[2]
         kh, kw = kernel
-        if kh > H + 2 * padding[0] or kw > W + 2 * padding[1]:
+        eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+        if eh > H + 2 * padding[0] or ew > W + 2 * padding[1]:
+            spread = f" dilated by {dilation} spans ({eh}, {ew}) and" if dilation != (1, 1) else ""
             raise ValueError(
-                f"kernel (kh, kw) = {kernel} is larger than the padded input "
+                f"kernel (kh, kw) = {kernel}{spread} is larger than the padded input "
                 f"(H + 2 p_h, W + 2 p_w) = ({H + 2 * padding[0]}, {W + 2 * padding[1]}) "
                 f"for input H x W = {H} x {W} and padding {padding}"
             )
-        H_out = output_size(H, kh, stride[0], padding[0])
-        W_out = output_size(W, kw, stride[1], padding[1])
-        return cls(C, H, W, kh, kw, stride, padding, H_out, W_out)
+        H_out = output_size(H, kh, stride[0], padding[0], dilation[0])
+        W_out = output_size(W, kw, stride[1], padding[1], dilation[1])
+        return cls(C, H, W, kh, kw, stride, padding, H_out, W_out, dilation)
 
     def col_shape(self, m: int) -> IntPair:
         """Shape of col(X): (C kh kw, H_out W_out m)."""

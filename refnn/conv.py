@@ -18,7 +18,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from refnn._validate import IntPair, as_pair, check_allocatable, check_rng, positive_int
+from refnn._validate import (
+    IntPair,
+    as_pair,
+    check_allocatable,
+    check_groups,
+    check_rng,
+    positive_int,
+)
 from refnn._windows import (
     ConvGeometry as ConvGeometry,  # public here too, where the convolution uses it
 )
@@ -56,22 +63,23 @@ def im2col(X: FloatArray, geo: ConvGeometry, out: FloatArray | None = None) -> F
 
     Notes
     -----
-    Spec: CONV-COL
+    Spec: CONV-COL, CONV-DILATION
 
-    col[(c, i, j), (y, x, n)] = X_p[c, s_h y + i, s_w x + j, n]. One strided-slice copy per
-    kernel offset (i, j) and block of channels (``channel_blocks``: each channel, read kh kw
-    times, comes from memory once); the padding is never materialised: taps in it are zeroed.
+    col[(c, i, j), (y, x, n)] = X_p[c, s_h y + d_h i, s_w x + d_w j, n] (CONV-DILATION; d = 1
+    without dilation). One strided-slice copy per kernel offset (i, j) and block of channels
+    (``channel_blocks``: each channel, read kh kw times, comes from memory once); the padding
+    is never materialised: taps in it are zeroed.
     """
     m: int = X.shape[3]
     shape = geo.col_shape(m)
     col = np.empty(shape, dtype=X.dtype) if out is None else fitting(out, shape, X.dtype, "out")
     blocks = col.reshape(geo.C, geo.kh, geo.kw, geo.H_out, geo.W_out, m)
-    (sh, sw), (ph, pw) = geo.stride, geo.padding
+    (sh, sw), (ph, pw), (dh, dw) = geo.stride, geo.padding, geo.dilation
     for cs in channel_blocks(geo.C, X[0].nbytes):  # each X[c] is read kh kw times: from cache
         for i in range(geo.kh):
-            y0, y1, h0 = valid_span(i, sh, ph, geo.H, geo.H_out)
+            y0, y1, h0 = valid_span(dh * i, sh, ph, geo.H, geo.H_out)
             for j in range(geo.kw):
-                x0, x1, w0 = valid_span(j, sw, pw, geo.W, geo.W_out)
+                x0, x1, w0 = valid_span(dw * j, sw, pw, geo.W, geo.W_out)
                 block = blocks[cs, i, j]
                 block[:, y0:y1, x0:x1, :] = X[
                     cs, h0 : h0 + sh * (y1 - y0) : sh, w0 : w0 + sw * (x1 - x0) : sw, :
@@ -97,20 +105,20 @@ def col2im(dcol: FloatArray, geo: ConvGeometry, m: int) -> FloatArray:
 
     Notes
     -----
-    Spec: CONV-DX
+    Spec: CONV-DX, CONV-DILATION
 
-    dX_p[c, s_h y + i, s_w x + j, n] += dcol[(c, i, j), (y, x, n)], then the padding is dropped;
-    taps in the padding are simply skipped. One strided in-place add per kernel offset and
-    block of channels (``channel_blocks``).
+    dX_p[c, s_h y + d_h i, s_w x + d_w j, n] += dcol[(c, i, j), (y, x, n)], then the padding is
+    dropped; taps in the padding are simply skipped. One strided in-place add per kernel offset
+    and block of channels (``channel_blocks``).
     """
     dX = np.zeros((geo.C, geo.H, geo.W, m), dtype=dcol.dtype)
     blocks = dcol.reshape(geo.C, geo.kh, geo.kw, geo.H_out, geo.W_out, m)
-    (sh, sw), (ph, pw) = geo.stride, geo.padding
+    (sh, sw), (ph, pw), (dh, dw) = geo.stride, geo.padding, geo.dilation
     for cs in channel_blocks(geo.C, dX[0].nbytes):  # each dX[c] gets kh kw adds: in cache
         for i in range(geo.kh):
-            y0, y1, h0 = valid_span(i, sh, ph, geo.H, geo.H_out)
+            y0, y1, h0 = valid_span(dh * i, sh, ph, geo.H, geo.H_out)
             for j in range(geo.kw):
-                x0, x1, w0 = valid_span(j, sw, pw, geo.W, geo.W_out)
+                x0, x1, w0 = valid_span(dw * j, sw, pw, geo.W, geo.W_out)
                 rows, cols = slice(h0, h0 + sh * (y1 - y0), sh), slice(w0, w0 + sw * (x1 - x0), sw)
                 dX[cs, rows, cols] += blocks[cs, i, j, y0:y1, x0:x1]
     return dX
@@ -132,6 +140,7 @@ class ConvCache:
     col: FloatArray
     geo: ConvGeometry
     m: int
+    groups: int = 1
 
     def output_shape(self, F: int) -> tuple[int, int, int, int]:
         return F, self.geo.H_out, self.geo.W_out, self.m
@@ -144,6 +153,8 @@ def conv_forward(
     *,
     stride: IntPair = (1, 1),
     padding: IntPair = (0, 0),
+    dilation: IntPair = (1, 1),
+    groups: int = 1,
     col: FloatArray | None = None,
 ) -> tuple[FloatArray, ConvCache]:
     """2-D convolution (cross-correlation) of a batch of images.
@@ -151,9 +162,12 @@ def conv_forward(
     Parameters
     ----------
     X : ndarray, shape (C, H, W, m)
-    W : ndarray, shape (F, C, kh, kw)
+    W : ndarray, shape (F, C / groups, kh, kw)
     b : ndarray, shape (F, 1)
-    stride, padding : (int, int)
+    stride, padding, dilation : (int, int)
+    groups : int
+        C and F split into ``groups`` equal blocks; block g of the filters sees block g of the
+        channels only (CONV-GROUPS; groups = C: depthwise).
     col : ndarray, optional
         Used to hold the patch matrix if ``reusable`` (a writeable C-contiguous array of X's
         dtype, shape (C kh kw + 1, H_out W_out m); else a new one): ``Conv2D`` passes its
@@ -166,23 +180,30 @@ def conv_forward(
 
     Notes
     -----
-    Spec: CONV-FWD
+    Spec: CONV-FWD, CONV-GROUPS
 
     Z_mat = W_mat col(X) + b: one matrix product, Z_mat reshaped to F x H_out x W_out x m,
     computed as [W_mat b] [col(X); 1^T]: the bias rides in the product on a row of ones, which
-    the cache keeps, so that the backward's dW product yields db as its last column.
+    the cache keeps, so that the backward's dW product yields db as its last column. With
+    groups, one product per block (CONV-GROUPS): the rows of col(X) of channel block g are
+    contiguous, and Z's block g is W_g col_g(X), then b is added.
     """
     F: int = W.shape[0]
     m: int = X.shape[3]
-    geo = ConvGeometry.of(X.shape, (W.shape[2], W.shape[3]), stride, padding)
+    geo = ConvGeometry.of(X.shape, (W.shape[2], W.shape[3]), stride, padding, dilation)
     K, N = geo.col_shape(m)
     check_allocatable((K + 1, N), X.dtype, "the patch matrix col(X)")
     if not reusable(col, (K + 1, N), X.dtype):
         col = np.empty((K + 1, N), dtype=X.dtype)
     im2col(X, geo, out=col[:K])
     col[K] = 1
-    Z_mat: FloatArray = np.concatenate([W.reshape(F, K), b], axis=1) @ col
-    return Z_mat.reshape(F, geo.H_out, geo.W_out, m), ConvCache(col, geo, m)
+    if groups == 1:
+        Z_mat: FloatArray = np.concatenate([W.reshape(F, K), b], axis=1) @ col
+    else:
+        Z_mat = np.matmul(W.reshape(groups, F // groups, -1), col[:K].reshape(groups, -1, N))
+        Z_mat = Z_mat.reshape(F, N)
+        Z_mat += b
+    return Z_mat.reshape(F, geo.H_out, geo.W_out, m), ConvCache(col, geo, m, groups)
 
 
 def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
@@ -192,17 +213,17 @@ def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
     ----------
     dZ : ndarray, shape (F, H_out, W_out, m)
         ∂J/∂Z; it already carries the 1/m of the cost (NOTE-COST).
-    W : ndarray, shape (F, C, kh, kw)
+    W : ndarray, shape (F, C / groups, kh, kw)
     cache : ConvCache
 
     Returns
     -------
     ConvGrads
-        (dX, dW, db) of shapes (C, H, W, m), (F, C, kh, kw), (F, 1); all new arrays.
+        (dX, dW, db) of shapes (C, H, W, m), W's, (F, 1); all new arrays.
 
     Notes
     -----
-    Spec: CONV-DW, CONV-DB, CONV-DX
+    Spec: CONV-DW, CONV-DB, CONV-DX, CONV-GROUPS
 
     dW_mat = dZ_mat col^T,  db = dZ_mat 1,  dcol = W_mat^T dZ_mat,  dX = col2im(dcol).
     [dW_mat db] is one product with the cached [col; 1^T], computed as ([col; 1^T] dZ_mat^T)^T:
@@ -213,8 +234,17 @@ def conv_backward(dZ: FloatArray, W: FloatArray, cache: ConvCache) -> ConvGrads:
     read only by ``col2im`` below, never returned.
     """
     F: int = W.shape[0]
-    W_mat_T = np.ascontiguousarray(W.reshape(F, -1).T)
     dZ_mat = dZ.reshape(F, -1)
+    if cache.groups > 1:  # CONV-GROUPS: the same three products, block by block
+        g, N = cache.groups, dZ_mat.shape[1]
+        col_g = cache.col[:-1].reshape(g, -1, N)
+        dZ_g = dZ_mat.reshape(g, F // g, N)
+        dW_g = np.matmul(dZ_g, col_g.transpose(0, 2, 1))
+        dcol_g = np.matmul(W.reshape(g, F // g, -1).transpose(0, 2, 1), dZ_g)
+        db_g = dZ_mat.sum(axis=1, keepdims=True)
+        dX_g = col2im(dcol_g.reshape(-1, N), cache.geo, cache.m)
+        return ConvGrads(dX_g, dW_g.reshape(W.shape), db_g)
+    W_mat_T = np.ascontiguousarray(W.reshape(F, -1).T)
     dWb = (cache.col @ dZ_mat.T).T  # [dW_mat db], F x (C kh kw + 1)
     dW: FloatArray = dWb[:, :-1].reshape(W.shape)
     db: FloatArray = np.ascontiguousarray(dWb[:, -1:])
@@ -242,6 +272,18 @@ CONV_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] 
     (2, 2, 4, 5, (4, 5), (1, 1), (0, 0), 3, 2),
     (1, 2, 3, 2, (5, 4), (1, 1), (1, 1), 2, 0),
     (1, 1, 1, 1, (1, 1), (1, 1), (0, 0), 1, 1),
+)
+#: (C, F, H, W, kernel, stride, padding, dilation, groups, m, seed) of the direct path's dilated
+#: and grouped cases: dilation alone and with stride and padding, groups of two, depthwise
+#: (groups = C = F) and depthwise with a channel multiplier of 2, a dilated kernel spanning the
+#: whole padded input.
+VARIANT_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, Pair, int, int, int], ...] = (
+    (2, 3, 6, 6, (3, 3), (1, 1), (0, 0), (2, 2), 1, 2, 0),
+    (2, 2, 7, 6, (3, 2), (2, 1), (1, 2), (2, 3), 1, 2, 1),
+    (4, 6, 5, 5, (3, 3), (1, 1), (1, 1), (1, 1), 2, 2, 2),
+    (3, 3, 5, 4, (3, 3), (1, 2), (1, 1), (1, 1), 3, 2, 0),
+    (2, 4, 5, 5, (2, 2), (1, 1), (0, 0), (2, 1), 2, 2, 1),
+    (2, 2, 3, 3, (2, 2), (1, 1), (1, 1), (3, 3), 2, 1, 2),
 )
 #: 3 x 3 stride 1 for the Winograd F(4x4, 3x3) tiles: 2 x 2 tiles with the last ones cut, a 1 x 1
 #: output (15 of a tile's 16 outputs dropped), padding 2 on a 4 x 3 image.
@@ -272,13 +314,20 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
     stride : int or (int, int), default 1
     padding : int or (int, int), default 0
         Zero padding on each side.
+    dilation : int or (int, int), default 1
+        Spacing between kernel taps (CONV-DILATION): a kh x kw kernel spans d (k - 1) + 1.
+    groups : int, default 1
+        Channels and filters split into ``groups`` blocks, block g of the filters seeing block
+        g of the channels only (CONV-GROUPS); groups = in_channels is a depthwise convolution.
+        Both must be divisible by it. W is then (F, C / groups, kh, kw), as PyTorch's.
     rng : numpy.random.Generator
-        The only source of randomness (NOTE-RNG); He initialisation, fan_in = C kh kw.
+        The only source of randomness (NOTE-RNG); He initialisation, fan_in = C kh kw / groups.
     dtype : float64 or float32
     algorithm : {"direct", "winograd", "auto"}, default "direct"
         "direct" is the reference: im2col and three matrix products (CONV-FWD .. CONV-DX).
-        "winograd" is F(4x4, 3x3) (WINO-FWD, WINO-DW, WINO-DX), 3 x 3 kernels at stride 1;
-        "auto" takes it wherever it applies. Faster on wide layers, slower on small ones and
+        "winograd" is F(4x4, 3x3) (WINO-FWD, WINO-DW, WINO-DX), 3 x 3 kernels at stride 1,
+        without dilation or groups (refused by name otherwise); "auto" takes it wherever it
+        applies. Faster on wide layers, slower on small ones and
         ten times less precise in float32 (README, specs/conv.md).
 
     Notes
@@ -338,6 +387,8 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         *,
         stride: int | IntPair = 1,
         padding: int | IntPair = 0,
+        dilation: int | IntPair = 1,
+        groups: int = 1,
         rng: np.random.Generator,
         dtype: DTypeLike = np.float64,
         algorithm: str = "direct",
@@ -348,19 +399,23 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = as_pair(stride, "stride", minimum=1)
         self.padding = as_pair(padding, "padding", minimum=0)
-        self.algorithm = _algorithm(algorithm, self.kernel_size, self.stride)
+        self.dilation = as_pair(dilation, "dilation", minimum=1)
+        self.groups = check_groups(groups, self.in_channels, self.out_channels)
+        self.algorithm = _algorithm(
+            algorithm, self.kernel_size, self.stride, self.dilation, self.groups
+        )
         rng = check_rng(rng)
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
-        check_allocatable(shape, self.dtype, "W (out_channels, in_channels, *kernel_size)")
+        shape = self.param_shapes(self.config())["W"]
+        check_allocatable(shape, self.dtype, "W (out_channels, in_channels / groups, *kernel_size)")
         kh, kw = self.kernel_size
-        fan_in, fan_out = self.in_channels * kh * kw, self.out_channels * kh * kw
+        fan_in, fan_out = shape[1] * kh * kw, self.out_channels // self.groups * kh * kw
         W = init_weights(shape, fan_in, fan_out, rng=rng, scheme="he", dtype=self.dtype)
         self.params = {"W": W, "b": np.zeros((self.out_channels, 1), dtype=self.dtype)}
 
     @classmethod
     def param_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
         F, C, (kh, kw) = config["out_channels"], config["in_channels"], config["kernel_size"]
-        return {"W": (F, C, kh, kw), "b": (F, 1)}
+        return {"W": (F, C // config.get("groups", 1), kh, kw), "b": (F, 1)}
 
     @classmethod
     def examples(cls) -> tuple[Example, ...]:
@@ -375,7 +430,7 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
                     if fast
                     else f"{C}->{F} {H}x{W} k={k[0]}x{k[1]} s={s[0]},{s[1]} p={p[0]},{p[1]} m={m}"
                 )
-                kwargs = {"stride": s, "padding": p, "algorithm": algorithm}
+                kwargs: dict[str, Any] = {"stride": s, "padding": p, "algorithm": algorithm}
                 specs = WINO_IDS if algorithm == "winograd" else DIRECT_IDS
                 out.append(Example(label, (C, H, W, m), (C, F, k), kwargs, seed, specs=specs))
         out.append(
@@ -398,13 +453,22 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
                 specs=DIRECT_IDS,
             )
         )
+        for C, F, H, W, k, s, p, d, g, m, seed in VARIANT_CONFIGS:
+            label = (
+                f"{C}->{F} {H}x{W} k={k[0]}x{k[1]} s={s[0]},{s[1]} p={p[0]},{p[1]} "
+                f"d={d[0]},{d[1]} groups={g} m={m}"
+            )
+            kwargs = {"stride": s, "padding": p, "dilation": d, "groups": g}
+            specs = (*DIRECT_IDS, *(("CONV-DILATION",) if d != (1, 1) else ()))
+            specs = (*specs, *(("CONV-GROUPS",) if g > 1 else ()))
+            out.append(Example(label, (C, H, W, m), (C, F, k), kwargs, seed, specs=specs))
         return tuple(out)
 
     def _forward(
         self, X: FloatArray, training: bool, **inputs: FloatArray
     ) -> tuple[FloatArray, ConvCache | WinogradCache]:
         W, b = self.params["W"], self.params["b"]
-        geo = ConvGeometry.of(X.shape, self.kernel_size, self.stride, self.padding)
+        geo = ConvGeometry.of(X.shape, self.kernel_size, self.stride, self.padding, self.dilation)
         Z_shape = (self.out_channels, geo.H_out, geo.W_out, X.shape[3])
         check_allocatable(
             Z_shape, self.dtype, f"Z (out_channels, H_out, W_out, m) for padding {self.padding}"
@@ -415,7 +479,16 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         del old  # what is not reused is freed before the new cache is made (peak memory)
         if self.algorithm == "winograd":
             return winograd_forward(X, W, b, padding=self.padding, V=V)
-        return conv_forward(X, W, b, stride=self.stride, padding=self.padding, col=col)
+        return conv_forward(
+            X,
+            W,
+            b,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            col=col,
+        )
 
     def _backward(
         self, dY: FloatArray, cache: ConvCache | WinogradCache
@@ -434,20 +507,25 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
             "kernel_size": list(self.kernel_size),
             "stride": list(self.stride),
             "padding": list(self.padding),
+            "dilation": list(self.dilation),
+            "groups": self.groups,
             "algorithm": self.algorithm,
             **super().config(),
         }
 
 
-def _algorithm(algorithm: object, kernel: IntPair, stride: IntPair) -> str:
+def _algorithm(
+    algorithm: object, kernel: IntPair, stride: IntPair, dilation: IntPair, groups: int
+) -> str:
     """The algorithm a Conv2D uses: "direct" or "winograd" (ValueError if it cannot apply)."""
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    applies = kernel == (3, 3) and stride == (1, 1)
+    applies = kernel == (3, 3) and stride == (1, 1) and dilation == (1, 1) and groups == 1
     if algorithm == "winograd" and not applies:
         raise ValueError(
-            f"algorithm 'winograd' needs kernel_size 3 and stride 1, got kernel_size {kernel} "
-            f"and stride {stride} (use 'direct' or 'auto')"
+            "algorithm 'winograd' needs kernel_size 3, stride 1, dilation 1 and groups 1, got "
+            f"kernel_size {kernel}, stride {stride}, dilation {dilation} and groups {groups} "
+            "(use 'direct' or 'auto')"
         )
     if algorithm == "auto":
         return "winograd" if applies else "direct"

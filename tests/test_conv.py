@@ -640,6 +640,8 @@ def test_config_records_the_algorithm_and_rebuilds_the_layer(
         "kernel_size": k,
         "stride": [stride] * 2,
         "padding": [0, 1],
+        "dilation": [1, 1],
+        "groups": 1,
         "algorithm": used,
         "dtype": "float64",
     }
@@ -684,7 +686,7 @@ def test_config_records_the_algorithm_and_rebuilds_the_layer(
         (
             {"algorithm": "winograd", "stride": 2},
             ValueError,
-            r"'winograd' needs kernel_size 3 and stride 1.*stride \(2, 2\)",
+            r"'winograd' needs kernel_size 3, stride 1, .*stride \(2, 2\)",
         ),
         (
             {"algorithm": "winograd", "kernel_size": 5},
@@ -695,12 +697,12 @@ def test_config_records_the_algorithm_and_rebuilds_the_layer(
         (
             {"kernel_size": 2**63},
             ValueError,
-            r"W \(out_channels, in_channels, \*kernel_size\) of shape \(3, 2, 9223372036854775808",
+            r"W \(out_channels, in_channels / groups, \*kernel_size\) of shape \(3, 2, 9223372036854775808",
         ),
         (
             {"in_channels": 10**6, "out_channels": 10**6},
             ValueError,
-            r"W \(out_channels, in_channels, \*kernel_size\) .* GiB, more than",
+            r"W \(out_channels, in_channels / groups, \*kernel_size\) .* GiB, more than",
         ),
     ],
 )

@@ -68,7 +68,20 @@ def example_objective(cls: type[Any], example: Example) -> Objective:
         if cls.categorical and cls.takes_probabilities:  # probabilities from a softmax
             return ce_objective(make, example.labels, example.seed, (k, m))
         logits = not cls.takes_probabilities
-        return loss_objective(make, logits, example.labels, example.seed, dtype, (k, m))
+        weights = None
+        if "weights" in example.inputs:  # fixed per-example weights in [0, 2], one of them 0
+            w_rng = np.random.default_rng(example.seed + 7)
+            weights = w_rng.uniform(0.0, 2.0, example.inputs["weights"])
+            weights.flat[0] = 0.0
+        return loss_objective(
+            make,
+            logits,
+            "real" if cls.real_targets else example.labels,
+            example.seed,
+            dtype,
+            (k, m),
+            weights=weights,
+        )
     rng = np.random.default_rng(example.seed + 7)
     inputs = {k: np.tanh(rng.standard_normal(shape)) for k, shape in example.inputs.items()}
     return layer_objective(
@@ -136,6 +149,12 @@ def layer_objective(
     for key, value in layer.params.items():  # random biases ("b", a GRU's "b_ih", "b_hh"),
         if key == "b" or key.startswith("b_"):  # not the init's: db is checked at a generic point
             value[...] = 0.5 * rng.standard_normal(value.shape)
+    for key, value in layer.params.items():  # a normalisation's scale and shift, off 1 and 0
+        if key in ("gamma", "beta"):
+            value[...] = (key == "gamma") + 0.5 * rng.standard_normal(value.shape)
+    if layer.buffers:  # running statistics off their init: inference at a generic point too
+        warm = 3.0 * random_input(x, (*shape[:-1], shape[-1] + 2), seed + 3, scale) + 1.0
+        layer.forward(warm.astype(dtype), training=True)
     if isinstance(layer, Dropout) or callable(getattr(layer, "freeze_mask", None)):
         layer.freeze_mask()  # the first training forward draws the mask, every later one reuses it
     if after_other_batch:
@@ -146,9 +165,13 @@ def layer_objective(
     return layer_problem(layer, X, seed=seed, training=training, extra=extra)
 
 
-def labels(kind: LabelKind, k: int, m: int, seed: int) -> FloatArray:
-    """``binary`` (0/1), ``one-hot`` columns, or ``soft`` columns (every entry > 0, sum 1)."""
+def labels(kind: LabelKind | Literal["real"], k: int, m: int, seed: int) -> FloatArray:
+    """``binary`` (0/1), ``one-hot`` columns, ``soft`` columns (every entry > 0, sum 1), or
+    ``real`` targets (N(0, 1), for a loss of real targets such as MSE)."""
     rng = np.random.default_rng(seed + 100)
+    if kind == "real":
+        real: FloatArray = rng.standard_normal((k, m))
+        return real
     if kind == "binary":
         return (rng.random((k, m)) < 0.5).astype(np.float64)
     if kind == "one-hot":
@@ -161,16 +184,19 @@ def labels(kind: LabelKind, k: int, m: int, seed: int) -> FloatArray:
 def loss_objective(
     make: Callable[[], Loss],
     logits: bool,
-    label_kind: LabelKind,
+    label_kind: LabelKind | Literal["real"],
     seed: int,
     dtype: DTypeLike = np.float64,
     shape: tuple[int, int] = (4, 5),
+    weights: FloatArray | None = None,
 ) -> Objective:
-    """J = loss(A, Y) for A k x m: probabilities in [0.1, 0.9], or logits 3 N(0, 1)."""
+    """J = loss(A, Y) for A k x m: probabilities in [0.1, 0.9], or logits 3 N(0, 1); with
+    ``weights``, per-example weights held fixed (LOSS-WEIGHTS)."""
     rng = np.random.default_rng(seed)
     A = 3.0 * rng.standard_normal(shape) if logits else rng.uniform(0.1, 0.9, shape)
     Y = labels(label_kind, *shape, seed)
-    return loss_problem(make(), A.astype(dtype), Y.astype(dtype))
+    w = None if weights is None else weights.astype(dtype)
+    return loss_problem(make(), A.astype(dtype), Y.astype(dtype), weights=w)
 
 
 def ce_objective(
