@@ -82,6 +82,18 @@ class Dense(Layer[FloatArray]):
     Notes
     -----
     X is (n_in, m), Y = Z is (n_out, m) (DENSE-FWD); the cache is X itself, by reference.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import refnn
+    >>> layer = refnn.Dense(3, 2, rng=np.random.default_rng(0))
+    >>> X = np.ones((3, 5))  # 3 features, 5 examples (columns)
+    >>> layer.forward(X).shape
+    (2, 5)
+    >>> dX = layer.backward(np.ones((2, 5)))
+    >>> dX.shape, layer.grads["W"].shape, layer.grads["b"].shape
+    ((3, 5), (2, 3), (2, 1))
     """
 
     takes = Input(ndim=2, leading=("n_in",), layout="n_in x m")

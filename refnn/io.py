@@ -86,6 +86,18 @@ def save(model: Sequential, path: PathLike, *, layers: Classes = ()) -> None:
         Application classes (pass them to ``load`` too).
 
     Spec: IO-FORMAT, IO-FINITE, IO-ATOMIC
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> import refnn
+    >>> model = refnn.mlp([2, 3, 1], rng=np.random.default_rng(0))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.npz"
+    >>> refnn.save(model, path)
+    >>> X = np.ones((2, 4))
+    >>> bool(np.array_equal(refnn.load(path).forward(X), model.forward(X)))
+    True
     """
     name = _check_path(path)
     if not isinstance(model, Sequential):

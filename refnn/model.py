@@ -31,6 +31,18 @@ class Sequential:
 
     Forward: A^[0] = X, A^[l] = layer_l(A^[l-1]). Backward runs the chain rule in reverse:
     dA^[l-1] = layer_l.backward(dA^[l]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import refnn
+    >>> rng = np.random.default_rng(0)
+    >>> model = refnn.Sequential(
+    ...     [refnn.Dense(2, 4, rng=rng), refnn.ReLU(), refnn.Dense(4, 1, rng=rng), refnn.Sigmoid()]
+    ... )
+    >>> A = model.forward(np.zeros((2, 3)))  # 3 examples
+    >>> A.shape, bool(np.allclose(A, 0.5))  # zero input, zero biases: sigmoid(0)
+    ((1, 3), True)
     """
 
     def __init__(self, layers: Sequence[Layer[Any]]) -> None:

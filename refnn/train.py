@@ -91,6 +91,19 @@ def fit(
     For each batch B: ``A = model(X_B)``, ``J_B = loss(A, Y_B) + (l2/(2m)) Σ ||W||²``,
     ``dA = ∂J_B/∂A``, ``model.backward(dA)``, ``dW += (l2/m) W``, ``θ := update(θ, dθ)``. The
     epoch's cost is ``Σ_B |B| J_B / m``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import refnn
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((2, 100))
+    >>> Y = (X[0:1] > 0).astype(np.float64)  # 1 x 100 labels
+    >>> model = refnn.mlp([2, 8, 1], rng=rng)
+    >>> loss, optimizer = refnn.BinaryCrossEntropy(), refnn.GradientDescent(0.5)
+    >>> history = refnn.fit(model, loss, optimizer, X, Y, epochs=100)
+    >>> history.cost[-1] < history.cost[0], float(np.mean(refnn.predict(model, X) == Y)) > 0.9
+    (True, True)
     """
     instance_of(model, Sequential, "model", "Sequential([...]) or mlp([...])")
     instance_of(loss, Loss, "loss", "BinaryCrossEntropy()")

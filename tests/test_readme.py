@@ -1,5 +1,6 @@
 """The README and the guides say what a user gets: their examples run as written and print what
-they say they print, and the output they quote is what refnn prints.
+they say they print, the output they quote is what refnn prints, and the examples in the main
+entry points' docstrings run as doctests.
 
 Quoted figures that depend on the machine (its CPU and BLAS round differently; the time) are
 marked ``~`` in the quote: there the printed figure must be a number within a factor of 10 of the
@@ -9,6 +10,7 @@ Everything else must match word for word.
 
 from __future__ import annotations
 
+import doctest
 import math
 import re
 from pathlib import Path
@@ -16,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refnn.gradcheck import check_vjp
+import refnn
+import refnn.testing
+from refnn.gradcheck import check_grad, check_vjp
 from refnn.verify.report import _row, format_report
 from refnn.verify.run import Report
 from refnn.verify.trace import build_trace
@@ -152,3 +156,27 @@ def test_the_quoted_gradcheck_failure_is_what_it_prints() -> None:
     result = check_vjp(_layer_norm, _without_the_variance_term, {"x": x})
     assert not result.passed
     assert same(quote, result.arrays[0].message()), result.arrays[0].message()
+
+
+#: The entry points whose docstrings carry an Examples section (rendered in the API pages).
+DOCTESTED: list[object] = [
+    check_grad,
+    check_vjp,
+    refnn.testing.check_layer,
+    refnn.Dense,
+    refnn.Sequential,
+    refnn.fit,
+    refnn.save,
+]
+
+
+@pytest.mark.parametrize("obj", DOCTESTED, ids=lambda o: getattr(o, "__qualname__", str(o)))
+def test_docstring_examples_run(obj: object, capsys: pytest.CaptureFixture[str]) -> None:
+    name = getattr(obj, "__qualname__", str(obj))
+    tests = [t for t in doctest.DocTestFinder(recurse=False).find(obj, name) if t.examples]
+    assert tests, f"{name}'s docstring has no example"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    report = capsys.readouterr().out
+    assert runner.failures == 0, report

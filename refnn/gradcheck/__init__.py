@@ -138,6 +138,18 @@ def check_grad(
         non-deterministic f or grad, an out-of-range option.
 
     Spec: GC-TOL, GC-INPUTS, GC-NOISE
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refnn.gradcheck import check_grad
+    >>> x = np.random.default_rng(0).standard_normal((3, 4))
+    >>> result = check_grad(lambda x: float(np.sum(x**3)), lambda x: [3 * x**2], {"x": x})
+    >>> result.passed
+    True
+    >>> wrong = check_grad(lambda x: float(np.sum(x**3)), lambda x: [2 * x**2], {"x": x})
+    >>> wrong.passed, wrong.arrays[0].verdict
+    (False, 'WRONG')
     """
     callable_option("f", f)
     callable_option("grad", grad)
@@ -210,6 +222,15 @@ def check_vjp(
         As :func:`check_grad`.
 
     Spec: GC-VJP
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refnn.gradcheck import check_vjp
+    >>> x = np.random.default_rng(0).standard_normal((2, 3))
+    >>> result = check_vjp(np.tanh, lambda dy, x: [dy * (1 - np.tanh(x) ** 2)], {"x": x})
+    >>> result.passed
+    True
     """
     callable_option("f", f)
     callable_option("vjp", vjp)

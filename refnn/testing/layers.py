@@ -318,6 +318,20 @@ def check_layer(
     Notes
     -----
     Spec: TEST-LAYER, TEST-TOL-ABS, TEST-TOL-TERMS
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refnn.testing import check_layer
+    >>> class MyReLU:  # in refnn's layout (examples last), the default
+    ...     def __init__(self, config, params):  # ReLU has no parameters
+    ...         pass
+    ...     def forward(self, X):
+    ...         self.X = X
+    ...         return np.maximum(X, 0)
+    ...     def backward(self, dY):
+    ...         return dY * (self.X > 0), {}  # dX, and no parameter gradients
+    >>> check_layer("ReLU", MyReLU, max_examples=10)  # returns None: they agree
     """
     case = CASES[check_name(name, CASES, "name")]
     dt, chosen = check_dtype(dtype), check_layout(layout)
