@@ -24,6 +24,7 @@ from refnn.losses import (
 )
 from refnn.lstm import LSTM
 from refnn.model import Sequential, mlp
+from refnn.norm import BatchNorm, GroupNorm, LayerNorm
 from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
 from refnn.pool import AvgPool2D, MaxPool2D
 from refnn.recurrent import GRU, RNN
@@ -36,6 +37,7 @@ __all__ = [
     "RNN",
     "Adam",
     "AvgPool2D",
+    "BatchNorm",
     "BinaryCrossEntropy",
     "BinaryCrossEntropyWithLogits",
     "Conv2D",
@@ -45,9 +47,11 @@ __all__ = [
     "Dropout",
     "Flatten",
     "GradientDescent",
+    "GroupNorm",
     "History",
     "LastStep",
     "Layer",
+    "LayerNorm",
     "Loss",
     "MaxPool2D",
     "ModelFileError",
