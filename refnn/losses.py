@@ -6,13 +6,19 @@ Binary cross-entropy takes probabilities (``BinaryCrossEntropy``) or logits
 are exact for every finite logit; prefer them for training. Every loss takes
 ``soft_labels=False``: hard labels in {0, 1} (one-hot columns for the categorical losses), or
 with ``soft_labels=True`` any value in [0, 1] (columns that are probability vectors).
+
+``MeanSquaredError`` (MSE-*) takes any real targets; ``MulticlassHinge`` (HINGE-*, the SVM loss)
+takes scores and one-hot columns. ``BinaryCrossEntropyWithLogits`` and ``SoftmaxCrossEntropy``
+take per-example weights, ``forward(Z, Y, weights=w)``, normalised by m or by their sum
+(``weight_norm``, LOSS-WEIGHTS).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -22,6 +28,8 @@ from refnn._validate import (
     check_classes,
     check_labels,
     column_sums_one,
+    float_in,
+    refuse_nonfinite,
     refuse_overflow,
     resolve_dtype,
 )
@@ -176,6 +184,183 @@ def softmax_ce_backward(Z: FloatArray, Y: FloatArray) -> FloatArray:
     return dZ
 
 
+def mse_cost(A: FloatArray, Y: FloatArray) -> float:
+    """Mean squared error, summed over outputs and averaged over examples.
+
+    Notes
+    -----
+    Spec: MSE-COST
+
+    J = (1/m) Σ_ij (a_ij - y_ij)²; PyTorch's ``MSELoss()`` (mean over all k m elements) is
+    J / k. A cost beyond the dtype's range raises ValueError.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        D = A - Y
+        J = np.sum(D * D) / A.shape[-1]
+    return float(refuse_overflow(np.asarray(J), "the squared error J"))
+
+
+def mse_backward(A: FloatArray, Y: FloatArray) -> FloatArray:
+    """Gradient of the mean squared error with respect to the predictions.
+
+    Notes
+    -----
+    Spec: MSE-GRAD
+
+    dA = (2/m) (A - Y).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        dA: FloatArray = 2.0 * (A - Y) / A.shape[-1]
+    return refuse_overflow(dA, "the squared error's gradient dA")
+
+
+def hinge_terms(Z: FloatArray, Y: FloatArray, margin: float) -> FloatArray:
+    """The hinge terms max(0, Δ + s_j - s_y) of each class j, 0 for the correct class.
+
+    Notes
+    -----
+    Spec: HINGE-COST
+
+    s_y = Σ_j y_j s_j per column (Y one-hot); a term at exactly 0 (the kink) is inactive.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms: FloatArray = (margin + Z) - np.sum(Y * Z, axis=0, keepdims=True)
+    terms[(Y != 0) | ~(terms > 0)] = 0.0
+    return terms
+
+
+def hinge_cost(Z: FloatArray, Y: FloatArray, margin: float = 1.0) -> float:
+    """Multiclass hinge (SVM) loss of scores Z against one-hot Y, averaged over examples.
+
+    Notes
+    -----
+    Spec: HINGE-COST
+
+    J = (1/m) Σ_i Σ_{j != y_i} max(0, Δ + s_ji - s_{y_i i}); PyTorch's ``MultiMarginLoss``
+    (p=1) is J / k. A cost beyond the dtype's range raises ValueError.
+    """
+    terms = hinge_terms(Z, Y, margin)
+    with np.errstate(over="ignore", invalid="ignore"):
+        J = np.sum(terms / Z.shape[-1])
+    return float(refuse_overflow(np.asarray(J), "the hinge loss J"))
+
+
+def hinge_backward(Z: FloatArray, Y: FloatArray, margin: float = 1.0) -> FloatArray:
+    """Subgradient of the multiclass hinge loss with respect to the scores.
+
+    Notes
+    -----
+    Spec: HINGE-GRAD
+
+    dZ_j = (1/m) 1[Δ + s_j - s_y > 0] for j != y, dZ_y = -(1/m) (the number of those); a term
+    exactly 0 counts as inactive (the derivative from below).
+    """
+    active = (hinge_terms(Z, Y, margin) > 0).astype(Z.dtype)
+    dZ: FloatArray = (active - Y * np.sum(active, axis=0, keepdims=True)) / Z.shape[-1]
+    return dZ
+
+
+#: How weighted example losses are normalised (LOSS-WEIGHTS): by m, or by the sum of the weights.
+WeightNorm = Literal["m", "sum"]
+
+
+def example_coefficients(w: FloatArray, weight_norm: WeightNorm) -> FloatArray:
+    """The coefficient c_i of each example's loss: w_i / m, or w_i / Σ w.
+
+    Notes
+    -----
+    Spec: LOSS-WEIGHTS
+
+    c = w / m (weight_norm "m") or w / Σ_l w_l ("sum"), w a length-m vector of weights >= 0.
+    """
+    total = w.shape[-1] if weight_norm == "m" else np.sum(w)
+    c: FloatArray = w / total
+    return c
+
+
+def bce_logits_weighted_cost(Z: FloatArray, Y: FloatArray, c: FloatArray) -> float:
+    """Weighted BCE of σ(Z) from the logits: each example's loss times its coefficient.
+
+    Notes
+    -----
+    Spec: BCE-LOGITS-COST, LOSS-WEIGHTS
+
+    J = Σ_i c_i Σ_j [ max(z_ji, 0) - z_ji y_ji + log(1 + e^{-|z_ji|}) ], c from
+    :func:`example_coefficients` (broadcast over the outputs).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = (np.maximum(Z, 0) - Z * Y) * c + np.log1p(np.exp(-np.abs(Z))) * c
+        J = np.sum(terms)
+    return float(refuse_overflow(np.asarray(J), "the binary cross-entropy J"))
+
+
+def bce_logits_weighted_backward(Z: FloatArray, Y: FloatArray, c: FloatArray) -> FloatArray:
+    """Gradient of the weighted fused sigmoid + BCE with respect to the logits.
+
+    Notes
+    -----
+    Spec: BCE-LOGITS-GRAD, LOSS-WEIGHTS
+
+    dZ = c ⊙ (σ(Z) - Y), c broadcast over the outputs.
+    """
+    dZ: FloatArray = (sigmoid(Z) - Y) * c
+    return dZ
+
+
+def softmax_ce_weighted_cost(Z: FloatArray, Y: FloatArray, c: FloatArray) -> float:
+    """Weighted cross-entropy of softmax(Z) from the logits.
+
+    Notes
+    -----
+    Spec: SOFTMAX-CE-COST, LOSS-WEIGHTS
+
+    J = -Σ_i c_i Σ_j y_ji log softmax(z_i)_j, through :func:`log_softmax`.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        J = -np.sum(Y * log_softmax(Z) * c, where=Y != 0)
+    return float(refuse_overflow(np.asarray(J), "the cross-entropy J"))
+
+
+def softmax_ce_weighted_backward(Z: FloatArray, Y: FloatArray, c: FloatArray) -> FloatArray:
+    """Gradient of the weighted fused softmax + cross-entropy with respect to the logits.
+
+    Notes
+    -----
+    Spec: SOFTMAX-CE-GRAD, LOSS-WEIGHTS
+
+    dZ = c ⊙ (softmax(Z) - Y), c broadcast over the class axis.
+    """
+    dZ = softmax(Z)
+    dZ -= Y
+    dZ *= c
+    return dZ
+
+
+def check_weights(
+    weights: object, m: int, dtype: np.dtype[Any], weight_norm: WeightNorm
+) -> FloatArray:
+    """Per-example weights as a length-m vector of ``dtype``: shape (m,) or (1, m), finite and
+    >= 0, and not all 0 for ``weight_norm="sum"`` (ValueError/TypeError naming what came)."""
+    w = as_input(weights, "weights", dtype=dtype)
+    if w.shape not in ((m,), (1, m)):
+        raise ValueError(
+            f"weights must have shape (m,) or (1, m) = ({m},) or (1, {m}) (one per example), "
+            f"got {w.shape}"
+        )
+    if np.any(w < 0):
+        raise ValueError(f"weights must be >= 0, got values such as {w[w < 0][:3]}")
+    w = w.reshape(m)
+    if weight_norm == "sum":
+        with np.errstate(over="ignore"):
+            total = np.sum(w)
+        refuse_nonfinite(np.asarray(total), "the sum of the weights", " (scale the weights down)")
+        if total == 0:
+            raise ValueError(
+                'weights must not all be 0 with weight_norm="sum" (J divides by their sum)'
+            )
+    return w
+
+
 #: How far a column of CrossEntropy's A may sum from 1: rounding and a gradient check's step on
 #: one entry (at most 1e-5 in float64, 8.2e-3 in float32) stay inside; unnormalised scores or
 #: the wrong class axis do not.
@@ -206,6 +391,10 @@ class Loss(Cached, ABC):
     categorical = False
     #: A must hold probabilities (not logits).
     takes_probabilities = False
+    #: Y may hold any finite reals (regression targets) instead of labels.
+    real_targets: ClassVar[bool] = False
+    #: ``forward`` takes per-example ``weights`` (LOSS-WEIGHTS).
+    takes_weights: ClassVar[bool] = False
     #: How the kit (refnn.testing) draws A and Y (TEST-SPACE); None: not in the kit.
     kit: ClassVar[LossSpace | None] = None
 
@@ -242,23 +431,44 @@ class Loss(Cached, ABC):
             Example(f"4x5 {hard}".replace(" binary", ""), (4, 5), labels=hard, float32=True),
         )
 
-    def forward(self, A: FloatArray, Y: FloatArray) -> float:
-        """Return the cost J of predictions A (outputs x m) against labels Y (same shape)."""
+    def forward(self, A: FloatArray, Y: FloatArray, *, weights: FloatArray | None = None) -> float:
+        """Return the cost J of predictions A (outputs x m) against labels Y (same shape).
+
+        ``weights`` (shape (m,) or (1, m), >= 0): per-example weights, for the losses that take
+        them (``takes_weights``, LOSS-WEIGHTS); the others refuse them (TypeError).
+        """
+        if weights is not None and not self.takes_weights:
+            raise TypeError(
+                f"{type(self).__name__} takes no weights (the losses with per-example weights: "
+                "BinaryCrossEntropyWithLogits, SoftmaxCrossEntropy)"
+            )
         A_arr = as_input(A, "A", dtype=self.dtype, min_ndim=2 if self.categorical else 1)
         if self.categorical:
             check_classes(A_arr, "A")
         if self.takes_probabilities:
             self._check_probabilities(A_arr)
-        Y_arr = check_labels(
-            Y, A_arr.shape, self.dtype, soft=self.soft_labels, columns=self.categorical
-        )
-        self._hold((A_arr, Y_arr), watch(A=A_arr, Y=Y_arr), A_arr.shape)
-        return self._cost(A_arr, Y_arr)
+        if self.real_targets:
+            Y_arr = as_input(Y, "Y", ndim=A_arr.ndim, dtype=self.dtype)
+            if Y_arr.shape != A_arr.shape:
+                raise ValueError(
+                    f"Y must have the prediction's shape {A_arr.shape}, got {Y_arr.shape}"
+                )
+        else:
+            Y_arr = check_labels(
+                Y, A_arr.shape, self.dtype, soft=self.soft_labels, columns=self.categorical
+            )
+        if weights is None:
+            self._hold((A_arr, Y_arr, None), watch(A=A_arr, Y=Y_arr), A_arr.shape)
+            return self._cost(A_arr, Y_arr)
+        w = check_weights(weights, A_arr.shape[-1], self.dtype, self._weight_norm())
+        c = example_coefficients(w, self._weight_norm())
+        self._hold((A_arr, Y_arr, c), watch(A=A_arr, Y=Y_arr, weights=w), A_arr.shape)
+        return self._weighted_cost(A_arr, Y_arr, c)
 
     def backward(self) -> FloatArray:
         """Return dA = ∂J/∂A for the last forward (the 1/m is included here, NOTE-COST)."""
-        A, Y = self._take().cache
-        return self._grad(A, Y)
+        A, Y, c = self._take().cache
+        return self._grad(A, Y) if c is None else self._weighted_grad(A, Y, c)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-serialisable)."""
@@ -281,6 +491,75 @@ class Loss(Cached, ABC):
 
     @abstractmethod
     def _grad(self, A: FloatArray, Y: FloatArray, /) -> FloatArray: ...
+
+    # the hooks of the losses that take weights (``takes_weights``; forward refuses the others)
+
+    def _weight_norm(self) -> WeightNorm:
+        raise NotImplementedError
+
+    def _weighted_cost(self, A: FloatArray, Y: FloatArray, c: FloatArray, /) -> float:
+        raise NotImplementedError
+
+    def _weighted_grad(self, A: FloatArray, Y: FloatArray, c: FloatArray, /) -> FloatArray:
+        raise NotImplementedError
+
+
+class WeightedLoss(Loss, ABC):
+    """A loss whose ``forward`` also takes per-example weights (LOSS-WEIGHTS).
+
+    Parameters
+    ----------
+    soft_labels : bool
+        As for :class:`Loss`.
+    weight_norm : {"m", "sum"}
+        How the weighted example losses are normalised: J = (1/m) Σ w_i L_i ("m", the default;
+        PyTorch's ``BCEWithLogitsLoss(weight=)``), or J = Σ w_i L_i / Σ w_i ("sum"; PyTorch's
+        ``CrossEntropyLoss(weight=)`` with w_i the class weight of example i's class; a 0/1
+        mask gives the mean over the kept examples). Without weights J is the unweighted mean.
+    dtype : float64 or float32
+    """
+
+    takes_weights = True
+
+    def __init__(
+        self,
+        *,
+        soft_labels: bool = False,
+        weight_norm: WeightNorm = "m",
+        dtype: DTypeLike = np.float64,
+    ) -> None:
+        super().__init__(soft_labels=soft_labels, dtype=dtype)
+        if not isinstance(weight_norm, str) or weight_norm not in ("m", "sum"):
+            raise ValueError(f'weight_norm must be "m" or "sum", got {weight_norm!r}')
+        self.weight_norm: WeightNorm = weight_norm
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """The unweighted cases (which verify the unweighted IDs) and weighted ones: weights of
+        shape (m,) drawn in [0, 2] with a 0 (``inputs={"weights": ...}``: held fixed, not
+        differentiated), normalised by m and by their sum."""
+        plain = tuple(i for ids in cls.specs.values() for i in ids if i != "LOSS-WEIGHTS")
+        hard: LabelKind = "one-hot" if cls.categorical else "binary"
+        weighted = (
+            Example(
+                f"4x5 {kind} weights/{norm} seed={seed}".replace(" binary", ""),
+                (4, 5),
+                (),
+                {"soft_labels": kind == "soft", "weight_norm": norm},
+                seed,
+                labels=kind,
+                inputs={"weights": (5,)},
+            )
+            for seed, kind, norm in ((0, hard, "m"), (1, "soft", "sum"), (2, hard, "sum"))
+        )
+        return (*(replace(e, specs=plain) for e in super().examples()), *weighted)
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-serialisable)."""
+        return {**super().config(), "weight_norm": self.weight_norm}
+
+    def _weight_norm(self) -> WeightNorm:
+        return self.weight_norm
 
 
 def _bce_terms(A: FloatArray, Y: FloatArray) -> tuple[float, FloatArray]:
@@ -321,14 +600,15 @@ class BinaryCrossEntropy(Loss):
 
 
 @register
-class BinaryCrossEntropyWithLogits(Loss):
+class BinaryCrossEntropyWithLogits(WeightedLoss):
     """Sigmoid fused with binary cross-entropy, taking logits Z (BCE-LOGITS-COST, -GRAD).
 
     Use it in place of a final ``Sigmoid`` layer + ``BinaryCrossEntropy``: it is exact for any
-    finite logit, where the two-step form saturates.
+    finite logit, where the two-step form saturates. ``forward(Z, Y, weights=w)`` weights each
+    example (LOSS-WEIGHTS, normalised as ``weight_norm`` says).
     """
 
-    specs = {"J": ("BCE-LOGITS-COST",), "dA": ("BCE-LOGITS-GRAD",)}
+    specs = {"J": ("BCE-LOGITS-COST", "LOSS-WEIGHTS"), "dA": ("BCE-LOGITS-GRAD", "LOSS-WEIGHTS")}
     kit = LossSpace("logits", classes=False, terms=lambda A, Y: _logit_terms(A, Y))
 
     @classmethod
@@ -338,6 +618,8 @@ class BinaryCrossEntropyWithLogits(Loss):
 
     _cost = staticmethod(bce_logits_cost)
     _grad = staticmethod(bce_logits_backward)
+    _weighted_cost = staticmethod(bce_logits_weighted_cost)
+    _weighted_grad = staticmethod(bce_logits_weighted_backward)
 
 
 @register
@@ -367,15 +649,17 @@ class CrossEntropy(Loss):
 
 
 @register
-class SoftmaxCrossEntropy(Loss):
+class SoftmaxCrossEntropy(WeightedLoss):
     """Softmax fused with categorical cross-entropy, taking logits Z (SOFTMAX-CE-COST, -GRAD).
 
     ``forward(Z, Y)`` returns J of softmax(Z); ``backward()`` returns dZ = (softmax(Z) - Y)/m.
     Use it in place of a final ``Softmax`` layer + ``CrossEntropy``: it is exact for every finite
-    logit, where the two-step form saturates at the clip.
+    logit, where the two-step form saturates at the clip. ``forward(Z, Y, weights=w)`` weights
+    each example (LOSS-WEIGHTS); PyTorch's class weights are the per-example weights
+    w_i = class_weight[y_i] with ``weight_norm="sum"``.
     """
 
-    specs = {"J": ("SOFTMAX-CE-COST",), "dA": ("SOFTMAX-CE-GRAD",)}
+    specs = {"J": ("SOFTMAX-CE-COST", "LOSS-WEIGHTS"), "dA": ("SOFTMAX-CE-GRAD", "LOSS-WEIGHTS")}
     kit = LossSpace("logits", classes=True, terms=lambda A, Y: _logit_terms(A, Y))
 
     @classmethod
@@ -387,3 +671,92 @@ class SoftmaxCrossEntropy(Loss):
 
     _cost = staticmethod(softmax_ce_cost)
     _grad = staticmethod(softmax_ce_backward)
+    _weighted_cost = staticmethod(softmax_ce_weighted_cost)
+    _weighted_grad = staticmethod(softmax_ce_weighted_backward)
+
+
+@register
+class MeanSquaredError(Loss):
+    """Mean squared error against real targets: J = (1/m) Σ (a - y)² (MSE-COST, MSE-GRAD).
+
+    Y may hold any finite reals. The sum runs over the k outputs and the mean over the m
+    examples (NOTE-COST), without a 1/2: PyTorch's ``MSELoss()`` (reduction="mean", over all
+    k m elements) is J / k, ``MSELoss(reduction="sum")`` is m J.
+
+    Parameters
+    ----------
+    dtype : float64 or float32
+    """
+
+    specs = {"J": ("MSE-COST",), "dA": ("MSE-GRAD",)}
+
+    real_targets = True
+
+    _cost = staticmethod(mse_cost)
+    _grad = staticmethod(mse_backward)
+
+    def __init__(self, *, dtype: DTypeLike = np.float64) -> None:
+        super().__init__(dtype=dtype)
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """A and Y (4 x 5) both real (make check draws Y N(0, 1) for a loss of real targets),
+        three seeds, and float32."""
+        return (
+            *(Example(f"4x5 real seed={seed}", (4, 5), seed=seed) for seed in (0, 1, 2)),
+            Example("4x5 real", (4, 5), float32=True),
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-serialisable)."""
+        return {"dtype": self.dtype.name}
+
+
+@register
+class MulticlassHinge(Loss):
+    """Multiclass hinge (SVM) loss of scores Z (k x m) against one-hot Y (HINGE-COST, -GRAD).
+
+    J = (1/m) Σ_i Σ_{j != y_i} max(0, Δ + s_j - s_y), the course's SVM loss. PyTorch's
+    ``MultiMarginLoss(margin=Δ)`` also divides by the number of classes k: it is J / k. At a
+    kink (a term exactly 0) the subgradient 0 is taken, as PyTorch does. Y must hold one-hot
+    columns (there is no soft form).
+
+    Parameters
+    ----------
+    margin : float
+        Δ > 0 (default 1).
+    dtype : float64 or float32
+    """
+
+    specs = {"J": ("HINGE-COST",), "dA": ("HINGE-GRAD",)}
+
+    categorical = True
+
+    def __init__(self, margin: float = 1.0, *, dtype: DTypeLike = np.float64) -> None:
+        super().__init__(dtype=dtype)
+        self.margin = float_in(margin, "margin", 0.0, np.inf, closed_high=False)
+        if self.margin == 0.0:
+            raise ValueError("margin must be > 0, got 0.0 (every example would cost nothing)")
+
+    @classmethod
+    def examples(cls) -> tuple[Example, ...]:
+        """Scores 3 N(0, 1) (4 x 5, away from the kinks) against one-hot labels, three seeds, a
+        margin of 2, and float32."""
+        return (
+            *(
+                Example(f"4x5 one-hot seed={seed}", (4, 5), seed=seed, labels="one-hot")
+                for seed in (0, 1, 2)
+            ),
+            Example("4x5 one-hot margin=2", (4, 5), (2.0,), seed=3, labels="one-hot"),
+            Example("4x5 one-hot", (4, 5), labels="one-hot", float32=True),
+        )
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-serialisable)."""
+        return {"margin": self.margin, "dtype": self.dtype.name}
+
+    def _cost(self, A: FloatArray, Y: FloatArray, /) -> float:
+        return hinge_cost(A, Y, self.margin)
+
+    def _grad(self, A: FloatArray, Y: FloatArray, /) -> FloatArray:
+        return hinge_backward(A, Y, self.margin)

@@ -224,3 +224,157 @@ class Adam(Optimizer):
         state["t"] = t
         adam_moments(M, V, dW, self.beta1, self.beta2)
         W += adam_delta(M, V, t, self.lr, self.beta1, self.beta2, self.eps)
+
+
+@register
+class RMSprop(Optimizer):
+    """RMSprop: each element's step divided by the root of its averaged squared gradients.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate α > 0.
+    beta : float
+        Averaging factor of the squared gradients, in [0, 1) (default 0.99; PyTorch's
+        ``alpha``).
+    eps : float
+        ε > 0 added OUTSIDE the square root (default 1e-8).
+
+    Notes
+    -----
+    Spec: OPT-RMSPROP
+
+    s := β s + (1 - β) dθ ⊙ dθ (s starts at 0),  θ := θ - α dθ / (sqrt(s) + ε); no bias
+    correction. PyTorch's ``RMSprop(lr=α, alpha=β, eps=ε)`` exactly; TensorFlow's raw op puts
+    ε inside the root, sqrt(s + ε).
+    """
+
+    kit = OptimizerSpace(
+        {"lr": (1e-3, 1.0), "beta": (0.0, 0.99), "eps": Choice((1e-8, 1e-4, 1e-2, 1.0))},
+        ("OPT-RMSPROP",),
+    )
+
+    @classmethod
+    def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
+        return torch.optim.RMSprop(
+            tensors, lr=config["lr"], alpha=config["beta"], eps=config["eps"]
+        )
+
+    def __init__(self, lr: float, beta: float = 0.99, eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        self.beta = float_in(beta, "beta", 0.0, 1.0, closed_high=False)
+        self.eps = positive_eps(eps)
+
+    def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None:
+        s: FloatArray = state.setdefault("s", np.zeros_like(W))
+        s *= self.beta
+        s += (1.0 - self.beta) * (dW * dW)
+        W -= self.lr * dW / (np.sqrt(s) + self.eps)
+
+
+def positive_eps(eps: object) -> float:
+    """ε as a finite float > 0 (ValueError/TypeError naming what came)."""
+    out = float_in(eps, "eps", 0.0, np.inf, closed_high=False)
+    if out == 0.0:
+        raise ValueError(
+            "eps must be > 0 (it keeps the step finite where the average is 0), got 0.0"
+        )
+    return out
+
+
+@register
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay (Loshchilov and Hutter, 2019), PyTorch's form.
+
+    Parameters
+    ----------
+    lr, beta1, beta2, eps : float
+        As for :class:`Adam`.
+    weight_decay : float
+        λ >= 0 (default 1e-2); λ = 0 is Adam exactly.
+
+    Notes
+    -----
+    Spec: OPT-ADAMW, ADAM-MOMENTS, ADAM-BIAS, ADAM-STEP
+
+    θ := θ - α λ θ first (from the weights before the step, every parameter, biases too), then
+    the Adam step from dθ, which does not include the decay. PyTorch's ``AdamW(lr=α,
+    betas=(β1, β2), eps=ε, weight_decay=λ)``. L2 regularization (``fit(l2=)``) instead adds the
+    decay to the gradient, which Adam then rescales per element.
+    """
+
+    kit = OptimizerSpace(
+        {
+            "lr": (1e-3, 1.0),
+            "beta1": (0.0, 0.99),
+            "beta2": (0.0, 0.999),
+            "eps": Choice((1e-8, 1e-4, 1e-2, 1.0)),
+            "weight_decay": (0.0, 0.5),
+        },
+        ("OPT-ADAMW", "ADAM-MOMENTS", "ADAM-BIAS", "ADAM-STEP"),
+    )
+
+    @classmethod
+    def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
+        betas = (config["beta1"], config["beta2"])
+        return torch.optim.AdamW(
+            tensors,
+            lr=config["lr"],
+            betas=betas,
+            eps=config["eps"],
+            weight_decay=config["weight_decay"],
+        )
+
+    def __init__(
+        self,
+        lr: float,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(lr, beta1, beta2, eps)
+        self.weight_decay = float_in(weight_decay, "weight_decay", 0.0, np.inf, closed_high=False)
+
+    def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None:
+        if self.weight_decay:
+            W -= (self.lr * self.weight_decay) * W
+        super()._update(W, dW, state)
+
+
+@register
+class Nesterov(Optimizer):
+    """Nesterov momentum, in PyTorch's form (``SGD(momentum=μ, nesterov=True)``).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate α > 0.
+    momentum : float
+        μ in [0, 1) (default 0.9); μ = 0 is gradient descent exactly.
+
+    Notes
+    -----
+    Spec: OPT-NESTEROV
+
+    b := μ b + dθ (b starts at 0),  θ := θ - α (dθ + μ b). b is a running sum (dampening 0),
+    not the average refnn's :class:`Momentum` keeps (v = (1 - μ) b): the course's look-ahead
+    form v := μ v - α ∇J(θ + μ v) rewritten at the look-ahead point.
+    """
+
+    kit = OptimizerSpace({"lr": (1e-3, 1.0), "momentum": (0.0, 0.99)}, ("OPT-NESTEROV",))
+
+    @classmethod
+    def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
+        mu = config["momentum"]  # PyTorch refuses nesterov=True without momentum: that is SGD
+        return torch.optim.SGD(tensors, lr=config["lr"], momentum=mu, nesterov=mu > 0)
+
+    def __init__(self, lr: float, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = float_in(momentum, "momentum", 0.0, 1.0, closed_high=False)
+
+    def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None:
+        b: FloatArray = state.setdefault("b", np.zeros_like(W))
+        b *= self.momentum
+        b += dW
+        W -= self.lr * (dW + self.momentum * b)

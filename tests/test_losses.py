@@ -3,27 +3,35 @@ and the bad inputs every loss refuses (NOTE-INPUTS, NOTE-STALE)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import refnn.losses
 from refnn import (
     Adam,
     BinaryCrossEntropy,
     BinaryCrossEntropyWithLogits,
     CrossEntropy,
     Loss,
+    MeanSquaredError,
+    MulticlassHinge,
     Sequential,
     Softmax,
     SoftmaxCrossEntropy,
     fit,
     mlp,
 )
+from refnn._validate import FloatRangeError
 from refnn.activations import sigmoid, softmax, softmax_backward
 from refnn.gradcheck import check_grad
 from refnn.losses import (
+    WeightedLoss,
+    WeightNorm,
     bce_backward,
     bce_cost,
     bce_logits_backward,
@@ -31,7 +39,10 @@ from refnn.losses import (
     ce_backward,
     ce_cost,
     clip_probabilities,
+    hinge_terms,
     log_softmax,
+    mse_backward,
+    mse_cost,
     softmax_ce_backward,
     softmax_ce_cost,
 )
@@ -43,7 +54,15 @@ from refnn.testing.strategies import (
     probabilities,
 )
 from refnn.types import FloatArray
+from refnn.verify.cases import component_cases
 from refnn.verify.problems import Objective, loss_problem, model_problem
+from refnn.verify.run import run_case
+from tests.oracles.losses_more import (
+    hinge_loop,
+    mse_loop,
+    weighted_bce_logits_loop,
+    weighted_softmax_ce_loop,
+)
 from tests.oracles.softmax import cross_entropy_loop
 
 EPS = float(np.finfo(np.float64).eps)
@@ -252,7 +271,8 @@ def test_every_loss_keeps_its_dtype_config_and_inputs(cls: type[Loss]) -> None:
     assert isinstance(J, float) and loss.backward().dtype == np.float32
     np.testing.assert_array_equal(A32, before[0])
     np.testing.assert_array_equal(Y, before[1])
-    assert loss.config() == {"soft_labels": True, "dtype": "float32"}
+    norm = {"weight_norm": "m"} if cls.takes_weights else {}
+    assert loss.config() == {"soft_labels": True, "dtype": "float32", **norm}
     assert cls(**loss.config()).config() == loss.config()
     with pytest.raises(RuntimeError, match="before forward"):
         cls().backward()
@@ -347,3 +367,313 @@ def test_a_cost_beyond_the_float_range_is_refused_not_inf(cls: type[Loss]) -> No
     Y = np.array([[1.0, 1.0], [0.0, 0.0]])
     with pytest.raises(ValueError, match=r"J overflows float64"):
         cls().forward(Z, Y)
+
+
+# --- MSE, the multiclass hinge, per-example weights (MSE-*, HINGE-*, LOSS-WEIGHTS) -------------
+
+
+@st.composite
+def shapes_km(draw: st.DrawFn, min_k: int = 1) -> tuple[int, int]:
+    """(k, m): outputs or classes and examples, shrinking to the smallest."""
+    return draw(st.integers(min_k, 5)), draw(st.integers(1, 5))
+
+
+@st.composite
+def weighted_problems(
+    draw: st.DrawFn, categorical: bool
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Logits, labels (one-hot columns or 0/1) and weights >= 0 (some exactly 0), all drawn."""
+    k, m = draw(shapes_km(min_k=2 if categorical else 1))
+    Z = draw(arrays((k, m), bound=8.0))
+    Y = draw(one_hot(k, m) if categorical else binary_labels((k, m)))
+    w = draw(hnp.arrays(np.float64, m, elements=st.sampled_from([0.0, 1.0]) | st.floats(0.01, 3.0)))
+    return Z, Y, w
+
+
+WEIGHTED: list[tuple[type[WeightedLoss], Any]] = [
+    (BinaryCrossEntropyWithLogits, weighted_bce_logits_loop),
+    (SoftmaxCrossEntropy, weighted_softmax_ce_loop),
+]
+
+
+@pytest.mark.spec("MSE-COST", "MSE-GRAD")
+@given(data=st.data())
+def test_mse_matches_the_loop(data: st.DataObject) -> None:
+    km = data.draw(shapes_km())
+    A, Y = data.draw(arrays(km, bound=50.0)), data.draw(arrays(km, bound=50.0))
+    J_loop, dA_loop = mse_loop(A, Y)
+    loss = MeanSquaredError()
+    assert loss.forward(A, Y) == pytest.approx(J_loop, rel=1e-12, abs=1e-300)
+    np.testing.assert_allclose(loss.backward(), dA_loop, rtol=1e-12, atol=0)
+    assert mse_cost(A, Y) == loss.forward(A, Y)
+
+
+@pytest.mark.spec("MSE-COST", "MSE-GRAD")
+@given(A=arrays((3, 4)), shift=arrays((3, 4)))
+def test_mse_is_zero_only_at_the_targets_and_grows_as_the_square(
+    A: FloatArray, shift: FloatArray
+) -> None:
+    assert mse_cost(A, A.copy()) == 0.0
+    np.testing.assert_array_equal(mse_backward(A, A.copy()), 0.0)
+    # J(Y + t d) = t² J(Y + d): exactly quadratic in the error, any real targets
+    assert mse_cost(A + 2.0 * shift, A) == pytest.approx(4.0 * mse_cost(A + shift, A), rel=1e-12)
+    assert (mse_cost(A + shift, A) > 0) == bool(np.any(shift != 0))
+
+
+@pytest.mark.spec("MSE-COST", "MSE-GRAD")
+def test_mse_hand_values_and_float32() -> None:
+    A = np.array([[1.0, 2.0], [0.0, -1.0]])
+    Y = np.array([[0.0, 2.0], [3.0, 1.0]])  # errors 1, 0, -3, -2: squares 1 + 0 + 9 + 4
+    loss = MeanSquaredError()
+    assert loss.forward(A, Y) == 7.0
+    np.testing.assert_array_equal(loss.backward(), [[1.0, 0.0], [-3.0, -2.0]])
+    loss32 = MeanSquaredError(dtype=np.float32)
+    assert loss32.forward(A.astype(np.float32), Y) == 7.0
+    assert loss32.backward().dtype == np.float32
+    assert loss32.config() == {"dtype": "float32"}
+    assert MeanSquaredError(**loss32.config()).config() == loss32.config()
+
+
+@pytest.mark.spec("HINGE-COST", "HINGE-GRAD")
+@given(data=st.data(), margin=st.sampled_from([1.0, 0.5, 2.0]))
+def test_hinge_matches_the_loop(data: st.DataObject, margin: float) -> None:
+    k, m = data.draw(shapes_km())
+    Z, Y = data.draw(arrays((k, m), bound=6.0)), data.draw(one_hot(k, m))
+    J_loop, dZ_loop = hinge_loop(Z, Y, margin)
+    loss = MulticlassHinge(margin)
+    assert loss.forward(Z, Y) == pytest.approx(J_loop, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(loss.backward(), dZ_loop, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.spec("HINGE-COST", "HINGE-GRAD")
+def test_hinge_hand_values_with_a_kink_and_the_correct_class_adding_nothing() -> None:
+    Z = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]])
+    Y = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    # example 0 (class 0): 1 + 0.5 - 1 = 0.5 and 1 + 3 - 1 = 3; example 1 (class 2): 1 + 2 = 3
+    # and 1 - 1 - 0 = 0, exactly the kink: inactive (the subgradient 0, as PyTorch takes)
+    loss = MulticlassHinge()
+    assert loss.forward(Z, Y) == (3.5 + 3.0) / 2
+    np.testing.assert_array_equal(loss.backward(), [[-1.0, 0.5], [0.5, 0.0], [0.5, -0.5]])
+    # the correct class is never counted: a score Δ above every other one costs exactly 0
+    assert loss.forward(np.array([[5.0], [4.0], [-3.0]]), np.array([[1.0], [0.0], [0.0]])) == 0.0
+    np.testing.assert_array_equal(loss.backward(), 0.0)
+    # counting it would add Δ per example: the SVM loss of one class is 0, not Δ
+    assert MulticlassHinge(2.0).forward(np.array([[7.0, -1.0]]), np.ones((1, 2))) == 0.0
+
+
+@pytest.mark.spec("HINGE-GRAD")
+@given(data=st.data())
+def test_hinge_subgradient_columns_sum_to_zero_and_descend(data: st.DataObject) -> None:
+    k, m = data.draw(shapes_km(min_k=2))
+    Z, Y = data.draw(arrays((k, m), bound=4.0)), data.draw(one_hot(k, m))
+    loss = MulticlassHinge()
+    J = loss.forward(Z, Y)
+    dZ = loss.backward()
+    np.testing.assert_allclose(dZ.sum(axis=0), 0.0, atol=1e-15)  # shifting a column changes nothing
+    # a small step against the subgradient never increases a convex piecewise-linear J
+    assert loss.forward(Z - 1e-3 * dZ, Y) <= J + 1e-12
+
+
+@pytest.mark.spec("HINGE-COST", "HINGE-GRAD")
+@settings(max_examples=20)
+@given(data=st.data())
+def test_hinge_passes_the_gradient_checker_away_from_kinks(data: st.DataObject) -> None:
+    Z, Y = data.draw(arrays((3, 2), bound=4.0)), data.draw(one_hot(3, 2))
+    terms = 1.0 + Z - (Y * Z).sum(axis=0)
+    assume(np.all(np.abs(terms[Y == 0]) > 1e-3))
+    assert passes(loss_problem(MulticlassHinge(), Z, Y))
+
+
+@pytest.mark.spec("BCE-LOGITS-COST", "BCE-LOGITS-GRAD", "SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
+@pytest.mark.spec("LOSS-WEIGHTS")
+@pytest.mark.parametrize(("cls", "loop"), WEIGHTED, ids=lambda x: getattr(x, "__name__", ""))
+@pytest.mark.parametrize("norm", ["m", "sum"])
+@given(data=st.data())
+def test_weighted_losses_match_the_loops(
+    cls: type[WeightedLoss], loop: Any, norm: WeightNorm, data: st.DataObject
+) -> None:
+    Z, Y, w = data.draw(weighted_problems(cls.categorical))
+    assume(norm == "m" or w.sum() > 0)
+    w_before = w.copy()
+    loss = cls(weight_norm=norm)
+    J_loop, dZ_loop = loop(Z, Y, list(w), norm)
+    assert loss.forward(Z, Y, weights=w) == pytest.approx(J_loop, rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(loss.backward(), dZ_loop, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(w, w_before)  # nothing the caller passed is modified
+
+
+@pytest.mark.spec("LOSS-WEIGHTS", "BCE-LOGITS-COST", "SOFTMAX-CE-COST")
+@pytest.mark.parametrize("cls", [BinaryCrossEntropyWithLogits, SoftmaxCrossEntropy])
+@given(data=st.data(), scale=st.floats(0.01, 100.0))
+def test_unit_weights_are_the_plain_loss_and_sum_norm_is_scale_free(
+    cls: type[WeightedLoss], data: st.DataObject, scale: float
+) -> None:
+    Z, Y, w = data.draw(weighted_problems(cls.categorical))
+    m = Z.shape[1]
+    plain, weighted = cls(), cls()
+    J = plain.forward(Z, Y)
+    assert weighted.forward(Z, Y, weights=np.ones((1, m))) == pytest.approx(J, rel=1e-14)
+    np.testing.assert_allclose(weighted.backward(), plain.backward(), rtol=1e-14, atol=1e-17)
+    assume(w.sum() > 0)
+    by_sum = cls(weight_norm="sum")
+    J_w = by_sum.forward(Z, Y, weights=w)
+    assert by_sum.forward(Z, Y, weights=scale * w) == pytest.approx(J_w, rel=1e-13, abs=1e-15)
+
+
+@pytest.mark.spec("LOSS-WEIGHTS", "SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
+@given(data=st.data())
+def test_a_mask_with_sum_norm_is_the_mean_over_the_kept_examples(data: st.DataObject) -> None:
+    Z, Y, _ = data.draw(weighted_problems(True))
+    m = Z.shape[1]
+    mask = data.draw(hnp.arrays(np.float64, m, elements=st.sampled_from([0.0, 1.0])))
+    assume(mask.sum() > 0)
+    kept = mask == 1.0
+    masked = SoftmaxCrossEntropy(weight_norm="sum")
+    J = masked.forward(Z, Y, weights=mask)
+    dZ = masked.backward()
+    plain = SoftmaxCrossEntropy()
+    assert J == pytest.approx(plain.forward(Z[:, kept], Y[:, kept]), rel=1e-13, abs=1e-15)
+    np.testing.assert_allclose(dZ[:, kept], plain.backward(), rtol=1e-13, atol=1e-17)
+    np.testing.assert_array_equal(dZ[:, ~kept], 0.0)  # padding gets no gradient
+
+
+@pytest.mark.spec("LOSS-WEIGHTS", "SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
+@pytest.mark.parametrize("cls", [BinaryCrossEntropyWithLogits, SoftmaxCrossEntropy])
+@settings(max_examples=15)
+@given(data=st.data(), norm=st.sampled_from(["m", "sum"]))
+def test_weighted_losses_pass_the_gradient_checker(
+    cls: type[WeightedLoss], data: st.DataObject, norm: WeightNorm
+) -> None:
+    Z, Y, w = data.draw(weighted_problems(cls.categorical))
+    assume(w.sum() > 0)
+    assert passes(loss_problem(cls(weight_norm=norm), Z, Y, weights=w))
+
+
+@pytest.mark.spec("LOSS-WEIGHTS")
+def test_weighted_float32_stays_float32() -> None:
+    Z = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -2.0]], dtype=np.float32)
+    Y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    w = np.array([1.0, 0.0, 2.0])
+    for cls in (BinaryCrossEntropyWithLogits, SoftmaxCrossEntropy):
+        loss32, loss64 = cls(dtype=np.float32, weight_norm="sum"), cls(weight_norm="sum")
+        J32 = loss32.forward(Z, Y, weights=w)
+        dZ32 = loss32.backward()
+        assert dZ32.dtype == np.float32
+        assert J32 == pytest.approx(loss64.forward(Z.astype(np.float64), Y, weights=w), rel=1e-6)
+        np.testing.assert_allclose(dZ32, loss64.backward(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "error", "match"),
+    [
+        (MeanSquaredError, {"Y": np.ones((2, 2))}, ValueError, r"prediction's shape \(2, 3\)"),
+        (MeanSquaredError, {"Y": np.full((2, 3), np.nan)}, ValueError, "Y must be finite"),
+        (MeanSquaredError, {"Y": [[1.0] * 3] * 2}, TypeError, "Y must be a numpy array, got list"),
+        (MeanSquaredError, {"weights": np.ones(3)}, TypeError, "MeanSquaredError takes no weights"),
+        (MulticlassHinge, {"Y": np.full((2, 3), 0.5)}, ValueError, r"labels in \{0, 1\}"),
+        (MulticlassHinge, {"weights": np.ones(3)}, TypeError, "MulticlassHinge takes no weights"),
+        (CrossEntropy, {"weights": np.ones(3)}, TypeError, "CrossEntropy takes no weights"),
+        (SoftmaxCrossEntropy, {"weights": np.ones(2)}, ValueError, r"\(m,\) or \(1, m\) = \(3,\)"),
+        (SoftmaxCrossEntropy, {"weights": np.ones((3, 1))}, ValueError, r"got \(3, 1\)"),
+        (SoftmaxCrossEntropy, {"weights": -np.ones(3)}, ValueError, "weights must be >= 0"),
+        (SoftmaxCrossEntropy, {"weights": np.full(3, np.inf)}, ValueError, "weights must be fin"),
+        (SoftmaxCrossEntropy, {"weights": [1.0, 1.0, 1.0]}, TypeError, "weights must be a numpy"),
+        (
+            BinaryCrossEntropyWithLogits,
+            {"weights": np.ones(3, dtype=bool)},
+            TypeError,
+            "weights must hold real numbers",
+        ),
+    ],
+)
+def test_new_losses_refuse_bad_input_by_name(
+    make: type[Loss], kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    A = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    Y = kwargs.pop("Y", np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    with pytest.raises(error, match=match):
+        make().forward(A, Y, **kwargs)
+
+
+def test_new_loss_constructors_refuse_bad_arguments_by_name() -> None:
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="margin must be"):
+            MulticlassHinge(bad)
+    with pytest.raises(TypeError, match="margin must be a real number"):
+        MulticlassHinge("1")  # type: ignore[arg-type]
+    for norm in ("mean", None, "M"):
+        with pytest.raises(ValueError, match=r'weight_norm must be "m" or "sum", got'):
+            SoftmaxCrossEntropy(weight_norm=norm)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="soft_labels"):
+        MeanSquaredError(soft_labels=True)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match='not all be 0 with weight_norm="sum"'):
+        SoftmaxCrossEntropy(weight_norm="sum").forward(
+            np.zeros((2, 2)), np.eye(2), weights=np.zeros(2)
+        )
+    with pytest.raises(ValueError, match="sum of the weights must be finite"):
+        BinaryCrossEntropyWithLogits(weight_norm="sum").forward(
+            np.zeros((1, 2)), np.ones((1, 2)), weights=np.full(2, 1e308)
+        )
+
+
+@pytest.mark.spec("MSE-COST", "HINGE-COST")
+def test_mse_and_hinge_beyond_the_float_range_are_refused_not_inf() -> None:
+    with pytest.raises(FloatRangeError, match="squared error J overflows float64"):
+        MeanSquaredError().forward(np.full((1, 2), 1e200), np.full((1, 2), -1e200))
+    with pytest.raises(FloatRangeError, match="hinge loss J overflows float64"):
+        MulticlassHinge().forward(np.array([[-1e308], [1e308]]), np.array([[1.0], [0.0]]))
+
+
+@pytest.mark.spec("LOSS-WEIGHTS")
+def test_weights_modified_after_forward_are_refused() -> None:
+    w = np.ones(3)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(np.zeros((2, 3)), np.eye(2)[:, [0, 1, 0]], weights=w)
+    w[1] = 2.0
+    with pytest.raises(RuntimeError, match="weights was modified after forward"):
+        loss.backward()
+
+
+def _wrong(name: str) -> tuple[str, Any, Any]:
+    """A seeded wrong gradient: (component, attribute to patch, the wrong function)."""
+    wrong: dict[str, tuple[str, Any, Any]] = {
+        "MSE without the 2": (
+            "MeanSquaredError",
+            (MeanSquaredError, "_grad"),
+            staticmethod(lambda A, Y: (A - Y) / A.shape[-1]),
+        ),
+        "hinge gradient missing the correct class": (
+            "MulticlassHinge",
+            (refnn.losses, "hinge_backward"),
+            lambda Z, Y, margin=1.0: (hinge_terms(Z, Y, margin) > 0) / Z.shape[-1],
+        ),
+        "weights ignored in the gradient": (
+            "SoftmaxCrossEntropy",
+            (SoftmaxCrossEntropy, "_weighted_grad"),
+            staticmethod(lambda Z, Y, c: softmax_ce_backward(Z, Y)),
+        ),
+    }
+    return wrong[name]
+
+
+@pytest.mark.spec("MSE-GRAD", "HINGE-GRAD", "LOSS-WEIGHTS")
+@pytest.mark.parametrize(
+    "bug",
+    [
+        "MSE without the 2",
+        "hinge gradient missing the correct class",
+        "weights ignored in the gradient",
+    ],
+)
+def test_make_check_cases_catch_a_seeded_wrong_gradient(
+    bug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bug fails exactly its make-check cases: all of the component's cases that exercise
+    the wrong code path, and none of the others."""
+    component, (owner, attr), bad = _wrong(bug)
+    cases = [c for c in component_cases() if c.component.split()[0] == component]
+    assert all(run_case(c).passed for c in cases)
+    monkeypatch.setattr(owner, attr, bad)
+    failed = {c.config for c in cases if not run_case(c).passed}
+    exercised = {c.config for c in cases if "weights" in c.config or "weights" not in bug}
+    assert failed == exercised

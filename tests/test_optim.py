@@ -4,17 +4,19 @@ scalar loop and their consequences; argument and gradient checks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refnn import Adam, Dense, GradientDescent, Momentum, Sequential
+from refnn import Adam, AdamW, Dense, GradientDescent, Momentum, Nesterov, RMSprop, Sequential
 from refnn.optim import Optimizer, adam_delta, adam_moments
 from refnn.testing.strategies import arrays, dense_shapes
 from refnn.types import FloatArray
 from tests.oracles.adam import adam_loop
+from tests.oracles.optim_more import adamw_loop, nesterov_loop, rmsprop_loop
 
 lrs = st.floats(1e-4, 1.0)
 betas = st.floats(0.0, 0.999)
@@ -306,6 +308,193 @@ def test_a_bad_gradient_is_refused_before_any_parameter_changes(
     before = [p.copy() for layer in model.layers for p in layer.params.values()]
     with pytest.raises(ValueError, match=message):
         make().step(model)  # type: ignore[operator]
+    after = [p for layer in model.layers for p in layer.params.values()]
+    for a, b in zip(after, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# --- RMSprop, AdamW, Nesterov momentum (OPT-RMSPROP, OPT-ADAMW, OPT-NESTEROV) ---------------
+
+
+def _trajectory(run: Run, opt: Optimizer, steps: int) -> None:
+    for k in range(steps):
+        run.step(opt, k)
+
+
+@pytest.mark.spec("OPT-RMSPROP")
+@given(run=runs(steps=5), lr=lrs, beta=betas, eps=st.floats(1e-10, 1e-2))
+@settings(max_examples=25)
+def test_rmsprop_matches_the_scalar_loop(run: Run, lr: float, beta: float, eps: float) -> None:
+    start = run.values()
+    _trajectory(run, RMSprop(lr, beta, eps), 5)
+    for p in run.model.parameters():
+        history = [g[p.name] for g in run.grads]
+        expected = rmsprop_loop(start[p.name], history, lr, beta, eps)[-1]
+        np.testing.assert_allclose(p.value, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.spec("OPT-RMSPROP")
+@given(run=runs(grad_bound=1e3, min_grad=1e-3), lr=lrs, beta=betas)
+def test_rmsprop_first_step_has_eps_outside_the_root_and_no_bias_correction(
+    run: Run, lr: float, beta: float
+) -> None:
+    """s_1 = (1 - β) g², so Δθ = -α g / (sqrt(1 - β) |g| + ε): ε outside, no bias correction."""
+    before = run.values()
+    eps = 1e-8
+    run.step(RMSprop(lr, beta, eps), 0)
+    for p in run.model.parameters():
+        g = run.grads[0][p.name]
+        delta = p.value - before[p.name]
+        expected = -lr * g / (np.sqrt(1 - beta) * np.abs(g) + eps)
+        np.testing.assert_allclose(delta, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.spec("OPT-RMSPROP")
+def test_rmsprop_eps_outside_the_root_by_hand() -> None:
+    """g = 1e-4, β = 0.99: s = 1e-10, sqrt(s) = 1e-5; outside: g/(1e-5 + 1e-8); inside (TF's raw
+    op) would be g/sqrt(1e-10 + 1e-8), ten times smaller."""
+    layer = Dense(1, 1, rng=np.random.default_rng(0))
+    layer.params["W"][...] = 0.0
+    layer.grads = {k: np.full_like(v, 1e-4) for k, v in layer.params.items()}
+    RMSprop(1.0, beta=0.99, eps=1e-8).step(layer)
+    assert layer.params["W"][0, 0] == pytest.approx(-1e-4 / (1e-5 + 1e-8), rel=1e-14)
+    assert layer.params["W"][0, 0] != pytest.approx(-1e-4 / np.sqrt(1e-10 + 1e-8), rel=0.5)
+
+
+@pytest.mark.spec("OPT-ADAMW", "ADAM-MOMENTS", "ADAM-BIAS", "ADAM-STEP")
+@given(
+    run=runs(steps=5),
+    lr=lrs,
+    beta1=betas,
+    beta2=betas,
+    eps=st.floats(1e-10, 1e-2),
+    wd=st.floats(0.0, 0.5),
+)
+@settings(max_examples=25)
+def test_adamw_matches_the_scalar_loop(
+    run: Run, lr: float, beta1: float, beta2: float, eps: float, wd: float
+) -> None:
+    start = run.values()
+    _trajectory(run, AdamW(lr, beta1, beta2, eps, weight_decay=wd), 5)
+    for p in run.model.parameters():
+        history = [g[p.name] for g in run.grads]
+        expected = adamw_loop(start[p.name], history, lr, beta1, beta2, eps, wd)[-1]
+        np.testing.assert_allclose(p.value, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.spec("OPT-ADAMW", "ADAM-STEP")
+@given(run=runs(steps=3), lr=lrs, wd=st.floats(1e-3, 0.5))
+@settings(max_examples=25)
+def test_adamw_without_decay_is_adam_and_decay_is_not_in_the_moments(
+    run: Run, lr: float, wd: float
+) -> None:
+    start = run.values()
+    _trajectory(run, AdamW(lr, weight_decay=0.0), 3)
+    adamw = run.values()
+    for p in run.model.parameters():
+        p.value[...] = start[p.name]
+    _trajectory(run, Adam(lr), 3)
+    for name, value in run.values().items():
+        np.testing.assert_array_equal(adamw[name], value)
+    # with a zero gradient Adam moves nothing, so AdamW only decays: θ (1 - α λ)^t
+    for p in run.model.parameters():
+        p.value[...] = start[p.name]
+        p.grad[...] = 0.0
+    opt = AdamW(lr, weight_decay=wd)
+    for _ in range(3):
+        opt.step(run.model)
+    for p in run.model.parameters():
+        np.testing.assert_allclose(p.value, start[p.name] * (1 - lr * wd) ** 3, rtol=1e-13)
+
+
+@pytest.mark.spec("OPT-NESTEROV")
+@given(run=runs(steps=5), lr=lrs, mu=betas)
+@settings(max_examples=25)
+def test_nesterov_matches_the_scalar_loop(run: Run, lr: float, mu: float) -> None:
+    start = run.values()
+    _trajectory(run, Nesterov(lr, mu), 5)
+    for p in run.model.parameters():
+        history = [g[p.name] for g in run.grads]
+        expected = nesterov_loop(start[p.name], history, lr, mu)[-1]
+        np.testing.assert_allclose(p.value, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.spec("OPT-NESTEROV", "OPT-GD")
+@given(run=runs(steps=3), lr=lrs)
+@settings(max_examples=25)
+def test_nesterov_with_zero_momentum_is_gd_and_its_first_step_is_one_plus_mu(
+    run: Run, lr: float
+) -> None:
+    start = run.values()
+    _trajectory(run, Nesterov(lr, 0.0), 3)
+    nesterov = run.values()
+    for p in run.model.parameters():
+        p.value[...] = start[p.name]
+    _trajectory(run, GradientDescent(lr), 3)
+    for name, value in run.values().items():
+        np.testing.assert_array_equal(nesterov[name], value)
+    for p in run.model.parameters():  # b_1 = g: the first step is α (1 + μ) g
+        p.value[...] = start[p.name]
+    run.step(Nesterov(lr, 0.5), 0)
+    for p in run.model.parameters():
+        expected = start[p.name] - lr * 1.5 * run.grads[0][p.name]
+        np.testing.assert_allclose(p.value, expected, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.spec("OPT-RMSPROP", "OPT-ADAMW", "OPT-NESTEROV")
+@pytest.mark.parametrize(
+    "make", [lambda: RMSprop(0.01), lambda: AdamW(0.01), lambda: Nesterov(0.01)]
+)
+def test_new_optimizers_keep_float32_and_state_per_parameter(make: Any) -> None:
+    layer = Dense(3, 2, rng=np.random.default_rng(0), dtype=np.float32)
+    layer.grads = {k: np.ones_like(v) for k, v in layer.params.items()}
+    opt = make()
+    opt.step(layer)
+    opt.step(layer)
+    assert all(v.dtype == np.float32 for v in layer.params.values())
+    shared, alone = make(), [make(), make()]
+    models = [_two_layers(1.0, -2.0), _two_layers(1.0, -2.0)]
+    for k in range(3):
+        for layer_, twin, own in zip(models[0], models[1], alone, strict=True):
+            for grads in (layer_.grads, twin.grads):
+                grads["W"] = np.full_like(grads["W"], k - 1.5)
+            shared.step(layer_)
+            own.step(twin)
+    for layer_, twin in zip(*models, strict=True):
+        np.testing.assert_array_equal(layer_.params["W"], twin.params["W"])
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: RMSprop(0.1, beta=1.0), ValueError, r"beta must be in \[0.0, 1.0\), got 1.0"),
+        (lambda: RMSprop(0.1, eps=0.0), ValueError, "eps must be > 0"),
+        (lambda: RMSprop(0.1, eps="1e-8"), TypeError, "eps must be a real number"),  # type: ignore[arg-type]
+        (lambda: RMSprop(0.0), ValueError, "lr must be > 0"),
+        (lambda: AdamW(0.1, weight_decay=-0.1), ValueError, r"weight_decay must be in \[0.0"),
+        (lambda: AdamW(0.1, weight_decay=np.nan), ValueError, "weight_decay must be in"),
+        (lambda: AdamW(0.1, weight_decay=None), TypeError, "weight_decay must be a real number"),  # type: ignore[arg-type]
+        (lambda: AdamW(0.1, eps=0.0), ValueError, "eps must be > 0"),
+        (lambda: Nesterov(0.1, momentum=1.0), ValueError, r"momentum must be in \[0.0, 1.0\)"),
+        (lambda: Nesterov(0.1, momentum=True), TypeError, "momentum must be a real number"),
+        (lambda: Nesterov(np.inf), ValueError, "lr must be in"),
+    ],
+)
+def test_new_optimizer_arguments_are_checked(make: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        make()
+
+
+@pytest.mark.parametrize("make", [lambda: RMSprop(0.1), lambda: AdamW(0.1), lambda: Nesterov(0.1)])
+def test_new_optimizers_refuse_a_bad_gradient_before_any_change(make: Any) -> None:
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(3, 2, rng=rng), Dense(2, 1, rng=rng)])
+    for layer in model.layers:
+        layer.grads = {k: np.ones_like(v) for k, v in layer.params.items()}
+    model.layers[1].grads["W"] = np.full((1, 2), np.nan)
+    before = [p.copy() for layer in model.layers for p in layer.params.values()]
+    with pytest.raises(ValueError, match=r"gradient of 1\.W must be finite"):
+        make().step(model)
     after = [p for layer in model.layers for p in layer.params.values()]
     for a, b in zip(after, before, strict=True):
         np.testing.assert_array_equal(a, b)

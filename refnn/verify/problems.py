@@ -114,14 +114,16 @@ def layer_problem(
     return Objective(f, grad, inputs, tuple(inputs), restore, contract)
 
 
-def loss_problem(loss: Loss, A: FloatArray, Y: FloatArray) -> Objective:
-    """J = loss(A, Y) as a function of A, labels held fixed."""
+def loss_problem(
+    loss: Loss, A: FloatArray, Y: FloatArray, *, weights: FloatArray | None = None
+) -> Objective:
+    """J = loss(A, Y) as a function of A, labels (and per-example ``weights``) held fixed."""
 
     def f(A_: FloatArray, Y_: FloatArray) -> float:
-        return loss.forward(A_, Y_)
+        return loss.forward(A_, Y_, weights=weights)
 
     def grad(A_: FloatArray, Y_: FloatArray) -> list[FloatArray]:
-        loss.forward(A_, Y_)
+        loss.forward(A_, Y_, weights=weights)
         return [loss.backward()]
 
     return Objective(f, grad, {"A": A.copy(), "Y": Y.copy()}, ("A",), lambda: None)
