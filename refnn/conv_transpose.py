@@ -28,6 +28,7 @@ from refnn._validate import (
 from refnn._windows import ConvGeometry
 from refnn.conv import col2im, im2col
 from refnn.init import init_weights
+from refnn.kitspace import Ints, LayerSpace, PairOf
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -119,6 +120,17 @@ def conv_transpose_backward(
     return dX, dW, db
 
 
+def _transpose_sums(s: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
+    """TEST-TOL's K of each quantity: the length of the sum behind one element."""
+    C_in, C_out_g, kh, kw = s["W"]
+    return {
+        "Y": C_in * kh * kw + 1,
+        "dX": C_out_g * kh * kw,
+        "dW": s["X"][1] * s["X"][2] * s["X"][3],
+        "db": s["Y"][1] * s["Y"][2] * s["Y"][3],
+    }
+
+
 #: (C_in, C_out, H, W, kernel, stride, padding, output_padding, dilation, groups, m, seed) of
 #: make check's cases: stride 1 and 2 with output padding, non-square everything, dilation,
 #: groups, a 1 x 1 input.
@@ -176,6 +188,49 @@ class ConvTranspose2D(Layer[ConvTransposeCache]):
     }
     keeps = ("X",)
     grads_reveal_nonfinite_upstream = True  # db sums every element of dY (CONVT-DB)
+    # non-square kernels and strides, output padding below the stride, paddings that crop
+    kit = LayerSpace(
+        draws={
+            "in_channels": Ints(1, 3),
+            "out_channels": Ints(1, 3),
+            "m": Ints(1, 3),
+            "H": Ints(1, 4),
+            "W": Ints(1, 4),
+            "kernel_size": PairOf(Ints(1, 3), Ints(1, 3)),
+            "stride": PairOf(Ints(1, 3), Ints(1, 3)),
+            "padding": PairOf(Ints(0, 1), Ints(0, 1)),
+            "output_padding": PairOf(
+                Ints(0, lambda v: v["stride"][0] - 1), Ints(0, lambda v: v["stride"][1] - 1)
+            ),
+        },
+        input_shape=lambda v: (v["in_channels"], v["H"], v["W"], v["m"]),
+        sums=lambda v, s: _transpose_sums(s),
+        valid=lambda v: all(
+            transposed_size(v[n], k, st, p, op, 1) >= 1
+            for n, k, st, p, op in zip(
+                ("H", "W"),
+                v["kernel_size"],
+                v["stride"],
+                v["padding"],
+                v["output_padding"],
+                strict=True,
+            )
+        ),
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        Y = torch.nn.functional.conv_transpose2d(
+            X.permute(3, 0, 1, 2),
+            arrays["W"],
+            arrays["b"][:, 0],
+            stride=tuple(config["stride"]),
+            padding=tuple(config["padding"]),
+            output_padding=tuple(config["output_padding"]),
+            groups=config.get("groups", 1),
+            dilation=tuple(config.get("dilation", (1, 1))),
+        )
+        return Y.permute(1, 2, 3, 0)
 
     def __init__(
         self,
