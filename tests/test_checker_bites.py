@@ -121,6 +121,28 @@ def _right_bce(A: Arr, Y: Arr) -> Arr:
     return out
 
 
+# --- the multiclass hinge (SVM) loss, J = (1/m) sum_i sum_{j != y_i} max(0, 1 + s_j - s_y) -------
+
+
+def _hinge(name: str, grad: Callable[[Arr, Arr], Arr], wrong: str, seed: int = 0) -> Candidate:
+    """Scores 3 N(0, 1) (4 classes, 5 examples), away from the kinks as make check draws them."""
+    rng = np.random.default_rng(seed)
+    Y = np.eye(4)[:, rng.integers(0, 4, 5)]
+
+    def f(S: Arr) -> float:
+        terms = 1.0 + S - (Y * S).sum(axis=0)
+        return float(np.sum(np.maximum(terms, 0.0) * (Y == 0)) / S.shape[1])
+
+    return Candidate(
+        name, f, lambda S: [grad(S, Y)], {"S": 3.0 * rng.standard_normal((4, 5))}, wrong
+    )
+
+
+def _hinge_active(S: Arr, Y: Arr) -> Arr:
+    out: Arr = ((1.0 + S - (Y * S).sum(axis=0)) > 0) & (Y == 0)
+    return out.astype(np.float64)
+
+
 def _sigmoid(z: Arr) -> Arr:
     out: Arr = 1.0 / (1.0 + np.exp(-z))
     return out
@@ -243,6 +265,16 @@ def mutants() -> list[Candidate]:
         _bce("BCE: doubled 1/m", lambda A, Y: (A - Y) / (A * (1 - A)) / 16, "A"),
         _bce("BCE: sign flip", lambda A, Y: (Y - A) / (A * (1 - A)) / 4, "A"),
         _bce("BCE: logits gradient for probabilities", lambda A, Y: (A - Y) / 4, "A"),
+        _hinge(
+            "hinge: the correct class's -count forgotten",
+            lambda S, Y: _hinge_active(S, Y) / 5,
+            "S",
+        ),
+        _hinge(
+            "hinge: the correct class's term with the wrong sign",
+            lambda S, Y: (_hinge_active(S, Y) + Y * _hinge_active(S, Y).sum(axis=0)) / 5,
+            "S",
+        ),
         _activation(
             "sigmoid with tanh's derivative",
             _sigmoid,
@@ -286,6 +318,12 @@ def correct(seed: int, n: int, m: int) -> list[Candidate]:
             seed,
         ),
         _activation("relu", _relu, lambda dA, Z_: dA * (Z_ > 0), Z, "", seed),
+        _hinge(
+            "hinge",
+            lambda S, Y: (_hinge_active(S, Y) - Y * _hinge_active(S, Y).sum(0)) / 5,
+            "",
+            seed,
+        ),
     ]
 
 
