@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,14 +32,21 @@ from refnn.gradcheck._core import (
     Problem,
     ScalarFunction,
     VjpFunction,
+    bool_option,
     callable_option,
     check_options,
-    real_option,
+    eps_option,
     seed_option,
 )
 from refnn.gradcheck._extra import check_backward_contract, run_taylor, taylor_test
-from refnn.gradcheck._judge import check_input
-from refnn.gradcheck._numeric import Target, base_step, central_differences
+from refnn.gradcheck._judge import check_input, confirm
+from refnn.gradcheck._numeric import (
+    SAFETY,
+    Target,
+    base_step,
+    central_differences,
+    default_tolerances,
+)
 from refnn.gradcheck._report import (
     ArrayResult,
     ContractCheck,
@@ -154,15 +162,23 @@ def check_grad(
     callable_option("f", f)
     callable_option("grad", grad)
     check_options(mode, rtol, atol, seed, eps, nondet_tol)
+    taylor = bool_option("taylor", taylor)
+    details = bool_option("details", details)
     problem = Problem(f, grad, inputs, wrt, allow_float32, float(nondet_tol))
     f0 = problem.value({}, "at the given inputs")
     gradients = problem.gradients({}, "at the given inputs")
     problem.require_deterministic(f0, gradients)
-    problem.measure_noise(f0, int(seed))
+    limits: dict[int, tuple[float, float]] = {}
+    for k, g in zip(problem.wrt, gradients, strict=True):
+        r, a = default_tolerances(problem.dtype(k), rtol, atol)
+        largest = float(np.max(np.abs(g), initial=0.0))
+        limits[k] = (base_step(problem.dtype(k), eps), (a + r * largest) / SAFETY)
+    problem.measure_noise(f0, int(seed), limits)
     options = {"rtol": rtol, "atol": atol, "eps": eps, "mode": mode, "details": details}
     rng = np.random.default_rng([int(seed), STREAM_FAST])
     arrays = [check_input(problem, j, g, f0, options, rng) for j, g in enumerate(gradients)]
     taylor_result = run_taylor(problem, gradients, f0, 3, int(seed)) if taylor else None
+    arrays = _after_the_fact(problem, f0, arrays)
     return GradcheckResult(
         arrays=tuple(arrays),
         seed=int(seed),
@@ -170,6 +186,41 @@ def check_grad(
         n_grad_evals=problem.grad_calls,
         taylor=taylor_result,
     )
+
+
+def _after_the_fact(
+    problem: Problem, f0: float, arrays: Sequence[ArrayResult]
+) -> list[ArrayResult]:
+    """f evaluated again at x after the check, the worst wrong element measured again, and
+    the exceptions f raised at probe points, as notes and verdicts (GC-DETERMINISM, GC-KINK).
+
+    Spec: GC-DETERMINISM
+    """
+    why = ""
+    again = problem.value({}, "at the given inputs (after the check)")
+    if abs(again - f0) > problem.nondet_tol:
+        why = (
+            f"f is not deterministic: at the given inputs it returned {f0!r} before the check "
+            f"and {again!r} after it (nondet_tol={problem.nondet_tol!r}); a noisy f decides nothing"
+        )
+    for target in problem.targets:
+        if why:
+            break
+        why = confirm(target, f0)
+    notes: list[str] = []
+    if problem.raised:
+        named = ", ".join(f"{name} {count} time(s)" for name, count in problem.raised.items())
+        notes.append(f"f raised {named} at perturbed points: treated as outside its domain")
+    out: list[ArrayResult] = []
+    for a in arrays:
+        extra = [*notes, why] if why else notes
+        if not extra:
+            out.append(a)
+            continue
+        verdict = "inconclusive" if why and a.verdict != "inconclusive" else a.verdict
+        note = "; ".join(n for n in (a.note, *extra) if n)
+        out.append(replace(a, verdict=verdict, note=note))
+    return out
 
 
 def _as_outputs(y: object, where: str) -> tuple[AnyArray, ...]:
@@ -235,6 +286,8 @@ def check_vjp(
     callable_option("f", f)
     callable_option("vjp", vjp)
     check_options(mode, rtol, atol, seed, eps, nondet_tol)
+    bool_option("taylor", taylor)
+    bool_option("details", details)
     probe = Problem(lambda *a: 0.0, None, inputs, wrt, allow_float32)
     y0 = f(*probe.frozen)
     outputs = _as_outputs(y0, "at the given inputs")
@@ -324,6 +377,7 @@ def check_hvp(
     callable_option("grad", grad)
     callable_option("hvp", hvp)
     check_options(mode, rtol, atol, seed, eps, 0.0)
+    bool_option("details", details)
     probe = Problem(lambda *a: 0.0, grad, inputs, wrt, False)
     rng = np.random.default_rng([seed_option(seed), STREAM_HVP])
     vs = tuple(rng.standard_normal(probe.base[k].shape) for k in probe.wrt)
@@ -381,8 +435,8 @@ def numerical_grad(
     Spec: GC-CENTRAL, GC-STEP
     """
     callable_option("f", f)
-    if eps is not None and real_option("eps", eps, positive=True) >= 0.1:
-        raise ValueError(f"eps (the base step) must be < 0.1, got {eps!r}")
+    if eps is not None:
+        eps_option(eps)
     problem = Problem(f, None, inputs, wrt, allow_float32)
     problem.value({}, "at the given inputs")
     out: dict[str, Float64Array] = {}

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from refnn.gradcheck._core import (
     ATOL_FLOAT32,
@@ -203,20 +204,33 @@ class Target:
     error: Float64Array = field(init=False)
     bound: Float64Array = field(init=False)
     state: list[State] = field(init=False)
-    """Per element: how it was judged (GC-KINK); 'excluded' until judged."""
+    """Per element: how it was judged (GC-KINK); 'unchecked' until judged."""
+    judged: npt.NDArray[np.bool_] = field(init=False)
+    """Per element: judged (state neither 'excluded' nor 'unchecked')."""
+    used_step: Float64Array = field(init=False)
+    """Per element: the step of the stencil that judged it (0 until judged)."""
     scale: float = field(init=False)
     """The largest |analytic| or |D(h)| of the input (what rounding is compared with)."""
     flagged: list[str] = field(init=False)
-    """Per element: '' or why it was flagged: 'kink', 'loose' or 'edge'."""
+    """Per element: '' or why it was flagged: 'kink', 'loose', 'edge' or 'jump'."""
+    firm: Float64Array = field(init=False)
+    """Per element: the bound before the checker loosened it (GC-FIRM); = bound if it did not."""
+    noise: Float64Array = field(init=False)
+    """Per element: the noise of f measured on its block (GC-NOISE-BLOCK)."""
 
     def __post_init__(self) -> None:
         n = self.x.size
+        self.firm = np.zeros(n)
+        measured = self.problem.element_noise.get(self.k)
+        self.noise = np.full(n, self.problem.noise) if measured is None else measured.copy()
         self.analytic = self.g.copy()
         self.scale = float(np.max(np.abs(self.g), initial=0.0))
         self.numerical = np.zeros(n)
         self.error = np.zeros(n)
         self.bound = np.zeros(n)
-        self.state = ["excluded"] * n
+        self.state = ["unchecked"] * n
+        self.used_step = np.zeros(n)
+        self.judged = np.zeros(n, dtype=bool)
         self.flagged = [""] * n
 
     @property
@@ -229,10 +243,20 @@ class Target:
         out: Float64Array = self.h0 * np.maximum(1.0, np.abs(self.x))
         return out
 
-    def record(self, i: int, numerical: float, error: float, bound: float, state: State) -> None:
-        """Store the judgement of element ``i``."""
+    def record(
+        self,
+        i: int,
+        numerical: float,
+        error: float,
+        bound: float,
+        state: State,
+        firm: float | None = None,
+    ) -> None:
+        """Store the judgement of element ``i`` (``firm``: its bound before loosening)."""
         self.numerical[i], self.error[i], self.bound[i] = numerical, error, bound
+        self.firm[i] = bound if firm is None else min(firm, bound)
         self.state[i] = state
+        self.judged[i] = state not in ("excluded", "unchecked")
 
     def values(self, i: int, points: Float64Array) -> list[float]:
         """f with element ``i`` at each point; NaN where f is not finite (outside its domain)."""
@@ -245,27 +269,42 @@ class Target:
         return out
 
 
-def central_differences(t: Target, h: Float64Array) -> Float64Array:
-    """``D(h)`` per element (NaN where ``x -+ h`` leaves f's domain).
+def central_differences(
+    t: Target, h: Float64Array, indices: Sequence[int] | None = None
+) -> Float64Array:
+    """``D(h)`` per element (of ``indices``, default all; NaN where ``x -+ h`` leaves f's
+    domain). ``h`` has one step per element of ``indices``.
 
     Spec: GC-CENTRAL
     """
-    lo = t.problem.rounded(t.k, t.x - h)
-    hi = t.problem.rounded(t.k, t.x + h)
-    ends = np.array([t.values(i, np.array([lo[i], hi[i]])) for i in range(t.x.size)])
-    ends = ends.reshape(t.x.size, 2)
+    which = list(range(t.x.size)) if indices is None else list(indices)
+    x = t.x[which]
+    lo = t.problem.rounded(t.k, x - h)
+    hi = t.problem.rounded(t.k, x + h)
+    ends = np.array([t.values(i, np.array([lo[j], hi[j]])) for j, i in enumerate(which)])
+    ends = ends.reshape(len(which), 2)
     out: Float64Array = (ends[:, 1] - ends[:, 0]) / (hi - lo)
     return out
 
 
-def stencil(t: Target, i: int, h: float, f0: float, xi: float | None = None) -> Estimate | None:
+def stencil(
+    t: Target,
+    i: int,
+    h: float,
+    f0: float,
+    xi: float | None = None,
+    noise: float | None = None,
+) -> Estimate | None:
     """The five-point estimate at element ``i`` (at ``xi``, default its value) with step ``h``;
-    one-sided at a domain edge, None when neither side stays in f's domain."""
+    one-sided at a domain edge, None when neither side stays in f's domain or the step is
+    lost in rounding (``x + h/2 == x``)."""
     xi = float(t.x[i]) if xi is None else xi
     points = t.problem.rounded(t.k, xi + h * np.array(FRACTIONS))
-    v = t.values(i, points)
     o = [float(p) - xi for p in points]
-    noise = t.problem.noise
+    if len(set(o)) < 4 or 0.0 in o:
+        return None
+    v = t.values(i, points)
+    noise = float(t.noise[i]) if noise is None else noise
     if all(math.isfinite(a) for a in v):
         return central((o[0], o[1], 0.0, o[2], o[3]), (v[0], v[1], f0, v[2], v[3]), noise)
     if math.isfinite(v[2]) and math.isfinite(v[3]):

@@ -45,8 +45,11 @@ class KinkCounts:
     """Of ``moved``, elements on a kink at every resolved step: the analytic value was judged
     against the hull of the two one-sided derivatives (exact ties are beyond differences)."""
     edge: int = 0
-    """Of ``found``, elements whose stencil left f's domain (f NaN/Inf): smaller or one-sided
-    steps were used."""
+    """Of ``found``, elements whose stencil left f's domain (f NaN/Inf, or f raised): smaller or
+    one-sided steps were used."""
+    jump: int = 0
+    """Of ``found``, elements where f jumps (or is noisy) at x, found alone by the noise
+    bisection (GC-NOISE-BLOCK): judged at x +- 4h where f is smooth, or not judged."""
 
 
 @dataclass(frozen=True, eq=False)
