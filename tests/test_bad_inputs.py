@@ -142,6 +142,26 @@ def _constructors() -> Iterator[tuple[str, Thunk]]:
         yield f"Adam(beta2={v!r})", call(refnn.Adam, 0.1, beta2=v)
     for v in [0.0, -1e-8, "1e-8", None]:
         yield f"Adam(eps={v!r})", call(refnn.Adam, 0.1, eps=v)
+    for opt in (refnn.RMSprop, refnn.AdamW, refnn.Nesterov):  # issue 20's optimizers
+        for v in BAD_RATES:
+            yield f"{opt.__name__}(lr={v!r})", call(opt, v)
+    for v in [1.0, -0.1, "0.9", None, float("nan")]:
+        yield f"RMSprop(beta={v!r})", call(refnn.RMSprop, 0.1, beta=v)
+        yield f"Nesterov(momentum={v!r})", call(refnn.Nesterov, 0.1, momentum=v)
+        yield (
+            f"AdamW(weight_decay={v if v != 1.0 else -1.0!r})",
+            call(refnn.AdamW, 0.1, weight_decay=-1.0 if v == 1.0 else v),
+        )
+    for v in [0.0, -1.0, "1", None, float("nan"), float("inf")]:
+        yield f"MulticlassHinge(margin={v!r})", call(refnn.MulticlassHinge, v)
+    for loss_cls in (refnn.MeanSquaredError, refnn.MulticlassHinge):
+        for d in BAD_DTYPES:
+            yield f"{loss_cls.__name__}(dtype={d!r})", call(loss_cls, dtype=d)
+    for v in ["mean", None, 1]:
+        yield (
+            f"SoftmaxCrossEntropy(weight_norm={v!r})",
+            call(refnn.SoftmaxCrossEntropy, weight_norm=v),
+        )
     for v in [None, 5, "abc", [None], [refnn.Dense], [refnn.Dense(2, 2, rng=rng), "relu"]]:
         yield f"Sequential({v!r})", call(refnn.Sequential, v)
     for v in [None, [], [3], [3, 0], [3, "4"], [3, 4.0], [3, True], "34", 5]:
@@ -242,6 +262,31 @@ def _loss_calls() -> Iterator[tuple[str, Thunk]]:
     yield (
         "CrossEntropy(one example, two hot)",
         lambda: refnn.CrossEntropy().forward(np.full((2, 1), 0.5), np.ones((2, 1))),
+    )
+    for what, A in _arrays(2, 4).items():  # issue 20's losses: real targets, hinge, weights
+        yield (
+            f"MeanSquaredError.forward(A {what})",
+            call(_loss_forward, refnn.MeanSquaredError, A, Y),
+        )
+        yield f"MulticlassHinge.forward(A {what})", call(_loss_forward, refnn.MulticlassHinge, A, Y)
+    for what, y_bad in _arrays(2, 4).items():
+        if what != "extra axis":
+            yield (
+                f"MeanSquaredError.forward(Y {what})",
+                call(_loss_forward, refnn.MeanSquaredError, P, y_bad),
+            )
+    yield "MulticlassHinge.forward(soft Y)", call(_loss_forward, refnn.MulticlassHinge, P, Y * 0.5)
+    for what, w in {**_arrays(4), "negative": -np.ones(4), "m - 1": np.ones(3)}.items():
+        if what == "None":
+            continue  # weights=None: no weights
+        for loss_cls in (refnn.SoftmaxCrossEntropy, refnn.BinaryCrossEntropyWithLogits):
+            yield (
+                f"{loss_cls.__name__}.forward(weights {what})",
+                call(lambda c, w_: c().forward(P, Y, weights=w_), loss_cls, w),
+            )
+    yield (
+        "MeanSquaredError.forward(weights=)",
+        call(lambda: refnn.MeanSquaredError().forward(P, Y, weights=np.ones(4))),
     )
 
 
