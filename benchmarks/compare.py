@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from refnn import GRU, LSTM, RNN, AvgPool2D, Conv2D, Dense, MaxPool2D
+from refnn import GRU, LSTM, RNN, AvgPool2D, Conv2D, ConvTranspose2D, Dense, MaxPool2D
 from refnn.layer import Layer
 from refnn.types import FloatArray
 from refnn.winograd import F4x4, release_scratch
@@ -282,6 +282,48 @@ def conv(
     return sides
 
 
+def depthwise(c: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    """A 3 x 3 depthwise convolution (groups = channels, CONV-GROUPS), padding 1; the bound is
+    the three batched products of the grouped im2col path."""
+    layer = Conv2D(c, c, 3, padding=1, groups=c, rng=np.random.default_rng(0), dtype=dtype)
+    X, dZ = normal((c, hw, hw, m), dtype, 1), normal((c, hw, hw, m), dtype, 2)
+    W = layer.params["W"]
+    n = hw * hw * m
+    cols, W_g, dZ_g = normal((c, 9, n), dtype, 3), W.reshape(c, 1, 9), dZ.reshape(c, 1, n)
+    cols_T, W_gT = cols.transpose(0, 2, 1), W_g.transpose(0, 2, 1)
+    bound: Fn = lambda: (W_g @ cols, dZ_g @ cols_T, W_gT @ dZ_g)  # noqa: E731
+    sides = {"refnn": fwd_bwd(layer, X, dZ), "bound": bound}
+    if torch is not None:
+        tX, tW = tensor(torch, X, 3, 0, 1, 2).requires_grad_(), tensor(torch, W).requires_grad_()
+        tb = torch.zeros(c, dtype=tX.dtype, requires_grad=True)
+        run = partial(torch.nn.functional.conv2d, tX, tW, tb, padding=1, groups=c)
+        sides["torch"] = autograd(torch, run, [tX, tW, tb], tensor(torch, dZ, 3, 0, 1, 2))
+    return sides
+
+
+def conv_transpose(
+    c_in: int, c_out: int, hw: int, m: int, dtype: DType, torch: Any
+) -> dict[str, Fn]:
+    """A 4 x 4 stride-2 transposed convolution, padding 1 (a 2x upsampling, as in decoders);
+    the bound is its three products: W^T X, W col(dY), X col(dY)^T."""
+    layer = ConvTranspose2D(
+        c_in, c_out, 4, stride=2, padding=1, rng=np.random.default_rng(0), dtype=dtype
+    )
+    X, dY = normal((c_in, hw, hw, m), dtype, 1), normal((c_out, 2 * hw, 2 * hw, m), dtype, 2)
+    W_mat = layer.params["W"].reshape(c_in, -1)
+    X_mat, cols = X.reshape(c_in, -1), normal((c_out * 16, hw * hw * m), dtype, 3)
+    bound = gemms((1, W_mat.T, X_mat), (1, W_mat, cols), (1, X_mat, cols.T))
+    sides = {"refnn": fwd_bwd(layer, X, dY), "bound": bound}
+    if torch is not None:
+        tX = tensor(torch, X, 3, 0, 1, 2).requires_grad_()
+        tW = tensor(torch, layer.params["W"]).requires_grad_()
+        tb = torch.zeros(c_out, dtype=tX.dtype, requires_grad=True)
+        F = torch.nn.functional
+        run = partial(F.conv_transpose2d, tX, tW, tb, stride=2, padding=1)
+        sides["torch"] = autograd(torch, run, [tX, tW, tb], tensor(torch, dY, 3, 0, 1, 2))
+    return sides
+
+
 def lstm(n_in: int, n_h: int, T: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
     layer = LSTM(n_in, n_h, rng=np.random.default_rng(0), dtype=dtype)
     X, dH = normal((n_in, T, m), dtype, 1), normal((n_h, T, m), dtype, 2)
@@ -351,6 +393,20 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
         partial(conv, 32, 64, 32, 64, algorithm="winograd"),
         (("torch", 0.6),),
         (("torch", 1.0),),
+    ),
+    (
+        "Conv2D",
+        "64 depthwise 3x3, 32x32, m=32",
+        partial(depthwise, 64, 32, 32),
+        (("torch", 1.0),),
+        (),
+    ),
+    (
+        "ConvTranspose2D",
+        "64->32, 4x4 s=2, 16x16, m=32",
+        partial(conv_transpose, 64, 32, 16, 32),
+        (),
+        (),
     ),
     ("LSTM", "64->128, T=50, m=64", partial(lstm, 64, 128, 50, 64), (("torch", 1.0),), ()),
     (
