@@ -677,3 +677,49 @@ def test_make_check_cases_catch_a_seeded_wrong_gradient(
     failed = {c.config for c in cases if not run_case(c).passed}
     exercised = {c.config for c in cases if "weights" in c.config or "weights" not in bug}
     assert failed == exercised
+
+
+@pytest.mark.spec("MSE-COST", "MSE-GRAD", "HINGE-COST", "HINGE-GRAD", "LOSS-WEIGHTS")
+@settings(max_examples=25)
+@given(data=st.data(), which=st.sampled_from(["mse", "hinge", "weighted"]))
+def test_new_losses_in_float32_agree_with_float64(data: st.DataObject, which: str) -> None:
+    k, m = data.draw(shapes_km(min_k=2))
+    Z = data.draw(arrays((k, m), dtype=np.float32, bound=8.0))
+    kwargs: dict[str, Any] = {}
+    if which == "mse":
+        make: Any = MeanSquaredError
+        Y = data.draw(arrays((k, m), dtype=np.float32, bound=8.0))
+    elif which == "hinge":
+        make, Y = MulticlassHinge, data.draw(one_hot(k, m))
+        terms = 1.0 + Z.astype(np.float64) - (Y * Z).sum(axis=0)
+        assume(np.all(np.abs(terms[Y == 0]) > 1e-3))  # float32 rounding may not flip a kink
+    else:
+        make, Y = SoftmaxCrossEntropy, data.draw(one_hot(k, m))
+        kwargs["weights"] = data.draw(hnp.arrays(np.float64, m, elements=st.floats(0.01, 3.0)))
+    loss32, loss64 = make(dtype=np.float32), make()
+    J32, J64 = loss32.forward(Z, Y, **kwargs), loss64.forward(Z.astype(np.float64), Y, **kwargs)
+    dZ32, dZ64 = loss32.backward(), loss64.backward()
+    assert dZ32.dtype == np.float32
+    scale = float(np.abs(Z).max() + np.abs(Y).max() + 1.0)
+    assert J32 == pytest.approx(J64, rel=1e-5, abs=1e-6 * scale * scale * k)
+    np.testing.assert_allclose(dZ32, dZ64, rtol=1e-5, atol=1e-6 * scale / m)
+
+
+@pytest.mark.spec("MSE-COST", "MSE-GRAD", "HINGE-COST", "HINGE-GRAD", "OPT-RMSPROP")
+@pytest.mark.spec("OPT-ADAMW", "OPT-NESTEROV")
+def test_fit_learns_with_the_new_losses_and_optimizers() -> None:
+    """A linear regression (MSE) with each new optimizer, and three separable classes (hinge)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 64))
+    Y = np.array([[1.0, -2.0, 0.5]]) @ X + 0.3
+    for opt in (refnn.RMSprop(0.01), refnn.AdamW(0.05, weight_decay=1e-3), refnn.Nesterov(0.05)):
+        model = Sequential([refnn.Dense(3, 1, rng=np.random.default_rng(1))])
+        history = fit(model, MeanSquaredError(), opt, X, Y, epochs=60, batch_size=16, rng=rng)
+        assert history.cost[-1] < 0.05 * history.cost[0], type(opt).__name__
+    classes = rng.integers(0, 3, 90)
+    centres = np.array([[0.0, 4.0, -4.0], [4.0, -3.0, -3.0]])
+    Xc = centres[:, classes] + 0.5 * rng.standard_normal((2, 90))
+    Yc = np.eye(3)[:, classes]
+    model = mlp([2, 8, 3], rng=np.random.default_rng(2), output="linear")
+    fit(model, MulticlassHinge(), refnn.Nesterov(0.05), Xc, Yc, epochs=30, batch_size=16, rng=rng)
+    assert np.mean(model.forward(Xc, training=False).argmax(axis=0) == classes) >= 0.95
