@@ -46,6 +46,41 @@ class Conv2DWinogradLayer(Conv2DLayer):
     algorithm = "winograd"
 
 
+class DepthwiseConv2DLayer(_LayerTimings):
+    """A 3 x 3 depthwise ``Conv2D`` (groups = channels, CONV-GROUPS), padding 1, on the conv
+    sizes' output channels."""
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
+
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        from refnn import Conv2D
+
+        _, c, hw, m = CONV_SIZES[size]
+        layer = Conv2D(c, c, 3, padding=1, groups=c, rng=np.random.default_rng(0), dtype=dtype)
+        return layer, normal((c, hw, hw, m), dtype, seed=1), normal((c, hw, hw, m), dtype, seed=2)
+
+
+class ConvTranspose2DLayer(_LayerTimings):
+    """A 4 x 4 stride-2 ``ConvTranspose2D``, padding 1 (a 2x upsampling): the conv sizes'
+    channels in reverse, on half the image."""
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(CONV_SIZES)]
+
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        from refnn import ConvTranspose2D
+
+        c_out, c_in, hw, m = CONV_SIZES[size]
+        layer = ConvTranspose2D(
+            c_in, c_out, 4, stride=2, padding=1, rng=np.random.default_rng(0), dtype=dtype
+        )
+        half = hw // 2
+        return (
+            layer,
+            normal((c_in, half, half, m), dtype, seed=1),
+            normal((c_out, 2 * half, 2 * half, m), dtype, seed=2),
+        )
+
+
 class _Pool2DTimings(_LayerTimings):
     """A 2 x 2 pooling layer, stride 2, on the conv outputs' shapes (C_out x H x W x m)."""
 
