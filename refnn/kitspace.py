@@ -149,7 +149,11 @@ class LossSpace:
 @dataclass(frozen=True)
 class OptimizerSpace:
     """How the kit draws an optimizer's hyper-parameters (TEST-SPACE): name -> a float
-    range (lo, hi) or a :class:`Choice`; ``specs`` the spec IDs of the update."""
+    range (lo, hi) or a :class:`Choice`; ``specs`` the spec IDs of the update;
+    ``conventions`` the other forms of the update in use that a user may declare (name ->
+    choices, refnn's first: ``{"momentum": ("average", "pytorch")}``); the kit knows each
+    choice's update (``refnn.testing._variants``)."""
 
     hyper: Mapping[str, tuple[float, float] | Choice]
     specs: tuple[str, ...]
+    conventions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

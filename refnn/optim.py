@@ -118,7 +118,11 @@ class Momentum(Optimizer):
     v := β v + (1 - β) dθ  (v starts at 0),  θ := θ - α v.
     """
 
-    kit = OptimizerSpace({"lr": (1e-3, 1.0), "beta": (0.0, 0.99)}, ("OPT-MOMENTUM",))
+    kit = OptimizerSpace(
+        {"lr": (1e-3, 1.0), "beta": (0.0, 0.99)},
+        ("OPT-MOMENTUM",),
+        {"momentum": ("average", "pytorch")},  # PyTorch's v := β v + g
+    )
 
     @classmethod
     def torch_optimizer(cls, torch: Any, config: Mapping[str, Any], tensors: Sequence[Any]) -> Any:
@@ -200,6 +204,9 @@ class Adam(Optimizer):
             "eps": Choice((1e-8, 1e-4, 1e-2, 1.0)),
         },
         ("ADAM-MOMENTS", "ADAM-BIAS", "ADAM-STEP"),
+        # ε outside the square root (refnn, PyTorch), inside it, or added before the bias
+        # correction (Kingma and Ba's efficient form, Keras); with or without bias correction
+        {"eps": ("outside", "inside", "before-correction"), "bias": ("corrected", "none")},
     )
 
     @classmethod

@@ -146,7 +146,7 @@ def test_dropout_is_checked_with_the_mask_the_kit_gives() -> None:
     ("kwargs", "error", "match"),
     [
         ({"name": "Conv3D"}, ValueError, r"name must be one of \[.*'Conv2D'"),
-        ({"layout": "NCHW"}, ValueError, "layout must be 'batch_last' or 'batch_first'"),
+        ({"layout": "NCHW"}, ValueError, "layout must be one of 'batch_last', 'batch_first'"),
         ({"dtype": "float16"}, TypeError, "dtype must be float64 or float32"),
         ({"max_examples": 0}, ValueError, "max_examples must be >= 1"),
     ],

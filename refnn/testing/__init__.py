@@ -53,7 +53,17 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'refnn.testing' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"refnn.testing.{_WHERE[name]}"), name)
+    try:
+        module = importlib.import_module(f"refnn.testing.{_WHERE[name]}")
+    except ModuleNotFoundError as exc:
+        if exc.name != "hypothesis":
+            raise
+        raise ModuleNotFoundError(
+            f"refnn.testing.{name} needs hypothesis, which is not installed: "
+            "pip install 'refnn[testing]'",
+            name="hypothesis",
+        ) from None
+    return getattr(module, name)
 
 
 def __dir__() -> list[str]:

@@ -1,9 +1,11 @@
-"""Layout conversion between refnn's batch-last arrays and the batch-first ones of PyTorch.
+"""Layout conversion between refnn's batch-last arrays and the layouts other code uses.
 
 refnn puts examples on the LAST axis (NOTE-AXES): dense n x m, images C x H x W x m,
 sequences n x T x m. Batch-first code (PyTorch with ``batch_first=True``) puts them first:
-m x n, m x C x H x W, m x T x n. The rank tells which layout is meant, so one pair of functions
-converts every array the kit exchanges.
+m x n, m x C x H x W, m x T x n; channels-last code (TensorFlow, the course notebooks) takes
+images as m x H x W x C; time-major code (PyTorch's default LSTM) takes sequences as T x m x n.
+The rank tells which axes are meant, so one table per layout converts every array the kit
+exchanges (TEST-LAYOUT).
 """
 
 from __future__ import annotations
@@ -14,10 +16,24 @@ import numpy as np
 
 from refnn.types import FloatArray
 
-Layout = Literal["batch_last", "batch_first"]
+Layout = Literal["batch_last", "batch_first", "channels_last", "time_major"]
+LAYOUTS: tuple[Layout, ...] = ("batch_last", "batch_first", "channels_last", "time_major")
 
 _TO_FIRST = {2: (1, 0), 3: (2, 1, 0), 4: (3, 0, 1, 2)}
 _TO_LAST = {2: (1, 0), 3: (2, 1, 0), 4: (1, 2, 3, 0)}
+#: The axes of refnn's array (by rank) that make each layout's array: np.transpose's argument.
+PERMUTATIONS: dict[str, dict[int, tuple[int, ...]]] = {
+    "batch_first": _TO_FIRST,
+    "channels_last": {2: (1, 0), 3: (2, 1, 0), 4: (3, 1, 2, 0)},
+    "time_major": {2: (1, 0), 3: (1, 2, 0), 4: (3, 0, 1, 2)},
+}
+#: How each layout names the axes, by rank (for messages).
+AXES: dict[str, dict[int, str]] = {
+    "batch_last": {2: "n x m", 3: "n x T x m", 4: "C x H x W x m"},
+    "batch_first": {2: "m x n", 3: "m x T x n", 4: "m x C x H x W"},
+    "channels_last": {2: "m x n", 3: "m x T x n", 4: "m x H x W x C"},
+    "time_major": {2: "m x n", 3: "T x m x n", 4: "m x C x H x W"},
+}
 
 
 def _transposed(X: object, table: dict[int, tuple[int, ...]], name: str) -> FloatArray:
@@ -54,11 +70,16 @@ def to_batch_last(X: FloatArray) -> FloatArray:
     return _transposed(X, _TO_LAST, "to_batch_last")
 
 
-def convert(X: FloatArray, layout: Layout) -> FloatArray:
-    """refnn's array in ``layout`` (a copy either way: the implementation may write to it)."""
-    return to_batch_first(X) if layout == "batch_first" else np.array(X, copy=True)
+def convert(X: FloatArray, layout: str) -> FloatArray:
+    """refnn's array in ``layout`` (a C-contiguous copy either way: the implementation may
+    write to it). Ranks other than 2 to 4 are left as they are."""
+    table = PERMUTATIONS.get(layout, {})
+    return np.array(X.transpose(table[X.ndim]) if X.ndim in table else X, order="C")
 
 
-def back(X: FloatArray, layout: Layout) -> FloatArray:
-    """An implementation's array in ``layout`` as refnn's layout."""
-    return to_batch_last(X) if layout == "batch_first" else np.asarray(X)
+def back(X: FloatArray, layout: str) -> FloatArray:
+    """An implementation's array in ``layout`` as refnn's layout (the inverse of convert)."""
+    table = PERMUTATIONS.get(layout, {})
+    if X.ndim not in table:
+        return np.asarray(X)
+    return np.asarray(X).transpose(np.argsort(table[X.ndim]))

@@ -1,6 +1,8 @@
 """Other optimizer conventions in use, so check_optimizer can say which one an implementation
-follows when it is not refnn's (OPT-MOMENTUM, ADAM-STEP). Each maps (config, params, steps) to
-the parameters after each step, in float64.
+follows when it is not refnn's (OPT-MOMENTUM, ADAM-STEP), and so check_optimizer can hold an
+implementation to the convention it declares. Each maps (config, params, steps) to the
+parameters after each step, in float64; they are keyed by convention ("eps=inside"), never by
+optimizer: an optimizer declares which it accepts (``kit.conventions``, TEST-SPACE).
 """
 
 from __future__ import annotations
@@ -74,31 +76,28 @@ def _no_bias(
     return W - c["lr"] * m / (np.sqrt(v) + c["eps"])
 
 
-VARIANTS: dict[str, list[tuple[str, Variant]]] = {
-    "GradientDescent": [("gradient ascent θ := θ + α g (the sign of the step)", _variant(_ascent))],
-    "Momentum": [
-        (
-            "PyTorch's momentum v := β v + g, θ := θ - α v (refnn's OPT-MOMENTUM averages: "
-            "v := β v + (1 - β) g; PyTorch's SGD equals it with lr = α (1 - β))",
-            _variant(_torch_momentum),
-        )
-    ],
-    "Adam": [
-        (
-            "ε inside the square root, θ := θ - α m̂ / sqrt(v̂ + ε) (refnn's ADAM-STEP: "
-            "θ := θ - α m̂ / (sqrt(v̂) + ε), as PyTorch)",
-            _variant(_eps_inside),
-        ),
-        (
-            "ε added before the bias correction (Kingma and Ba's efficient form, as in Keras): "
-            "θ := θ - α_t m / (sqrt(v) + ε) with α_t = α sqrt(1 - β2^t) / (1 - β1^t) "
-            "(refnn's ADAM-STEP adds ε to sqrt(v̂))",
-            _variant(_eps_hat),
-        ),
-        (
-            "no bias correction, θ := θ - α m / (sqrt(v) + ε) (refnn's ADAM-BIAS divides by "
-            "1 - β^t)",
-            _variant(_no_bias),
-        ),
-    ],
+#: The update of each declared convention other than refnn's ("key=choice"), described; and
+#: "ascent", a mistake any optimizer can make (the sign of the step).
+VARIANTS: dict[str, tuple[str, Variant]] = {
+    "ascent": ("gradient ascent θ := θ + α g (the sign of the step)", _variant(_ascent)),
+    "momentum=pytorch": (
+        "PyTorch's momentum v := β v + g, θ := θ - α v (refnn's OPT-MOMENTUM averages: "
+        "v := β v + (1 - β) g; PyTorch's SGD equals it with lr = α (1 - β))",
+        _variant(_torch_momentum),
+    ),
+    "eps=inside": (
+        "ε inside the square root, θ := θ - α m̂ / sqrt(v̂ + ε) (refnn's ADAM-STEP: "
+        "θ := θ - α m̂ / (sqrt(v̂) + ε), as PyTorch)",
+        _variant(_eps_inside),
+    ),
+    "eps=before-correction": (
+        "ε added before the bias correction (Kingma and Ba's efficient form, as in Keras): "
+        "θ := θ - α_t m / (sqrt(v) + ε) with α_t = α sqrt(1 - β2^t) / (1 - β1^t) "
+        "(refnn's ADAM-STEP adds ε to sqrt(v̂))",
+        _variant(_eps_hat),
+    ),
+    "bias=none": (
+        "no bias correction, θ := θ - α m / (sqrt(v) + ε) (refnn's ADAM-BIAS divides by 1 - β^t)",
+        _variant(_no_bias),
+    ),
 }

@@ -1,10 +1,12 @@
 """PyTorch's counterparts of refnn's layers, losses and optimizers, as ``make_impl`` functions.
 
 ``torch_impl(name)`` returns what ``check_layer``, ``check_loss`` or ``check_optimizer`` takes
-for ``name``. Layers are batch-first (``layout="batch_first"``; ``nn.LSTM(batch_first=True)``),
-losses take batch-first A and Y, and every adapter maps refnn's conventions onto PyTorch's
-(TEST-TORCH): parameters are copied into the modules, the losses sum and divide by m, SGD's
-momentum is given the learning rate α (1 - β). Needs torch (the ``torch`` extra).
+for ``name``. What PyTorch computes is each class's own declaration (TEST-SPACE):
+``torch_forward`` (a layer), ``torch_cost`` (a loss), ``torch_optimizer`` (an optimizer), each
+given the torch module and tensors in refnn's layout and shapes, so autograd's gradients come
+back under refnn's names. The adapters here are generic: they take batch-first arrays (layers:
+``layout="batch_first"``; losses: batch-first A and Y), convert, run torch in the dtype under
+test and return the results (TEST-TORCH). Needs torch (the ``torch`` extra).
 """
 
 from __future__ import annotations
@@ -14,28 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from refnn.layer import Layer
+from refnn.losses import Loss
+from refnn.optim import Optimizer
+from refnn.registry import components
+from refnn.testing._layouts import back, convert
 from refnn.types import FloatArray
-
-LAYERS = (
-    "Dense",
-    "Conv2D",
-    "MaxPool2D",
-    "AvgPool2D",
-    "Flatten",
-    "Sigmoid",
-    "ReLU",
-    "Tanh",
-    "Softmax",
-    "LSTM",
-    "LastStep",
-)
-LOSSES = (
-    "BinaryCrossEntropy",
-    "BinaryCrossEntropyWithLogits",
-    "CrossEntropy",
-    "SoftmaxCrossEntropy",
-)
-OPTIMIZERS = ("GradientDescent", "Momentum", "Adam")
 
 
 def _torch() -> Any:
@@ -43,138 +29,128 @@ def _torch() -> Any:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised only without torch
         raise ImportError(
-            "refnn.testing.torch_adapters needs torch: pip install 'refnn[torch]'"
+            "refnn.testing.torch_impl needs torch: pip install 'refnn[torch]'"
         ) from exc
     return torch
 
 
-def _dtype(config: Mapping[str, Any]) -> Any:
-    return getattr(_torch(), str(config.get("dtype", "float64")))
+def _declares(cls: type[Any], method: str, base: type[Any]) -> bool:
+    return getattr(cls, method).__func__ is not getattr(base, method).__func__
 
 
-def _module(
-    name: str, c: Mapping[str, Any], params: Mapping[str, FloatArray]
-) -> tuple[Any, dict[str, Any]]:
-    """The torch module for refnn layer ``name`` and a map from refnn's keys to its parameters."""
-    torch = _torch()
-    nn = torch.nn
-    simple: dict[str, Callable[[], Any]] = {
-        "Flatten": nn.Flatten,
-        "Sigmoid": nn.Sigmoid,
-        "ReLU": nn.ReLU,
-        "Tanh": nn.Tanh,
-        "Softmax": lambda: nn.Softmax(dim=1),
-        "MaxPool2D": lambda: nn.MaxPool2d(tuple(c["kernel_size"]), tuple(c["stride"])),
-        "AvgPool2D": lambda: nn.AvgPool2d(tuple(c["kernel_size"]), tuple(c["stride"])),
-        "LastStep": lambda: _LastStep(),
-    }
-    if name in simple:
-        return simple[name](), {}
-    dt = _dtype(c)
-    with torch.no_grad():
-        if name == "Dense":
-            module = nn.Linear(c["n_in"], c["n_out"], dtype=dt)
-            module.weight.copy_(torch.from_numpy(params["W"]))
-            module.bias.copy_(torch.from_numpy(params["b"][:, 0]))
-            return module, {"W": module.weight, "b": module.bias}
-        if name == "Conv2D":
-            module = nn.Conv2d(
-                c["in_channels"],
-                c["out_channels"],
-                tuple(c["kernel_size"]),
-                stride=tuple(c["stride"]),
-                padding=tuple(c["padding"]),
-                dtype=dt,
-            )
-            module.weight.copy_(torch.from_numpy(params["W"]))
-            module.bias.copy_(torch.from_numpy(params["b"][:, 0]))
-            return module, {"W": module.weight, "b": module.bias}
-        if name == "LSTM":
-            n = c["n_in"]
-            module = nn.LSTM(n, c["n_hidden"], batch_first=True, dtype=dt)
-            W = torch.from_numpy(params["W"])
-            module.weight_ih_l0.copy_(W[:, :n])
-            module.weight_hh_l0.copy_(W[:, n:])
-            module.bias_ih_l0.copy_(torch.from_numpy(params["b"][:, 0]))
-            module.bias_hh_l0.zero_()
-            return module, {"W": (module.weight_ih_l0, module.weight_hh_l0), "b": module.bias_ih_l0}
-    raise ValueError(f"torch_impl has no layer {name!r}; it has {', '.join(LAYERS)}")
+def torch_layers() -> tuple[str, ...]:
+    """The registered layers that declare a PyTorch equivalent (``torch_forward``)."""
+    return tuple(n for n, c in components("layer").items() if _declares(c, "torch_forward", Layer))
 
 
-class _LastStep:
-    def __call__(self, x: Any) -> Any:
-        return x[:, -1, :]
+def torch_losses() -> tuple[str, ...]:
+    """The registered losses that declare a PyTorch equivalent (``torch_cost``)."""
+    return tuple(n for n, c in components("loss").items() if _declares(c, "torch_cost", Loss))
+
+
+def torch_optimizers() -> tuple[str, ...]:
+    """The registered optimizers that declare a PyTorch equivalent (``torch_optimizer``)."""
+    found = components("optimizer").items()
+    return tuple(n for n, c in found if _declares(c, "torch_optimizer", Optimizer))
 
 
 class TorchLayer:
-    """A torch module behind the kit's layer protocol (TEST-LAYER), batch-first."""
+    """A layer's ``torch_forward`` behind the kit's layer protocol (TEST-LAYER), batch-first."""
 
-    def __init__(self, name: str, config: Mapping[str, Any], params: Mapping[str, FloatArray]):
-        self.module, self.params = _module(name, config, params)
-        self.is_lstm = name == "LSTM"
-        self.inputs: list[Any] = []
+    def __init__(
+        self, cls: type[Layer[Any]], config: Mapping[str, Any], params: Mapping[str, FloatArray]
+    ) -> None:
+        self.torch = _torch()
+        self.cls, self.config = cls, dict(config)
+        self.params = {k: np.asarray(v) for k, v in params.items()}
+        self.inputs: dict[str, Any] = {}
         self.out: Any = None
 
-    def forward(
-        self, X: FloatArray, h0: FloatArray | None = None, c0: FloatArray | None = None
-    ) -> FloatArray:
-        torch = _torch()
-        x = torch.tensor(X, requires_grad=True)
-        self.inputs = [x]
-        if self.is_lstm:
-            state = None
-            if h0 is not None and c0 is not None:
-                h, c = (torch.tensor(s, requires_grad=True) for s in (h0, c0))
-                self.inputs += [h, c]
-                state = (h.unsqueeze(0), c.unsqueeze(0))
-            self.out = self.module(x, state)[0]
-        else:
-            self.out = self.module(x)
-        return np.asarray(self.out.detach().numpy())
+    def forward(self, X: FloatArray, **extra: FloatArray) -> FloatArray:
+        torch = self.torch
+        arrays = {"X": back(X, "batch_first"), **self.params}
+        arrays |= {k: back(v, "batch_first") for k, v in extra.items()}
+        self.inputs = {
+            k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in arrays.items()
+        }
+        tensors = dict(self.inputs)
+        x = tensors.pop("X")
+        self.out = self.cls.torch_forward(torch, self.config, x, **tensors)
+        return convert(self.out.detach().numpy(), "batch_first")
 
     def backward(self, dY: FloatArray) -> tuple[FloatArray, dict[str, FloatArray]]:
-        torch = _torch()
-        for p in self.module.parameters() if hasattr(self.module, "parameters") else ():
-            p.grad = None
-        self.out.backward(torch.tensor(dY))
-        grads: dict[str, FloatArray] = {}
-        for key, p in self.params.items():
-            if isinstance(p, tuple):
-                grads[key] = np.concatenate([q.grad.numpy() for q in p], axis=1)
-            else:
-                g = p.grad.numpy()
-                grads[key] = g[:, None] if g.ndim == 1 else g
-        if len(self.inputs) == 3:
-            grads["h0"], grads["c0"] = (s.grad.numpy() for s in self.inputs[1:])
-        return np.asarray(self.inputs[0].grad.numpy()), grads
+        self.out.backward(self.torch.tensor(back(dY, "batch_first")))
+        grads = {k: t.grad.numpy() for k, t in self.inputs.items()}
+        dX = convert(grads.pop("X"), "batch_first")
+        out = {k: (g if k in self.params else convert(g, "batch_first")) for k, g in grads.items()}
+        return dX, out
 
 
-def lstm_takes_state() -> bool:
-    """Whether refnn's LSTM.forward takes an initial state (h0, c0)."""
-    from refnn import LSTM
+class TorchLoss:
+    """A loss's ``torch_cost`` behind the kit's loss protocol, batch-first A and Y (m x k)."""
 
-    return "h0" in LSTM.extra_inputs
+    def __init__(self, cls: type[Loss], config: Mapping[str, Any]) -> None:
+        self.torch = _torch()
+        self.cls, self.config = cls, dict(config)
+        self.a: Any = None
+        self.cost: Any = None
+
+    def forward(self, A: FloatArray, Y: FloatArray) -> float:
+        torch = self.torch
+        self.a = torch.tensor(back(A, "batch_first"), requires_grad=True)
+        y = torch.tensor(back(Y, "batch_first"))
+        self.cost = self.cls.torch_cost(torch, self.config, self.a, y)
+        return float(self.cost.item())
+
+    def backward(self) -> FloatArray:
+        self.cost.backward()
+        return convert(self.a.grad.numpy(), "batch_first")
+
+
+class TorchOptimizer:
+    """An optimizer's ``torch_optimizer`` on copies of the parameters."""
+
+    def __init__(
+        self, cls: type[Optimizer], config: Mapping[str, Any], params: Mapping[str, FloatArray]
+    ) -> None:
+        torch = self.torch = _torch()
+        self.tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+        self.opt = cls.torch_optimizer(torch, config, list(self.tensors.values()))
+
+    def step(self, grads: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+        for k, t in self.tensors.items():
+            t.grad = self.torch.tensor(grads[k])
+        self.opt.step()
+        return {k: t.detach().numpy().copy() for k, t in self.tensors.items()}
 
 
 def torch_impl(name: str) -> Callable[..., Any]:
     """A ``make_impl`` for PyTorch's counterpart of refnn's ``name``.
 
-    Layers (batch-first: pass ``layout="batch_first"`` to ``check_layer``): Dense (Linear),
-    Conv2D (Conv2d), MaxPool2D, AvgPool2D, Flatten, Sigmoid, ReLU, Tanh, Softmax (dim=1),
-    LSTM (batch_first=True; W split into weight_ih and weight_hh, b into bias_ih with a zero
-    bias_hh), LastStep (``x[:, -1, :]``). Losses (batch-first A, Y): BCELoss and
-    BCEWithLogitsLoss with reduction="sum" divided by m, NLLLoss of log A (soft labels:
-    -Σ Y log A / m) for CrossEntropy, CrossEntropyLoss (probability targets) for
-    SoftmaxCrossEntropy. Optimizers: SGD, SGD with momentum β and learning rate α (1 - β),
-    Adam.
+    Layers are batch-first (pass ``layout="batch_first"`` to ``check_layer``); losses take
+    batch-first A and Y. Each class declares its PyTorch equivalent (TEST-SPACE, TEST-TORCH):
+    Dense (``F.linear``), Conv2D (``F.conv2d``), MaxPool2D, AvgPool2D, Flatten, Sigmoid, ReLU,
+    Tanh, Softmax, LSTM (``nn.LSTM`` with W split into weight_ih and weight_hh, b into bias_ih
+    and a zero bias_hh), LastStep; BCELoss, BCEWithLogitsLoss, NLLLoss of log A,
+    CrossEntropyLoss (reduction="sum", / m); SGD, SGD with momentum β and learning rate
+    α (1 - β), Adam; and whatever was registered since with a ``torch_*`` method.
 
     Notes
     -----
     Spec: TEST-TORCH
     """
     _torch()
-    if name in LAYERS:
-        return lambda config, params: TorchLayer(name, config, params)
-    from refnn.testing import _torch_losses_optim
-
-    return _torch_losses_optim.make(name)
+    found: dict[str, Any] = {}
+    for kind in ("layer", "loss", "optimizer"):
+        found |= components(kind)
+    if name in torch_layers():
+        layer = found[name]
+        return lambda config, params: TorchLayer(layer, config, params)
+    if name in torch_losses():
+        loss = found[name]
+        return lambda config: TorchLoss(loss, config)
+    if name in torch_optimizers():
+        optimizer = found[name]
+        return lambda config, params: TorchOptimizer(optimizer, config, params)
+    known = ", ".join((*torch_layers(), *torch_losses(), *torch_optimizers()))
+    raise ValueError(f"torch_impl has no counterpart of {name!r}; it has {known}")
