@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import refnn.conv
+import refnn.conv_transpose
 from refnn import Conv2D, ConvTranspose2D
 from refnn.types import FloatArray
+from refnn.verify.cases import component_cases
+from refnn.verify.run import run_case
 from tests.oracles.conv_variants import conv_naive, conv_transpose_naive
 
 Pair = tuple[int, int]
@@ -214,3 +219,60 @@ def test_configurations_that_do_not_fit_are_refused_by_name() -> None:
     cropped = ConvTranspose2D(1, 1, 1, padding=1, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"X of H x W = 1 x 1 gives an empty output"):
         cropped.forward(np.ones((1, 1, 1, 1)))
+
+
+def _flipped_dW(dY: FloatArray, W: FloatArray, cache: Any) -> tuple[Any, Any, Any]:
+    """The usual mistake: the kernel "flipped" in the weight gradient."""
+    dX, dW, db = _right_transpose_backward(dY, W, cache)
+    return dX, dW[:, :, ::-1, ::-1].copy(), db
+
+
+def _groups_mixed(dZ: FloatArray, W: FloatArray, cache: Any) -> Any:
+    """Groups that mix channels: dW's blocks taken in reverse group order."""
+    dX, dW, db = _right_conv_backward(dZ, W, cache)
+    if cache.groups > 1:
+        g = cache.groups
+        dW = dW.reshape(g, -1, *dW.shape[1:])[::-1].reshape(dW.shape).copy()
+    return dX, dW, db
+
+
+_right_transpose_backward = refnn.conv_transpose.conv_transpose_backward
+_right_conv_backward = refnn.conv.conv_backward
+
+
+@pytest.mark.spec("CONVT-DW", "CONV-GROUPS")
+@pytest.mark.parametrize(
+    ("component", "module", "name", "mutant", "fails"),
+    [
+        ("ConvTranspose2D", refnn.conv_transpose, "conv_transpose_backward", _flipped_dW, "k>1"),
+        ("Conv2D", refnn.conv, "conv_backward", _groups_mixed, "groups>1"),
+    ],
+    ids=["transposed conv with a flipped dW", "grouped conv mixing the groups"],
+)
+def test_make_check_catches_a_seeded_wrong_backward_in_exactly_its_cases(
+    monkeypatch: pytest.MonkeyPatch,
+    component: str,
+    module: Any,
+    name: str,
+    mutant: Any,
+    fails: str,
+) -> None:
+    """The class's make-check cases reject the mutant at W in every case where the bug shows
+    (a kernel of more than one tap along an axis; more than one group), and pass elsewhere."""
+    cases = [c for c in component_cases() if c.component.split()[0] == component]
+    monkeypatch.setattr(module, name, mutant)
+    shows = {
+        c
+        for c in cases
+        if (fails == "k>1" and not re.search(r"k=1x1", c.config))
+        or (fails == "groups>1" and re.search(r"groups=[2-9]", c.config) is not None)
+    }
+    assert shows
+    failed = set()
+    for case in cases:
+        outcome = run_case(case)
+        if not outcome.passed:
+            assert outcome.result is not None
+            assert {a.name: a.verdict for a in outcome.result.arrays}["W"] == "WRONG"
+            failed.add(case)
+    assert failed == shows
