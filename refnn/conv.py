@@ -366,6 +366,8 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         },
         input_shape=lambda v: (v["in_channels"], v["H"], v["W"], v["m"]),
         sums=lambda v, s: _conv_sums(v, s),
+        # W as refnn's F x C x kh x kw or kh x kw x C x F (TensorFlow, the course notebooks)
+        conventions={"weights": ("fchw", "hwcf"), "bias": ("column", "flat")},
     )
 
     @classmethod
@@ -376,6 +378,8 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
             arrays["b"][:, 0],
             stride=tuple(config["stride"]),
             padding=tuple(config["padding"]),
+            dilation=tuple(config.get("dilation", (1, 1))),
+            groups=config.get("groups", 1),
         )
         return Z.permute(1, 2, 3, 0)
 

@@ -382,7 +382,12 @@ class LSTM(Layer[LSTMCache]):
         # the state: refnn's given h0, c0 (with their gradients), or always zero; the order of
         # the gate blocks in W and b (refnn's and PyTorch's i, f, g, o; CS231n's i, f, o, g;
         # TensorFlow's LSTMCell i, g, f, o)
-        conventions={"state": ("given", "zero"), "gates": ("ifgo", "ifog", "igfo")},
+        conventions={
+            "state": ("given", "zero", "h0"),
+            "gates": ("ifgo", "ifog", "igfo"),
+            "weights": ("out_in", "in_out"),
+            "bias": ("column", "flat"),
+        },
     )
 
     @classmethod

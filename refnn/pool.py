@@ -10,7 +10,7 @@ handles overlapping windows (stride < kernel) and gaps (stride > kernel) with no
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -312,8 +312,12 @@ class MaxPool2D(_Pool2D[MaxPoolCache]):
 
     specs = {"Y": ("MAXPOOL-FWD",), "dX": ("MAXPOOL-BWD",)}
     can_overflow = False
-    # ties drawn (exact zeros, repeated values): the first maximum takes the gradient
-    kit = _pool_space("ties", lambda v: {"Y": 1, "dX": _overlap(v)})
+    # ties drawn (exact zeros, repeated values): the first maximum takes the gradient; code
+    # routing a tie to another single maximum declares ties="any" (ties are then not drawn)
+    kit = replace(
+        _pool_space("ties", lambda v: {"Y": 1, "dX": _overlap(v)}),
+        conventions={"ties": ("first", "any")},
+    )
 
     @classmethod
     def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
