@@ -37,7 +37,22 @@ from typing import Any, Literal
 
 import numpy as np
 
-from refnn import GRU, LSTM, RNN, AvgPool2D, Conv2D, ConvTranspose2D, Dense, MaxPool2D
+from refnn import (
+    GRU,
+    LSTM,
+    RNN,
+    AdamW,
+    AvgPool2D,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    MaxPool2D,
+    MeanSquaredError,
+    MulticlassHinge,
+    Nesterov,
+    RMSprop,
+    SoftmaxCrossEntropy,
+)
 from refnn.layer import Layer
 from refnn.types import FloatArray
 from refnn.winograd import F4x4, release_scratch
@@ -381,6 +396,57 @@ def pool(kind: str, c: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[s
     return sides
 
 
+def loss(name: str, k: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    """A loss's forward + backward (J and dA) on k x m scores; the bound is one copy of A (the
+    backward writes dA). PyTorch's losses with reduction="sum" / m, refnn's convention."""
+    Z, idx = normal((k, m), dtype, 1), np.random.default_rng(2).integers(0, k, m)
+    Y = normal((k, m), dtype, 3) if name == "MeanSquaredError" else np.eye(k, dtype=dtype)[:, idx]
+    made = {"SoftmaxCrossEntropy": SoftmaxCrossEntropy, "MulticlassHinge": MulticlassHinge}
+    ours = made.get(name, MeanSquaredError)(dtype=dtype)
+
+    def run() -> object:
+        ours.forward(Z, Y)
+        return ours.backward()
+
+    out = np.empty_like(Z)
+    sides: dict[str, Fn] = {"refnn": run, "bound": partial(np.copyto, out, Z)}
+    if torch is not None:
+        tZ = tensor(torch, Z, 1, 0).requires_grad_()
+        F, t_idx, tY = torch.nn.functional, torch.from_numpy(idx), tensor(torch, Y, 1, 0)
+        cost = {
+            "SoftmaxCrossEntropy": partial(F.cross_entropy, tZ, t_idx, reduction="sum"),
+            "MulticlassHinge": partial(F.multi_margin_loss, tZ, t_idx, reduction="sum"),
+            "MeanSquaredError": partial(F.mse_loss, tZ, tY, reduction="sum"),
+        }[name]
+        sides["torch"] = autograd(
+            torch, lambda: cost() / m, [tZ], torch.tensor(1.0, dtype=tZ.dtype)
+        )
+    return sides
+
+
+def optimizer(name: str, n: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    """One optimizer step on an n x n parameter; the bound is one copy of it. PyTorch's
+    torch.optim at the same hyper-parameters, its default (foreach) implementation."""
+    W, g = normal((n, n), dtype, 1), normal((n, n), dtype, 2)
+    made = {"RMSprop": RMSprop(1e-3), "AdamW": AdamW(1e-3), "Nesterov": Nesterov(1e-3)}
+    layer = Dense(n, n, rng=np.random.default_rng(0), dtype=dtype)
+    layer.params = {"W": W.copy()}
+    layer.grads = {"W": g}
+    opt = made[name]
+    out = np.empty_like(W)
+    sides: dict[str, Fn] = {"refnn": partial(opt.step, layer), "bound": partial(np.copyto, out, W)}
+    if torch is not None:
+        tW = tensor(torch, W.copy()).requires_grad_()
+        tW.grad = tensor(torch, g)
+        theirs = {
+            "RMSprop": lambda: torch.optim.RMSprop([tW], lr=1e-3, alpha=0.99, eps=1e-8),
+            "AdamW": lambda: torch.optim.AdamW([tW], lr=1e-3),
+            "Nesterov": lambda: torch.optim.SGD([tW], lr=1e-3, momentum=0.9, nesterov=True),
+        }[name]()
+        sides["torch"] = theirs.step
+    return sides
+
+
 #: (operation, shape, builder, bars in float64, bars in float32): the issue's goals.
 ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], ...] = (
     ("Dense", "256->256, m=128", partial(dense, 256, 256, 128), (), ()),
@@ -419,6 +485,14 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
     ("RNN", "64->128, T=50, m=64", partial(recurrent, "RNN", 64, 128, 50, 64), (), ()),
     ("MaxPool2D", "2x2, 64x32x32, m=64", partial(pool, "max", 64, 32, 64), (("torch", 1.0),), ()),
     ("AvgPool2D", "2x2, 64x32x32, m=64", partial(pool, "avg", 64, 32, 64), (("torch", 1.0),), ()),
+    *(
+        (name, "k=1000, m=512", partial(loss, name, 1000, 512), (), ())
+        for name in ("SoftmaxCrossEntropy", "MulticlassHinge", "MeanSquaredError")
+    ),
+    *(
+        (name, "1024x1024 step", partial(optimizer, name, 1024), (), ())
+        for name in ("RMSprop", "AdamW", "Nesterov")
+    ),
 )
 
 
