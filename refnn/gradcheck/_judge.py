@@ -593,7 +593,8 @@ def summarize(
         if verdict == "ok" and judged and t.atol > 0.1 * scale_n:
             # atol dominates every bound: an element passing only thanks to it is undecided,
             # unless the claim is an exact zero gradient and atol the default (rounding level)
-            rest = t.bound[judged] - t.atol
+            # rtol |n| + S (T + R) computed apart: atol + 1e-38 - atol is 0 in floating point
+            rest = t.rtol * np.abs(t.numerical[judged]) + SAFETY * t.error[judged]
             leaning = [i for i, r in zip(judged, rest.tolist(), strict=True) if errors[i] > r]
             # a numerical derivative above its own error estimate resolves the claim: atol
             # then hides an error the differences show (1e-30 sum(x^2), its sign flipped)
