@@ -33,6 +33,8 @@ Registry = dict[str, type[Layer[Any]]]
 #: What load accepts at most (IO-LIMITS): layers in the header, members in the archive.
 MAX_LAYERS = 10_000
 MAX_MEMBERS = 1 + 4 * MAX_LAYERS
+#: The JSON objects a header holds at most: itself, and 4 per layer on average (IO-LIMITS).
+MAX_HEADER_OBJECTS = 1 + 4 * MAX_LAYERS
 #: The most characters of one value from a file, and of a whole message, shown (IO-MESSAGES).
 VALUE_LIMIT, MESSAGE_LIMIT = 200, 1000
 #: The keys a header and a layer record hold, by format version (IO-HEADER).
@@ -162,7 +164,11 @@ def save(model: Sequential, path: PathLike, *, layers: Classes = ()) -> None:
     if len(arrays) >= MAX_MEMBERS:
         raise ValueError(f"model has {len(arrays)} arrays; load reads at most {MAX_MEMBERS - 1}")
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "layers": records}
-    arrays[HEADER_KEY] = np.array(json.dumps(header))
+    try:
+        _records(text := json.dumps(header))  # read back as load will read it
+    except ModelFileError as err:
+        raise ValueError(f"load would refuse the model's header: {err}; nothing saved") from err
+    arrays[HEADER_KEY] = np.array(text)
     _write_atomic(name, arrays)
 
 
@@ -371,7 +377,8 @@ def _open_regular(name: str) -> BinaryIO:
         if kind or not stat.S_ISREG(mode):
             what = kind or _KINDS.get(stat.S_IFMT(mode), f"of file type {stat.S_IFMT(mode):o}")
             raise ModelFileError(f"{name}: is {what}, not a regular file; a model is a file")
-        os.set_blocking(fd, True)
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         if fd >= 0:
@@ -435,9 +442,17 @@ def _contents(handle: BinaryIO, size: int) -> tuple[Arrays, list[tuple[int, Arra
 
 
 def _json(text: str) -> Any:
-    """JSON text parsed, refusing an object that repeats a key (IO-HEADER)."""
+    """JSON text parsed, refusing an object that repeats a key (IO-HEADER) and, as soon as it
+    is found, an object beyond the first ``MAX_HEADER_OBJECTS`` (IO-LIMITS)."""
+    count = 0
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal count
+        if (count := count + 1) > MAX_HEADER_OBJECTS:
+            raise ModelFileError(
+                f"its header holds more than {MAX_HEADER_OBJECTS} JSON objects, more than "
+                f"{MAX_LAYERS} layers' worth; load reads at most that"
+            )
         seen: dict[str, Any] = {}
         for key, value in pairs:
             if key in seen:
@@ -537,4 +552,12 @@ def _npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray[Any, Any]:
     return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
 
 
-__all__ = ["FORMAT_VERSION", "MAX_LAYERS", "MAX_MEMBERS", "ModelFileError", "load", "save"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_HEADER_OBJECTS",
+    "MAX_LAYERS",
+    "MAX_MEMBERS",
+    "ModelFileError",
+    "load",
+    "save",
+]

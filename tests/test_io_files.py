@@ -25,7 +25,7 @@ import pytest
 
 import refnn.io
 from refnn import LSTM, Conv2D, Dense, Layer, ModelFileError, ReLU, Sequential, Sigmoid, load, save
-from refnn.io import HEADER_KEY, MAX_LAYERS, MAX_MEMBERS
+from refnn.io import HEADER_KEY, MAX_HEADER_OBJECTS, MAX_LAYERS, MAX_MEMBERS
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, devices and flock are POSIX")
 ROOT = Path(__file__).resolve().parents[1]
@@ -387,8 +387,45 @@ def test_a_header_listing_more_layers_than_load_reads_is_refused(
 
     monkeypatch.setattr(refnn.io, "_build", counted)
     message = refusal(path)
-    assert f"its header lists {n} layers; load reads {MAX_LAYERS}" in message
+    if 1 + 2 * n <= MAX_HEADER_OBJECTS:  # a record and its config: 2 objects per layer
+        assert f"its header lists {n} layers; load reads {MAX_LAYERS}" in message
+    else:  # found while parsing, before the whole header is
+        assert f"its header holds more than {MAX_HEADER_OBJECTS} JSON objects" in message
     assert built == []  # refused before any layer is built
+
+
+class Nested(Gain):
+    """Its config holds ``k`` JSON objects besides itself."""
+
+    def __init__(self, n: int, nest: list[dict[str, int]] | None = None, **kw: Any) -> None:
+        super().__init__(n, **kw)
+        self.nest = list(nest or [])
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "nest": self.nest}
+
+
+@pytest.mark.spec("IO-LIMITS", "IO-SAVE-CHECKS")
+@pytest.mark.parametrize("layers", [1, 3, 1000])
+def test_a_header_of_too_many_json_objects_is_refused_by_load_and_by_save(
+    layers: int, tmp_path: Path
+) -> None:
+    """Objects are counted while parsing: a few layers with big configs are bounded too."""
+    path = tmp_path / "m.npz"
+    k = (MAX_HEADER_OBJECTS - 1) // layers - 2  # the most each layer's config may nest
+    fits = Sequential([Nested(1, [{"a": 0}] * k) for _ in range(layers)])
+    save(fits, path, layers=[Nested])
+    assert len(load(path, layers=[Nested]).layers) == layers
+    good = path.read_bytes()
+    over = Sequential([Nested(1, [{"a": 0}] * (k + 1)) for _ in range(layers)])
+    with pytest.raises(ValueError, match=r"load would refuse the model's header: .* 40001 JSON"):
+        save(over, path, layers=[Nested])
+    assert path.read_bytes() == good
+    header = json.loads(header_text(path))
+    extra = MAX_HEADER_OBJECTS - (1 + layers * (k + 2)) + 1  # to one object beyond the bound
+    header["layers"][-1]["config"]["nest"] += [{"a": 0}] * extra
+    bad = with_header(path, json.dumps(header), tmp_path / "bad.npz")
+    assert "its header holds more than 40001 JSON objects" in refusal(bad, layers=[Nested])
 
 
 @pytest.mark.spec("IO-LIMITS")
