@@ -29,6 +29,7 @@ from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
 from refnn.pool import AvgPool2D, MaxPool2D
 from refnn.recurrent import GRU, RNN
 from refnn.sequence import LastStep
+from refnn.temporal import TemporalDense, TemporalSoftmaxCrossEntropy
 from refnn.train import History, TrainingDivergedError, fit, predict
 
 __all__ = [
@@ -67,6 +68,8 @@ __all__ = [
     "Softmax",
     "SoftmaxCrossEntropy",
     "Tanh",
+    "TemporalDense",
+    "TemporalSoftmaxCrossEntropy",
     "TrainingDivergedError",
     "fit",
     "gradcheck",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from refnn import (
     BinaryCrossEntropy,
@@ -64,6 +65,8 @@ def example_objective(cls: type[Any], example: Example) -> Objective:
             loss: Loss = cls(**options)
             return loss
 
+        if len(example.shape) == 3:  # logits over sequences, integer labels (T x m)
+            return sequence_loss_objective(make, example.seed, example.shape)
         k, m = example.shape
         if cls.categorical and cls.takes_probabilities:  # probabilities from a softmax
             return ce_objective(make, example.labels, example.seed, (k, m))
@@ -197,6 +200,36 @@ def loss_objective(
     Y = labels(label_kind, *shape, seed)
     w = None if weights is None else weights.astype(dtype)
     return loss_problem(make(), A.astype(dtype), Y.astype(dtype), weights=w)
+
+
+def sequence_loss_objective(
+    make: Callable[[], Loss], seed: int, shape: tuple[int, ...]
+) -> Objective:
+    """J = loss(Z, y, mask=...) for logits Z (k x T x m, 3 N(0, 1)) and integer labels y
+    (T x m): a quarter of the tokens (not the first) carry the loss's ``ignore_index`` if it
+    has one, else are masked out; the checker moves Z."""
+    rng = np.random.default_rng(seed)
+    loss: Any = make()  # a sequence loss: its forward takes mask=
+    k, T, m = shape
+    Z = (3.0 * rng.standard_normal(shape)).astype(loss.dtype)
+    y = rng.integers(0, k, (T, m))
+    keep = rng.random((T, m)) >= 0.25
+    keep.flat[0] = True
+    ignore = getattr(loss, "ignore_index", None)
+    mask: npt.NDArray[np.bool_] | None = keep
+    if ignore is not None:
+        y[~keep], mask = ignore, None
+
+    def f(Z_: FloatArray) -> float:
+        out: float = loss.forward(Z_, y, mask=mask)
+        return out
+
+    def grad(Z_: FloatArray) -> list[FloatArray]:
+        f(Z_)
+        dZ: FloatArray = loss.backward()
+        return [dZ]
+
+    return Objective(f, grad, {"A": Z}, ("A",), lambda: None)
 
 
 def ce_objective(
