@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from refnn._validate import (
     as_bool,
@@ -214,19 +215,26 @@ def mse_backward(A: FloatArray, Y: FloatArray) -> FloatArray:
     return refuse_overflow(dA, "the squared error's gradient dA")
 
 
-def hinge_terms(Z: FloatArray, Y: FloatArray, margin: float) -> FloatArray:
-    """The hinge terms max(0, Δ + s_j - s_y) of each class j, 0 for the correct class.
+def hinge_terms(
+    Z: FloatArray, Y: FloatArray, margin: float
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """The hinge terms max(0, Δ + s_j - s_y) of each class j (0 for the correct class), and the
+    correct class y of each column.
 
     Notes
     -----
     Spec: HINGE-COST
 
-    s_y = Σ_j y_j s_j per column (Y one-hot); a term at exactly 0 (the kink) is inactive.
+    y = the position of the 1 in each one-hot column of Y, s_y its score; a term at exactly 0
+    (the kink) is inactive.
     """
+    y = np.argmax(Y, axis=0)[None]
     with np.errstate(over="ignore", invalid="ignore"):
-        terms: FloatArray = (margin + Z) - np.sum(Y * Z, axis=0, keepdims=True)
-    terms[(Y != 0) | ~(terms > 0)] = 0.0
-    return terms
+        terms: FloatArray = np.add(Z, margin)
+        terms -= np.take_along_axis(Z, y, axis=0)
+    np.maximum(terms, 0.0, out=terms)
+    np.put_along_axis(terms, y, 0.0, axis=0)
+    return terms, y
 
 
 def hinge_cost(Z: FloatArray, Y: FloatArray, margin: float = 1.0) -> float:
@@ -239,9 +247,11 @@ def hinge_cost(Z: FloatArray, Y: FloatArray, margin: float = 1.0) -> float:
     J = (1/m) Σ_i Σ_{j != y_i} max(0, Δ + s_ji - s_{y_i i}); PyTorch's ``MultiMarginLoss``
     (p=1) is J / k. A cost beyond the dtype's range raises ValueError.
     """
-    terms = hinge_terms(Z, Y, margin)
+    terms, _ = hinge_terms(Z, Y, margin)
     with np.errstate(over="ignore", invalid="ignore"):
-        J = np.sum(terms / Z.shape[-1])
+        J = np.sum(terms) / Z.shape[-1]
+        if not np.isfinite(J):  # the sum may overflow where J does not: divide each term first
+            J = np.sum(terms / Z.shape[-1])
     return float(refuse_overflow(np.asarray(J), "the hinge loss J"))
 
 
@@ -255,8 +265,12 @@ def hinge_backward(Z: FloatArray, Y: FloatArray, margin: float = 1.0) -> FloatAr
     dZ_j = (1/m) 1[Δ + s_j - s_y > 0] for j != y, dZ_y = -(1/m) (the number of those); a term
     exactly 0 counts as inactive (the derivative from below).
     """
-    active = (hinge_terms(Z, Y, margin) > 0).astype(Z.dtype)
-    dZ: FloatArray = (active - Y * np.sum(active, axis=0, keepdims=True)) / Z.shape[-1]
+    terms, y = hinge_terms(Z, Y, margin)
+    m = Z.shape[-1]
+    dZ: FloatArray = np.greater(terms, 0.0, out=terms)  # 1 where active, in Z's dtype
+    count = np.sum(dZ, axis=0, keepdims=True)
+    dZ /= m
+    np.put_along_axis(dZ, y, -count / m, axis=0)
     return dZ
 
 

@@ -645,7 +645,7 @@ def _wrong(name: str) -> tuple[str, Any, Any]:
         "hinge gradient missing the correct class": (
             "MulticlassHinge",
             (refnn.losses, "hinge_backward"),
-            lambda Z, Y, margin=1.0: (hinge_terms(Z, Y, margin) > 0) / Z.shape[-1],
+            lambda Z, Y, margin=1.0: (hinge_terms(Z, Y, margin)[0] > 0) / Z.shape[-1],
         ),
         "weights ignored in the gradient": (
             "SoftmaxCrossEntropy",
@@ -723,3 +723,19 @@ def test_fit_learns_with_the_new_losses_and_optimizers() -> None:
     model = mlp([2, 8, 3], rng=np.random.default_rng(2), output="linear")
     fit(model, MulticlassHinge(), refnn.Nesterov(0.05), Xc, Yc, epochs=30, batch_size=16, rng=rng)
     assert np.mean(model.forward(Xc, training=False).argmax(axis=0) == classes) >= 0.95
+
+
+@pytest.mark.spec("HINGE-COST", "HINGE-GRAD")
+@given(data=st.data(), T=st.integers(1, 3))
+def test_hinge_on_sequences_sums_over_steps_and_averages_over_examples(
+    data: st.DataObject, T: int
+) -> None:
+    """k x T x m: one class per (step, example) column; J sums over the T steps (NOTE-COST)."""
+    k, m = data.draw(shapes_km(min_k=2))
+    Z = data.draw(arrays((k, T, m), bound=4.0))
+    Y = data.draw(one_hot(k, T * m)).reshape(k, T, m)
+    loss = MulticlassHinge()
+    J = loss.forward(Z, Y)
+    J_flat, dZ_flat = hinge_loop(Z.reshape(k, T * m), Y.reshape(k, T * m))
+    assert J == pytest.approx(T * J_flat, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(loss.backward().reshape(k, T * m), T * dZ_flat, rtol=1e-12)
