@@ -15,11 +15,15 @@ named here.
 
 from __future__ import annotations
 
+import itertools
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis.errors import NoSuchExample
 
 from refnn.kitspace import LayerSpace
 from refnn.layer import Layer
@@ -126,6 +130,7 @@ class Context:
     allowed: float
     forward_only: bool
     worker: Worker
+    configs: Configs = None
     found: list[str] = field(default_factory=list)
 
 
@@ -244,7 +249,9 @@ def _message(ctx: Context, example: Example, found: list[tuple[str, str]]) -> st
     for q, _ in found:
         ids = ", ".join(specs.get(q, ()))
         heads.append(f"{q} disagrees with refnn" + (f" (spec {ids})" if ids else ""))
-    details = "\n".join(f"  {h}:\n{t}" for h, (_, t) in zip(heads, found, strict=True))
+    details = "\n".join(
+        f"  {h}:\n{textwrap.indent(t, '  ')}" for h, (_, t) in zip(heads, found, strict=True)
+    )
     return (
         f"{ctx.name}: {'; '.join(dict.fromkeys(heads))}\n{example.describe()}\n{details}"
         f"{example.snippet()}"
@@ -253,22 +260,47 @@ def _message(ctx: Context, example: Example, found: list[tuple[str, str]]) -> st
 
 def _diagnose(ctx: Context, d: Drawn, conventions: Mapping[str, str]) -> str:
     """Name another declared convention under which the implementation agrees, if any."""
-    for key, choices in _space(ctx.cls).conventions.items():
-        for value in choices:
-            if value == conventions[key] or key == "ties":
+    known = {k: v for k, v in _space(ctx.cls).conventions.items() if k != "ties"}
+    alternatives = [(k, v) for k, vs in known.items() for v in vs if v != conventions[k]]
+    for size in (1, 2):  # one convention changed, then two (weights and bias together)
+        for combo in itertools.combinations(alternatives, size):
+            if len({k for k, _ in combo}) < size:
                 continue
-            other = {**conventions, key: value}
+            other = {**conventions, **dict(combo)}
             try:
                 found, _ = _findings(ctx, d, other)
             except MismatchError:
                 continue
-            if not found:
+            if not found and _holds(ctx, other):
+                names = ", ".join(f"{k}={v!r} (refnn's: {known[k][0]!r})" for k, v in combo)
                 return (
-                    f"\n  diagnosis: the implementation follows the convention {key}={value!r} "
-                    f"(refnn's is {choices[0]!r}); if that is intended, declare "
-                    f"conventions={{{key!r}: {value!r}}}"
+                    f"\n  diagnosis: the implementation follows {names}; if that is intended, "
+                    f"declare conventions={dict(combo)!r}"
                 )
     return ""
+
+
+def _holds(ctx: Context, conventions: Mapping[str, str]) -> bool:
+    """Whether the implementation agrees on 10 more examples under ``conventions`` (a
+    diagnosis must not rest on a minimal example that hides, say, a transposed 1 x 1 W)."""
+
+    def fails(d: Drawn) -> bool:
+        try:
+            return bool(_findings(ctx, d, conventions)[0])
+        except MismatchError:
+            return True
+
+    quick = settings(
+        max_examples=10,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    try:
+        find(layer_examples(ctx.cls, ctx.dt, ctx.configs, conventions), fails, settings=quick)
+    except NoSuchExample:
+        return True
+    return False
 
 
 def _layout_hint(ctx: Context, d: Drawn, conventions: Mapping[str, str]) -> str:
@@ -401,6 +433,7 @@ def check_layer(
         allowed,
         forward_only,
         Worker(check_time_limit(time_limit)),
+        configs,
     )
     specs = tuple(dict.fromkeys(i for q, ids in cls.specs.items() for i in ids))
 

@@ -9,6 +9,7 @@ optimizer is named here.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -212,7 +213,9 @@ def check_loss(
             f"{q} disagrees with refnn" + (f" (spec {', '.join(ids[q])})" if q in ids else "")
             for q, _ in out
         ]
-        details = "\n".join(f"  {h}:\n{t}" for h, (_, t) in zip(heads, out, strict=True))
+        details = "\n".join(
+            f"  {h}:\n{textwrap.indent(t, '  ')}" for h, (_, t) in zip(heads, out, strict=True)
+        )
         raise MismatchError(
             f"{name}: {'; '.join(heads)}\n{example.describe()}\n{details}{diagnosis}"
             f"{example.snippet()}"
