@@ -54,7 +54,7 @@ html_static_path = ["_static"]
 html_css_files = ["refnn.css"]
 html_theme_options = {
     "description": "a verification-first reference implementation of neural networks in numpy",
-    "page_width": "1100px",
+    "page_width": "1240px",
     "sidebar_width": "230px",
     "fixed_sidebar": True,
     "show_relbars": True,

@@ -258,8 +258,24 @@ def generate(specs: Path, out: Path) -> list[str]:
     return names
 
 
+def _link_rst(line: str, defined: set[str]) -> str:
+    """A defined ID in a docstring's prose becomes a link to its equation (not in code)."""
+    if line.lstrip().startswith((">>>", "...")):
+        return line
+    parts = re.split(r"(``[^`]*``|`[^`]*`)", line)
+    for i in range(0, len(parts), 2):
+        parts[i] = re.sub(
+            rf"(?<![\w-])({ID})(?![\w-])",
+            lambda m: f":ref:`{m[1]} <{label(m[1])}>`" if m[1] in defined else m[1],
+            parts[i],
+        )
+    return "".join(parts)
+
+
 def _spec_field(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
-    """Move every ``Spec: ID, ...`` line to one ``:Spec:`` field at the end, IDs linked."""
+    """Move every ``Spec: ID, ...`` line to one ``:Spec:`` field at the end, IDs linked; every
+    other defined ID the docstring mentions links to its equation too."""
+    defined = app.env.refnn_spec_ids
     ids: list[str] = []
     kept = []
     for line in lines:
@@ -267,10 +283,10 @@ def _spec_field(app: Any, what: str, name: str, obj: Any, options: Any, lines: l
         if m:
             ids += [x.strip() for x in m[1].split(",")]
         else:
-            kept.append(line)
+            kept.append(_link_rst(line, defined))
+    lines[:] = kept
     if not ids:
         return
-    defined = app.env.refnn_spec_ids
     refs = [f":ref:`{i} <{label(i)}>`" if i in defined else f"``{i}``" for i in ids]
     while kept and not kept[-1].strip():
         kept.pop()
