@@ -383,3 +383,13 @@ def test_only_takes_several_components(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     n = sum(1 for c in CASES if c.component.split()[0] in ("Flatten", "LastStep"))
     assert n >= 4 and f"cases: {n} ({n} passed)" in out
+
+
+def test_a_traceability_problem_alone_leads_the_report() -> None:
+    report = Report([outcome_of(0)], trace_problems=["DENSE-DW has no test citing it"])
+    lines = format_report(report).splitlines()
+    assert lines[0] == (
+        "RESULT: FAIL: every case passed (1), but the spec traceability has 1 problem(s):"
+    )
+    assert lines[1] == "  DENSE-DW has no test citing it"
+    assert lines[-1] == "RESULT: FAIL"

@@ -169,7 +169,14 @@ def headline(report: Report) -> list[str]:
     the composite cases failing with them, and the command rerunning just those components."""
     failed = sorted((o for o in report.outcomes if not o.passed), key=_size)
     if not failed:
-        return []
+        if not report.trace_problems:
+            return []
+        return [
+            f"RESULT: FAIL: every case passed ({len(report.outcomes)}), but the spec traceability "
+            f"has {len(report.trace_problems)} problem(s):",
+            *(f"  {p}" for p in report.trace_problems),
+            "  (python -m refnn.verify --trace prints the table of every spec ID)",
+        ]
     single = [o for o in failed if component_class(o.case) is not None]
     first = single or failed[:1]  # only composites fail: the smallest of them
     by_component: dict[str, list[CaseOutcome]] = {}
