@@ -12,6 +12,7 @@ import re
 import stat
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterable
 from typing import Any, BinaryIO
@@ -47,6 +48,8 @@ TMP_SUFFIX = ".refnn-partial"
 _TMP = re.compile(r"\..+\.[0-9]+\.\w+" + re.escape(TMP_SUFFIX), re.DOTALL)
 #: (st_dev, st_ino) of the temporary files this process is writing now (IO-CLEANUP).
 _WRITING: set[tuple[int, int]] = set()
+#: A temporary file unlocked and unwritten for this many seconds is abandoned (IO-CLEANUP).
+ABANDONED_AFTER = 3600.0
 
 
 class ModelFileError(ValueError):
@@ -290,9 +293,10 @@ def _new_temporary(target: str, directory: str) -> tuple[int, str]:
 
 def _remove_abandoned(directory: str) -> None:
     """Remove the temporary files save left in ``directory`` when its process ended before the
-    rename (``kill -9``): those no process holds locked. A writer in another PID namespace or on
-    another host holds its lock like any other; where locks are not supported nothing is
-    removed.
+    rename (``kill -9``): those no process holds locked and none has written to for
+    ``ABANDONED_AFTER`` seconds. A writer in another PID namespace or on another host holds its
+    lock like any other; one whose lock cannot be seen here (a file system that keeps locks
+    local) is still writing its file; where locks are not supported nothing is removed.
 
     Spec: IO-CLEANUP
     """
@@ -308,12 +312,14 @@ def _remove_abandoned(directory: str) -> None:
                     continue
                 fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
                 try:
+                    found = os.fstat(fd)
                     if (
-                        stat.S_ISREG(os.fstat(fd).st_mode)
+                        stat.S_ISREG(found.st_mode)
+                        and time.time() - found.st_mtime > ABANDONED_AFTER
                         and _lock(fd)
                         and _same_file(fd, entry.path)
                     ):
-                        os.unlink(entry.path)  # its writer is gone: nobody holds its lock
+                        os.unlink(entry.path)  # nobody holds its lock nor writes to it
                 finally:
                     os.close(fd)  # and with it the lock
 

@@ -591,7 +591,13 @@ def test_killing_a_writer_mid_save_never_leaves_a_broken_file(tmp_path: Path) ->
         W = load(path).layers[0].params["W"]
         assert any(np.array_equal(W, e) for e in EXPECTED_W)
         assert all(p.name.endswith(".refnn-partial") for p in tmp_path.iterdir() if p != path)
-    save(small_model(), path)  # the next save removes what the killed writers left
+    left = sorted(tmp_path.iterdir())
+    save(small_model(), path)  # unlocked but new: kept (a writer whose lock is not seen here)
+    assert sorted(tmp_path.iterdir()) == left
+    hour_ago = time.time() - refnn.io.ABANDONED_AFTER - 60
+    for p in left:
+        os.utime(p, (hour_ago, hour_ago))
+    save(small_model(), path)  # the next save after an hour removes what they left
     assert list(tmp_path.iterdir()) == [path]
 
 

@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 import zipfile
 import zlib
@@ -640,8 +641,16 @@ def test_a_live_writer_whose_pid_does_not_exist_here_keeps_its_temporary_file(
     finally:
         proc.kill()
         proc.communicate()
-    save(model_of("Dense", 2), tmp_path / "other.npz")  # now its writer is gone: removed
+    age(*tmp_path.iterdir())
+    save(model_of("Dense", 2), tmp_path / "other.npz")  # its writer is gone: removed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "other.npz"]
+
+
+def age(*paths: Path, seconds: float = refnn.io.ABANDONED_AFTER + 60) -> None:
+    """Set the modification time of ``paths`` ``seconds`` back (not following links)."""
+    then = time.time() - seconds
+    for path in paths:
+        os.utime(path, (then, then), follow_symlinks=False)
 
 
 @pytest.mark.spec("IO-CLEANUP")
@@ -650,13 +659,15 @@ def test_only_unlocked_temporaries_of_this_naming_are_removed(count: int, tmp_pa
     dead, mine = dead_pid(), os.getpid()
     abandoned = [f".m.npz.{pid}.a{i}{TMP_SUFFIX}" for i in range(count) for pid in (dead, mine)]
     held = [f".m.npz.{dead}.h{i}{TMP_SUFFIX}" for i in range(count)]
+    recent = [f".m.npz.{dead}.r{i}{TMP_SUFFIX}" for i in range(count)]  # lock maybe not seen
     others = [
         *(f".m.npz.{dead}.old{i}.refnn-tmp" for i in range(count)),  # earlier versions': no lock
         f".m.npz.{dead}.x.tmp",
         f"notes{TMP_SUFFIX}",
     ]
-    for name in abandoned + held + others:
+    for name in abandoned + held + recent + others:
         (tmp_path / name).write_bytes(b"x" * 100)
+    age(*(tmp_path / name for name in abandoned + held + others))
     (tmp_path / f".fifo.{dead}.f{TMP_SUFFIX}").parent.mkdir(exist_ok=True)
     os.mkfifo(tmp_path / f".fifo.{dead}.f{TMP_SUFFIX}")  # not a regular file: left, no waiting
     (tmp_path / f".link.{dead}.l{TMP_SUFFIX}").symlink_to(tmp_path / held[0])  # not followed
@@ -675,12 +686,17 @@ def test_only_unlocked_temporaries_of_this_naming_are_removed(count: int, tmp_pa
     assert left == {
         "m.npz",
         *held,
+        *recent,
         *others,
         f".fifo.{dead}.f{TMP_SUFFIX}",
         f".link.{dead}.l{TMP_SUFFIX}",
     }
     save(model_of("Dense", 2), tmp_path / "m.npz")  # the locks are released: now removed
     assert {p.name for p in tmp_path.iterdir()}.isdisjoint(held)
+    assert {p.name for p in tmp_path.iterdir()}.issuperset(recent)  # until an hour has passed
+    age(*(tmp_path / name for name in recent))
+    save(model_of("Dense", 2), tmp_path / "m.npz")
+    assert {p.name for p in tmp_path.iterdir()}.isdisjoint(recent)
 
 
 @pytest.mark.spec("IO-CLEANUP", "IO-ATOMIC")
