@@ -12,6 +12,7 @@ from refnn.conv import Conv2D
 from refnn.conv_transpose import ConvTranspose2D
 from refnn.dense import Dense
 from refnn.dropout import Dropout
+from refnn.embedding import Embedding
 from refnn.flatten import Flatten
 from refnn.io import ModelFileError, load, save
 from refnn.layer import Layer, Parameter
@@ -46,6 +47,7 @@ __all__ = [
     "CrossEntropy",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GradientDescent",
     "GroupNorm",

@@ -312,7 +312,7 @@ class Layer(Cached, ABC, Generic[CacheT]):
             The extra inputs the layer declares (``extra_inputs``), by name.
         """
         training = as_bool(training, "training")
-        X = self._validated(X, self.takes, finite=not self.output_reveals_nonfinite_input)
+        X = self._input(X)
         given = self._extra(inputs, X.shape[-1])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             Y, cache = self._forward(X, training, **given)
@@ -372,6 +372,12 @@ class Layer(Cached, ABC, Generic[CacheT]):
             self._held = None
         out: CacheT = held.cache
         return out
+
+    def _input(self, X: object) -> npt.NDArray[Any]:
+        """X validated for ``_forward``: against ``takes``, in the layer's dtype. The one hook
+        for a layer whose input is not real-valued (an Embedding's integer token indices): it
+        overrides this to validate and return its own kind of array."""
+        return self._validated(X, self.takes, finite=not self.output_reveals_nonfinite_input)
 
     def _validated(self, X: object, spec: Input, *, finite: bool = True) -> FloatArray:
         """X checked against ``spec`` and returned C-contiguous in the layer's dtype."""

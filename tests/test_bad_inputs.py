@@ -23,7 +23,7 @@ import pytest
 import refnn
 from refnn import gradcheck
 from refnn.registry import components
-from refnn.verify.builders import example_maker
+from refnn.verify.builders import example_input, example_maker
 
 Thunk = Callable[[], object]
 
@@ -199,6 +199,10 @@ def _layer_calls() -> Iterator[tuple[str, Thunk]]:
     yield "Softmax.forward(no classes)", lambda: refnn.Softmax().forward(np.zeros((0, 3)))
     yield "LastStep.forward(T = 0)", lambda: refnn.LastStep().forward(np.zeros((3, 0, 2)))
     yield "LSTM.forward(T = 0)", lambda: refnn.LSTM(3, 2, rng=_rng()).forward(np.zeros((3, 0, 2)))
+    embedding = partial(refnn.Embedding, 3, 2, rng=_rng())
+    for what, X in {"index 3 of 3 tokens": [[0, 3]], "index -1": [[-1, 0]]}.items():
+        yield f"Embedding.forward({what})", call(_forward, embedding, np.array(X))
+    yield "Embedding.forward(integral floats)", call(_forward, embedding, np.ones((2, 2)))
     yield (
         "Dropout.freeze_mask(int mask)",
         lambda: refnn.Dropout(0.5, rng=_rng()).freeze_mask(np.ones((3, 4), dtype=int)),
@@ -207,7 +211,7 @@ def _layer_calls() -> Iterator[tuple[str, Thunk]]:
 
 def _upstream(make: Callable[[], Any], shape: tuple[int, ...]) -> dict[str, object]:
     layer = make()
-    out_shape = layer.forward(_X(*shape)).shape
+    out_shape = layer.forward(example_input(layer, "normal", shape, 1)).shape
     good = _X(*out_shape)
     nan = good.copy()
     nan.flat[0] = np.nan
@@ -229,7 +233,7 @@ def _backward(make: Callable[[], Any], shape: tuple[int, ...] | None, dA: object
     """backward(dA) after a forward of a valid input of ``shape`` (none when shape is None)."""
     layer = make()
     if shape is not None:
-        layer.forward(_X(*shape))
+        layer.forward(example_input(layer, "normal", shape, 1))  # _X(*shape), or indices
     return layer.backward(dA)
 
 

@@ -47,7 +47,7 @@ from refnn import (
 from refnn.io import FORMAT_VERSION, HEADER_KEY
 from refnn.registry import components
 from refnn.types import DTypeLike
-from refnn.verify.builders import example_maker
+from refnn.verify.builders import example_input, example_maker
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,7 +222,7 @@ def each_registered(dtype: Any = np.float64) -> dict[str, Layer[Any]]:
     for name, cls in components("layer").items():
         example = cls.examples()[0]
         layer = example_maker(cls, example)(np.random.default_rng(0), dtype)
-        layer.forward(normal(1, *example.shape).astype(dtype))
+        layer.forward(example_input(layer, "normal", example.shape, 1, dtype=dtype))
         out[name] = layer
     return out
 

@@ -23,7 +23,7 @@ from refnn.optim import GradientDescent
 from refnn.registry import component, components, register
 from refnn.train import TrainingDivergedError, fit
 from refnn.types import FloatArray
-from refnn.verify.builders import example_maker
+from refnn.verify.builders import example_input, example_maker
 from refnn.verify.problems import layer_problem
 
 LAYERS = components("layer")
@@ -37,7 +37,7 @@ def _build(cls: type[Layer[Any]], seed: int = 0) -> tuple[Layer[Any], FloatArray
         p += 0.1 * np.random.default_rng(seed + 1).standard_normal(p.shape)
     if isinstance(layer, refnn.Dropout):
         layer.freeze_mask()  # one mask for every forward: results comparable across calls
-    X = np.random.default_rng(seed + 2).standard_normal(example.shape)
+    X = example_input(layer, "normal", example.shape, seed + 2)  # an Embedding's: indices
     return layer, X
 
 
@@ -223,7 +223,7 @@ def test_inputs_in_any_memory_order_give_the_same_bits(name: str) -> None:
     layer, X = _build(LAYERS[name])
     dA = np.random.default_rng(9).standard_normal(layer.forward(X).shape)
     expected = _pair(layer, X, dA)
-    padded = np.zeros((*X.shape[:-1], 2 * X.shape[-1]))
+    padded = np.zeros((*X.shape[:-1], 2 * X.shape[-1]), dtype=X.dtype)
     padded[..., ::2] = X
     for other in (np.asfortranarray(X), padded[..., ::2]):
         assert not other.flags.c_contiguous or X.size == X.shape[-1]

@@ -18,7 +18,7 @@ import refnn
 from refnn import Layer
 from refnn.registry import components
 from refnn.types import FloatArray
-from refnn.verify.builders import example_maker
+from refnn.verify.builders import example_input, example_maker
 
 
 def _rng() -> np.random.Generator:
@@ -61,7 +61,7 @@ def test_layer_contract(
     dtype: type[np.floating[Any]],
 ) -> None:
     layer = make(dtype)
-    X: FloatArray = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    X = example_input(layer, "normal", shape, 1, dtype=dtype)  # an Embedding's: indices
     X_before = X.copy()
     A = layer.forward(X)
     assert A.dtype == dtype, f"{name} forward upcast {dtype.__name__} to {A.dtype}"
@@ -98,12 +98,12 @@ def _backward_after(
     Returns backward's dX and grads, or the RuntimeError's message.
     """
     layer = make(np.float64)
-    X: FloatArray = np.random.default_rng(1).standard_normal(shape)
+    X = example_input(layer, "normal", shape, 1)
     A = layer.forward(X)
     dA: FloatArray = np.random.default_rng(2).standard_normal(A.shape)
     target = {"X": X, "output": A, **layer.params}.get(change)
     if target is not None:
-        target *= -2.0
+        target *= -2  # an int: integer indices (an Embedding's X) can be changed too
     try:
         dX = layer.backward(dA)
     except RuntimeError as err:
@@ -146,9 +146,10 @@ def test_training_must_be_a_bool(
 ) -> None:
     """``training="no"`` meant training (any truthy value did): every layer refuses non-bools."""
     layer = make(np.float64)
+    X = example_input(layer, "normal", shape, 1)
     with pytest.raises(TypeError, match=r"training must be True or False, got"):
-        layer.forward(np.ones(shape), training=training)  # type: ignore[arg-type]
-    layer.forward(np.ones(shape), training=np.False_)  # type: ignore[arg-type]  # a numpy bool is a bool
+        layer.forward(X, training=training)  # type: ignore[arg-type]
+    layer.forward(X, training=np.False_)  # type: ignore[arg-type]  # a numpy bool is a bool
 
 
 NON_NUMERIC = ["m8[s]", "M8[s]", "bool", "complex128", "object", "U3"]
@@ -161,7 +162,9 @@ def test_non_numeric_inputs_are_refused(
 ) -> None:
     """timedelta64 and the other non-real kinds passed as numbers into every layer."""
     X = np.ones(shape, dtype=np.int64).astype(kind)
-    with pytest.raises(TypeError, match=r"must hold real numbers, got dtype"):
+    with pytest.raises(
+        TypeError, match=r"must hold (real numbers|integer token indices).*got dtype"
+    ):
         make(np.float64).forward(X)
 
 
@@ -174,8 +177,10 @@ def test_inputs_near_the_top_of_the_range_never_give_inf(
     ValueError naming the overflow; never an inf (nor a RuntimeWarning: warnings are errors)."""
     top = sign * 0.7 * float(np.finfo(np.float64).max)
     layer = make(np.float64)
-    X = np.random.default_rng(1).standard_normal(shape)
+    X = example_input(layer, "normal", shape, 1)
     for attempt in ("forward", "backward"):
+        if attempt == "forward" and X.dtype.kind != "f":
+            continue  # integer indices (an Embedding's) have no range to overflow
         try:
             if attempt == "forward":
                 out = layer.forward(np.full(shape, top) * np.sign(X))

@@ -127,6 +127,23 @@ def random_input(kind: InputKind, shape: tuple[int, ...], seed: int, scale: floa
     return out
 
 
+def example_input(
+    layer: Layer[Any],
+    kind: InputKind,
+    shape: tuple[int, ...],
+    seed: int,
+    scale: float = 1.0,
+    dtype: DTypeLike = np.float64,
+) -> npt.NDArray[Any]:
+    """A seeded input for ``layer``: its own ``draw_indices(shape, rng)`` when it takes integer
+    indices (an Embedding), else :func:`random_input` in ``dtype``."""
+    draw_indices = getattr(layer, "draw_indices", None)
+    if draw_indices is not None:
+        out: npt.NDArray[Any] = draw_indices(shape, np.random.default_rng(seed))
+        return out
+    return random_input(kind, shape, seed, scale).astype(dtype)
+
+
 def layer_objective(
     make: Make,
     shape: tuple[int, ...],
@@ -161,9 +178,9 @@ def layer_objective(
     if isinstance(layer, Dropout) or callable(getattr(layer, "freeze_mask", None)):
         layer.freeze_mask()  # the first training forward draws the mask, every later one reuses it
     if after_other_batch:
-        other = random_input(x, (*shape[:-1], shape[-1] + 1), seed + 2, scale).astype(dtype)
+        other = example_input(layer, x, (*shape[:-1], shape[-1] + 1), seed + 2, scale, dtype)
         layer.backward(np.ones_like(layer.forward(other, training=training)))
-    X = random_input(x, shape, seed + 1, scale).astype(dtype)
+    X = example_input(layer, x, shape, seed + 1, scale, dtype)
     extra = {k: v.astype(dtype) for k, v in (inputs or {}).items()}
     return layer_problem(layer, X, seed=seed, training=training, extra=extra)
 

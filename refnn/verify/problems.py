@@ -65,6 +65,7 @@ def layer_problem(
     backward); all are checked.
     """
     extra = dict(extra or {})
+    indices = X.dtype.kind in "iu"  # integer inputs (an Embedding's tokens): X is not checked
     Y = layer.forward(X, training=training, **extra)
     U: FloatArray = np.random.default_rng(seed).standard_normal(Y.shape).astype(Y.dtype)
     arrays, restore = _param_writer([layer])
@@ -74,12 +75,14 @@ def layer_problem(
         for a, v in zip(arrays, rest[: len(arrays)], strict=True):
             a[...] = v
         named = dict(zip(extra, (v.astype(layer.dtype) for v in rest[len(arrays) :]), strict=True))
-        out: FloatArray = layer.forward(X_.astype(layer.dtype), training=training, **named)
+        given = X_ if indices else X_.astype(layer.dtype)
+        out: FloatArray = layer.forward(given, training=training, **named)
         return out
 
     def backward(dY: FloatArray) -> list[FloatArray]:
         dX = layer.backward(dY)
-        return [dX, *(layer.grads[k] for k in keys), *(layer.input_grads[k] for k in extra)]
+        grads = [*(layer.grads[k] for k in keys), *(layer.input_grads[k] for k in extra)]
+        return grads if indices else [dX, *grads]
 
     def f(X_: FloatArray, *rest: FloatArray) -> float:
         return float(np.sum(U * run(X_, rest)))
@@ -90,18 +93,18 @@ def layer_problem(
 
     def contract() -> ContractResult:
         restore()  # at the case's own point, not wherever the last check left the parameters
-        X_ = X.astype(layer.dtype)
+        X_ = X if indices else X.astype(layer.dtype)
         layer.forward(X_, training=training, **extra)
         return check_backward_contract(
             backward,
             Y.shape,
             seed=seed,
             expected_shapes=[
-                X.shape,
+                *(() if indices else (X.shape,)),
                 *(layer.params[k].shape for k in keys),
                 *(v.shape for v in extra.values()),
             ],
-            expected_dtypes=[layer.dtype] * (1 + len(keys) + len(extra)),
+            expected_dtypes=[layer.dtype] * (int(not indices) + len(keys) + len(extra)),
             inputs_to_watch={"X": X_, **layer.params, **extra},
             dY_dtype=layer.dtype,
         )
@@ -111,7 +114,8 @@ def layer_problem(
         **{k: v.copy() for k, v in layer.params.items()},
         **{k: v.copy() for k, v in extra.items()},
     }
-    return Objective(f, grad, inputs, tuple(inputs), restore, contract)
+    wrt = tuple(k for k in inputs if not (indices and k == "X"))
+    return Objective(f, grad, inputs, wrt, restore, contract)
 
 
 def loss_problem(
