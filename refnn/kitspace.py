@@ -133,17 +133,23 @@ class LayerSpace:
 Predictions = Literal["probabilities", "distributions", "logits"]
 #: TEST-TOL-TERMS scales of a loss: (A, Y) in float64 -> (M of the cost, M of dA).
 LossTerms = Callable[[FloatArray, FloatArray], tuple[float, FloatArray]]
+#: What Y holds: "labels" (hard, or soft with ``soft_labels=True``: the loss takes
+#: ``soft_labels``), "hard" (hard labels only, no ``soft_labels``: the multiclass hinge) or
+#: "real" (any real targets, no ``soft_labels``: the squared error).
+Targets = Literal["labels", "hard", "real"]
 
 
 @dataclass(frozen=True)
 class LossSpace:
     """How the kit draws a loss's A and Y (TEST-SPACE): ``predictions`` says what A is,
     ``classes`` whether Y's columns are distributions over at least two classes (one-hot when
-    hard); ``terms`` the magnitude scales of TEST-TOL-TERMS."""
+    hard); ``terms`` the magnitude scales of TEST-TOL-TERMS; ``targets`` what Y holds
+    (:data:`Targets`)."""
 
     predictions: Predictions
     classes: bool
     terms: LossTerms
+    targets: Targets = "labels"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -549,10 +548,10 @@ class WeightedLoss(Loss, ABC):
 
     @classmethod
     def examples(cls) -> tuple[Example, ...]:
-        """The unweighted cases (which verify the unweighted IDs) and weighted ones: weights of
+        """The unweighted cases, and weighted ones (which verify LOSS-WEIGHTS too): weights of
         shape (m,) drawn in [0, 2] with a 0 (``inputs={"weights": ...}``: held fixed, not
         differentiated), normalised by m and by their sum."""
-        plain = tuple(i for ids in cls.specs.values() for i in ids if i != "LOSS-WEIGHTS")
+        ids = (*(i for group in cls.specs.values() for i in group), "LOSS-WEIGHTS")
         hard: LabelKind = "one-hot" if cls.categorical else "binary"
         weighted = (
             Example(
@@ -563,10 +562,11 @@ class WeightedLoss(Loss, ABC):
                 seed,
                 labels=kind,
                 inputs={"weights": (5,)},
+                specs=ids,
             )
             for seed, kind, norm in ((0, hard, "m"), (1, "soft", "sum"), (2, hard, "sum"))
         )
-        return (*(replace(e, specs=plain) for e in super().examples()), *weighted)
+        return (*super().examples(), *weighted)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-serialisable)."""
@@ -622,7 +622,7 @@ class BinaryCrossEntropyWithLogits(WeightedLoss):
     example (LOSS-WEIGHTS, normalised as ``weight_norm`` says).
     """
 
-    specs = {"J": ("BCE-LOGITS-COST", "LOSS-WEIGHTS"), "dA": ("BCE-LOGITS-GRAD", "LOSS-WEIGHTS")}
+    specs = {"J": ("BCE-LOGITS-COST",), "dA": ("BCE-LOGITS-GRAD",)}
     kit = LossSpace("logits", classes=False, terms=lambda A, Y: _logit_terms(A, Y))
 
     @classmethod
@@ -673,7 +673,7 @@ class SoftmaxCrossEntropy(WeightedLoss):
     w_i = class_weight[y_i] with ``weight_norm="sum"``.
     """
 
-    specs = {"J": ("SOFTMAX-CE-COST", "LOSS-WEIGHTS"), "dA": ("SOFTMAX-CE-GRAD", "LOSS-WEIGHTS")}
+    specs = {"J": ("SOFTMAX-CE-COST",), "dA": ("SOFTMAX-CE-GRAD",)}
     kit = LossSpace("logits", classes=True, terms=lambda A, Y: _logit_terms(A, Y))
 
     @classmethod
@@ -687,6 +687,19 @@ class SoftmaxCrossEntropy(WeightedLoss):
     _grad = staticmethod(softmax_ce_backward)
     _weighted_cost = staticmethod(softmax_ce_weighted_cost)
     _weighted_grad = staticmethod(softmax_ce_weighted_backward)
+
+
+def _mse_terms(A: FloatArray, Y: FloatArray) -> tuple[float, FloatArray]:
+    """TEST-TOL-TERMS of the squared error: (|a| + |y|)² per term, 2 (|a| + |y|) per dA."""
+    m, size = A.shape[-1], np.abs(A) + np.abs(Y)
+    return float(np.sum(size * size)) / m, 2.0 * size / m
+
+
+def _hinge_scales(A: FloatArray, Y: FloatArray) -> tuple[float, FloatArray]:
+    """TEST-TOL-TERMS of the hinge: each term adds Δ, |s_j| and |s_y|; dA's entries count to k."""
+    m, k = A.shape[-1], A.shape[0]
+    size = 1.0 + np.abs(A) + np.abs(A).max(axis=0, keepdims=True)
+    return float(np.sum(size)) / m, np.full_like(A, float(k) / m)
 
 
 @register
@@ -703,6 +716,12 @@ class MeanSquaredError(Loss):
     """
 
     specs = {"J": ("MSE-COST",), "dA": ("MSE-GRAD",)}
+    kit = LossSpace("logits", classes=False, terms=lambda A, Y: _mse_terms(A, Y), targets="real")
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        # MSELoss(reduction="mean") is J / k: sum, then divide by m
+        return torch.nn.functional.mse_loss(A, Y, reduction="sum") / A.shape[-1]
 
     real_targets = True
 
@@ -743,6 +762,15 @@ class MulticlassHinge(Loss):
     """
 
     specs = {"J": ("HINGE-COST",), "dA": ("HINGE-GRAD",)}
+    kit = LossSpace("logits", classes=True, terms=lambda A, Y: _hinge_scales(A, Y), targets="hard")
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        # MultiMarginLoss divides each example's sum by k: undo it, then average over m
+        k, m = A.shape[0], A.shape[-1]
+        F = torch.nn.functional
+        margin = float(config.get("margin", 1.0))
+        return F.multi_margin_loss(A.T, Y.argmax(dim=0), margin=margin, reduction="sum") * k / m
 
     categorical = True
 

@@ -259,6 +259,7 @@ class RMSprop(Optimizer):
     kit = OptimizerSpace(
         {"lr": (1e-3, 1.0), "beta": (0.0, 0.99), "eps": Choice((1e-8, 1e-4, 1e-2, 1.0))},
         ("OPT-RMSPROP",),
+        {"eps": ("outside", "inside")},  # TensorFlow's raw op: sqrt(s + ε)
     )
 
     @classmethod

@@ -177,6 +177,55 @@ class NumpyOptimizer:
         return self.theta
 
 
+class NumpyHinge:
+    """Batch-first multiclass hinge (m x k), J = (1/m) Σ_i Σ_{j != y_i} max(0, 1 + a_j - a_y)."""
+
+    count_correct = False
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.margin = config["margin"]
+        self.dA: FloatArray = np.zeros(0)
+
+    def forward(self, A: FloatArray, Y: FloatArray) -> float:
+        m = A.shape[0]
+        correct = (A * Y).sum(axis=1, keepdims=True)
+        terms = np.maximum(0.0, self.margin + A - correct)
+        active = (terms > 0) & ((Y == 0) | self.count_correct)
+        self.dA = (active - Y * active.sum(axis=1, keepdims=True)) / m
+        return float(np.where(active, terms, 0.0).sum() / m)
+
+    def backward(self) -> FloatArray:
+        return self.dA
+
+
+class HingeCountingCorrectClass(NumpyHinge):
+    """Wrong: sums over every class j, the correct one too (its term is always the margin)."""
+
+    count_correct = True
+
+
+class NumpyRMSprop:
+    """RMSprop in numpy; ``inside`` puts ε under the square root (TensorFlow's raw op)."""
+
+    inside = False
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.c, self.theta = config, params
+        self.s = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step(self, grads: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+        c = self.c
+        for k, g in grads.items():
+            self.s[k] = c["beta"] * self.s[k] + (1 - c["beta"]) * g * g
+            root = np.sqrt(self.s[k] + c["eps"]) if self.inside else np.sqrt(self.s[k]) + c["eps"]
+            self.theta[k] = self.theta[k] - c["lr"] * g / root
+        return self.theta
+
+
+class EpsInsideRMSprop(NumpyRMSprop):
+    inside = True
+
+
 class TorchFormMomentum(NumpyOptimizer):
     form = "torch"
 
@@ -247,3 +296,23 @@ def test_adam_with_eps_inside_the_square_root_is_rejected_and_named() -> None:
     message = rejection(check_optimizer, "Adam", EpsInsideAdam)
     assert "(spec ADAM-STEP)" in message
     assert "diagnosis: the implementation follows ε inside the square root" in message
+
+
+@pytest.mark.spec("TEST-LOSS", "HINGE-COST", "HINGE-GRAD")
+def test_a_numpy_hinge_passes_and_one_counting_the_correct_class_is_rejected() -> None:
+    check_loss("MulticlassHinge", NumpyHinge, layout="batch_first", max_examples=30)
+    message = rejection(
+        check_loss, "MulticlassHinge", HingeCountingCorrectClass, layout="batch_first"
+    )
+    # the correct class's term is the margin, a constant: the cost shows it, dA cannot
+    assert "cost disagrees with refnn (spec HINGE-COST)" in message
+    assert "dA disagrees" not in message
+
+
+@pytest.mark.spec("TEST-OPTIM", "OPT-RMSPROP")
+def test_rmsprop_with_eps_inside_the_square_root_is_rejected_and_named() -> None:
+    check_optimizer("RMSprop", NumpyRMSprop, max_examples=30)
+    message = rejection(check_optimizer, "RMSprop", EpsInsideRMSprop)
+    assert "(spec OPT-RMSPROP)" in message
+    assert "diagnosis: the implementation follows ε inside the square root" in message
+    check_optimizer("RMSprop", EpsInsideRMSprop, conventions={"eps": "inside"}, max_examples=20)

@@ -56,6 +56,9 @@ def _moments(c: Config, g: FloatArray, s: dict[str, FloatArray]) -> tuple[FloatA
 def _eps_inside(
     c: Config, W: FloatArray, g: FloatArray, s: dict[str, FloatArray], t: int
 ) -> FloatArray:
+    if "beta1" not in c:  # RMSprop (OPT-RMSPROP): s := β s + (1 - β) g², θ -= α g / sqrt(s + ε)
+        s["s"] = c["beta"] * s.get("s", np.zeros_like(g)) + (1 - c["beta"]) * g * g
+        return W - c["lr"] * g / np.sqrt(s["s"] + c["eps"])
     m, v = _moments(c, g, s)
     m_hat, v_hat = m / (1 - c["beta1"] ** t), v / (1 - c["beta2"] ** t)
     return W - c["lr"] * m_hat / np.sqrt(v_hat + c["eps"])
@@ -87,7 +90,7 @@ VARIANTS: dict[str, tuple[str, Variant]] = {
     ),
     "eps=inside": (
         "ε inside the square root, θ := θ - α m̂ / sqrt(v̂ + ε) (refnn's ADAM-STEP: "
-        "θ := θ - α m̂ / (sqrt(v̂) + ε), as PyTorch)",
+        "θ := θ - α m̂ / (sqrt(v̂) + ε), as PyTorch; RMSprop's likewise, OPT-RMSPROP)",
         _variant(_eps_inside),
     ),
     "eps=before-correction": (

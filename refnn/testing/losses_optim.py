@@ -78,14 +78,16 @@ def _loss_examples(
     draw: st.DrawFn, space: LossSpace, dt: np.dtype[Any]
 ) -> tuple[bool, FloatArray, FloatArray]:
     k = draw(st.integers(2, 4)) if space.classes else draw(rs.sizes(3))
-    m, soft = draw(rs.sizes(4)), draw(st.booleans())
+    m, soft = draw(rs.sizes(4)), space.targets == "labels" and draw(st.booleans())
     if space.predictions == "logits":
         A = draw(rs.arrays((k, m), dtype=dt, bound=8.0))
     elif space.predictions == "distributions":
         A = draw(rs.class_probabilities(k, m)).astype(dt)
     else:
         A = draw(rs.probabilities((k, m), dtype=dt))
-    if space.classes:
+    if space.targets == "real":
+        Y = draw(rs.arrays((k, m), dtype=dt, bound=8.0))
+    elif space.classes:
         Y = draw(rs.class_probabilities(k, m) if soft else rs.one_hot(k, m))
     else:
         Y = draw(rs.probabilities((k, m), margin=0.0) if soft else rs.binary_labels((k, m)))
@@ -146,7 +148,7 @@ def check_loss(
         A64, Y64 = A.astype(F64), Y.astype(F64)
         if space.classes and soft:  # float32 labels sum to 1 within float32's rounding only
             Y64 /= Y64.sum(axis=0, keepdims=True)
-        ref = cls(soft_labels=soft)
+        ref = cls(soft_labels=soft) if space.targets == "labels" else cls()
         scale = float(A.shape[1]) if reduction == "sum" else 1.0
         cost, dA = ref.forward(A64, Y64) * scale, ref.backward() * scale
         config = ref.config() | {"dtype": dt.name}
