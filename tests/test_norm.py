@@ -549,3 +549,28 @@ def test_the_simplified_backward_fails_make_check_in_exactly_the_training_cases(
     monkeypatch.setattr(refnn.norm, "batch_norm_backward", _simplified)
     failed = {c for c in cases if not run_case(c).passed}
     assert failed == training  # inference cases use that form rightly and still pass
+
+
+@pytest.mark.spec("BN-FWD", "NORM-DX")
+@given(X=norm_inputs(min_set=2), data=st.data(), block=st.sampled_from([1, 8, 64]))
+@settings(max_examples=25)
+def test_the_row_blocks_do_not_change_a_bit(X: FloatArray, data: st.DataObject, block: int) -> None:
+    """BatchNorm works through X a block of rows at a time (for the cache); any block size gives
+    the same bits as one block holding every row."""
+    n = X.shape[0]
+    X = X + data.draw(arrays(X.shape, bound=1.0), label="noise")  # off the grid
+    dY = data.draw(arrays(X.shape), label="dY")
+
+    def run() -> list[FloatArray]:
+        layer = BatchNorm(n)
+        out = [layer.forward(X), layer.backward(dY), *layer.grads.values()]
+        return [*out, *layer.buffers.values()]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(refnn.norm, "BLOCK_BYTES", 1 << 40)
+        whole = run()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(refnn.norm, "BLOCK_BYTES", block * X.itemsize)  # a row or a few per block
+        blocked = run()
+    for a, b in zip(blocked, whole, strict=True):
+        assert a.tobytes() == b.tobytes()
