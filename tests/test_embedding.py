@@ -42,7 +42,7 @@ def _layer(W: FloatArray, dtype: Any = np.float64) -> Embedding:
     return layer
 
 
-@pytest.mark.spec(*ALL)
+@pytest.mark.spec("EMBED-FWD", "EMBED-DW", "EMBED-DX")
 @given(case=lookups())
 @settings(max_examples=50)
 def test_matches_the_loop_oracle(
