@@ -3,7 +3,10 @@ right."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ import refnn.testing
 from refnn.testing import MismatchError, check_layer
 from refnn.testing._record import CHECKS
 
+ROOT = Path(__file__).resolve().parents[1]
 API = "\n".join(
     p.read_text(encoding="utf-8")
     for p in sorted((Path(__file__).resolve().parents[1] / "docs" / "api").glob("*.rst"))
@@ -64,3 +68,47 @@ class _Identity:
 
     def backward(self, dY: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return dY.reshape(self.shape), {}
+
+
+def _specs_extension() -> Any:
+    """docs/_ext/refnn_specs.py, the Sphinx extension rendering specs/ (not a package)."""
+    path = ROOT / "docs" / "_ext" / "refnn_specs.py"
+    spec = importlib.util.spec_from_file_location("refnn_specs_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _balanced(latex: str) -> bool:
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", latex):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_every_spec_equation_renders_to_balanced_latex_and_every_id_gets_a_link_target(
+    tmp_path: Path,
+) -> None:
+    """The docs render each equation line of specs/ with MathJax: the LaTeX must be balanced,
+    keep no character MathJax would show raw, and every defined ID must be a link target."""
+    ext = _specs_extension()
+    lines = [
+        line[4:]
+        for path in sorted((ROOT / "specs").glob("*.md"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("    ") and line.strip()
+    ]
+    assert len(lines) > 100
+    bad = [x for x in lines if not _balanced(ext.to_latex(x))]
+    assert bad == []
+    raw = [x for x in lines if re.search(r"[Σ⊙σδλβαθ∂√≤≥∈×→]", ext.to_latex(x))]
+    assert raw == []
+    assert ext.to_latex("dW = dZ X^T") == r"dW = dZ\,X^{T}"
+    pages = ext.generate(ROOT / "specs", tmp_path)
+    text = "\n".join((tmp_path / f"{p}.md").read_text(encoding="utf-8") for p in pages)
+    ids = ext.defined_ids(ROOT / "specs")
+    assert len(ids) > 50
+    assert [i for i in sorted(ids) if f"({ext.label(i)})=" not in text] == []

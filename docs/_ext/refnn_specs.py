@@ -111,8 +111,28 @@ def _prose_runs(s: str) -> str:
     return " ".join(out)
 
 
+def _unmatched_braces(line: str) -> str:
+    """A brace whose partner is on another line (a set written over two lines) is shown as a
+    brace, not taken as a LaTeX group (which would unbalance the whole equation)."""
+    stack: list[int] = []
+    unmatched: set[int] = set()
+    for i, ch in enumerate(line):
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}":
+            if stack:
+                stack.pop()
+            else:
+                unmatched.add(i)
+    unmatched |= set(stack)
+    return "".join(
+        ("\x04" if ch == "{" else "\x05") if i in unmatched else ch for i, ch in enumerate(line)
+    )
+
+
 def to_latex(line: str) -> str:
     """One plain-text equation line of ``specs/`` as LaTeX for MathJax."""
+    line = _unmatched_braces(line)
     s = re.sub(ID, lambda m: "\x00TEXT{" + m[0] + "}\x00", line.strip())  # an ID is a name
     s = _prose_runs(s)
     texts: list[str] = []
@@ -152,6 +172,7 @@ def to_latex(line: str) -> str:
         s,
     )
     s = s.replace("\x01", r"\quad").replace("\x02", r"\,").replace("\x03", r"\times")
+    s = s.replace("\x04", r"\{").replace("\x05", r"\}")
     for i, t in enumerate(texts):
         t = re.sub(r"([#%&$_{}])", r"\\\1", t)
         s = s.replace(f"\x00{i}\x00", rf"\text{{ {t} }}")
