@@ -6,9 +6,18 @@ Run from the repository root: ``python benchmarks/gradcheck_vs_torch.py [--quick
    numpy functions), judged by both checkers. PyTorch runs the very same numpy function and
    gradient, wrapped in a ``torch.autograd.Function``; its defaults are eps=1e-6, atol=1e-5,
    rtol=1e-3. Counted per family: wrong gradients passed, false alarms, crashes, inconclusive.
-2. Times on the same function and input size (100 to 10^4 elements): a scalar function (refnn in
+2. The corpus of issue 23 (``tests/test_gradcheck_round2.py``: domain edges, jumps, a large input
+   beside a small one, an f random now and then, loosened bounds, float32, f raising outside its
+   domain, wrong gradients of large inputs, options). Counted per family as above, with a false
+   alarm meaning a right gradient called WRONG (inconclusive is counted apart); for PyTorch a
+   refused (raised) check counts as a crash.
+3. Times on the same function and input size (100 to 10^4 elements): a scalar function (refnn in
    its default mode, which projects above 2000 elements, and forced elementwise), and a function
    with 10 outputs (PyTorch builds the Jacobian, refnn checks a VJP).
+4. Wrong gradients of large inputs (issue 23, item 8): sum(x^3) at 10^6 elements with the
+   gradient 1% off everywhere, the same right, 10^5 elements forced elementwise, and the VJP of
+   inv(A) at 100 x 100 with one element 1% off; PyTorch in its fast mode (fast_mode=True), as
+   its full Jacobian at 10^6 inputs would not finish.
 
 Without torch installed, only refnn's columns are printed.
 """
@@ -32,6 +41,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from refnn.gradcheck import check_grad, check_vjp
+from tests import test_gradcheck_round2 as round2
 from tests.test_gradcheck_corpus import Case, corpus, verdict
 
 Arr = npt.NDArray[Any]
@@ -112,6 +122,140 @@ def corpus_table() -> None:
         "wp: wrong gradients passed, fa: false alarms on right ones, cr: crashes, "
         "inc: said inconclusive"
     )
+
+
+def _torch_vjp(f: Callable[..., Any], vjp: Callable[..., Sequence[Arr]]) -> Any:
+    """A torch function computing the numpy array function ``f``, with ``vjp`` as backward."""
+    assert torch is not None
+
+    def forward(ctx: Any, *tensors: Any) -> Any:
+        ctx.save_for_backward(*tensors)
+        return torch.from_numpy(np.array(f(*(t.detach().numpy() for t in tensors))))
+
+    def backward(ctx: Any, grad_out: Any) -> Any:
+        arrays = [t.detach().numpy() for t in ctx.saved_tensors]
+        gs = vjp(grad_out.detach().numpy().copy(), *arrays)
+        return tuple(
+            torch.from_numpy(np.array(g, dtype=a.dtype)) for g, a in zip(gs, arrays, strict=True)
+        )
+
+    methods = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+    wrapped: Any = type("WrappedVjp", (torch.autograd.Function,), methods)
+    return wrapped.apply
+
+
+def torch_round2_verdict(case: round2.Case, fast: bool = False) -> str:
+    """passed / WRONG / crashed, as torch.autograd.gradcheck judges a round-2 case."""
+    assert torch is not None
+    if case.vjp:
+        fn = _torch_vjp(case.f, case.grad)
+    else:
+        fn = _torch_scalar(case.f, case.grad)
+    tensors = [torch.from_numpy(np.array(a)).requires_grad_(True) for a in case.inputs.values()]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ok = torch.autograd.gradcheck(fn, tensors, raise_exception=False, fast_mode=fast)
+    except Exception as error:  # a crash is a finding
+        return f"crashed: {type(error).__name__}"
+    return "passed" if ok else "WRONG"
+
+
+def round2_table() -> None:
+    """Issue 23's corpus per family: wrong passed / false alarms (right called WRONG) /
+    crashes / inconclusive (refnn), and PyTorch's wrong passed / false alarms / crashes."""
+    start = time.perf_counter()
+    cases = round2.corpus()
+    ours = [round2.verdict(c) for c in cases]
+    t_ours = time.perf_counter() - start
+    theirs = None
+    if torch is not None:
+        fresh = round2.corpus()  # fresh closures: the flaky f's draw anew
+        start = time.perf_counter()
+        theirs = [
+            "skipped"
+            if max(a.size for a in c.inputs.values()) > 50_000
+            else torch_round2_verdict(c, fast=c.family == "8 large")
+            for c in fresh
+        ]
+        t_theirs = time.perf_counter() - start
+    families = sorted({c.family for c in cases}, key=[c.family for c in cases].index)
+    head = f"{'family':22} {'right':>5} {'wrong':>5}  {'refnn wp/fa/cr/inc':>20}"
+    print(head + (f"  {'torch wp/fa/cr':>16}" if theirs else ""))
+    rows = [(fam, [i for i, c in enumerate(cases) if c.family == fam]) for fam in families]
+    for name, idx in [*rows, ("TOTAL", list(range(len(cases))))]:
+        sub = [cases[i] for i in idx]
+        right = sum(c.right for c in sub)
+        vs = [ours[i] for i in idx]
+        wp = sum(1 for c, v in zip(sub, vs, strict=True) if not c.right and v == "passed")
+        fa = sum(1 for c, v in zip(sub, vs, strict=True) if c.right and v == "WRONG")
+        cr = sum(v.startswith("crashed") for v in vs)
+        inc = sum(v in ("inconclusive", "refused") for v in vs)
+        line = f"{name:22} {right:5d} {len(sub) - right:5d}  {f'{wp}/{fa}/{cr}/{inc}':>20}"
+        if theirs:
+            ts = [theirs[i] for i in idx]
+            twp = sum(1 for c, v in zip(sub, ts, strict=True) if not c.right and v == "passed")
+            tfa = sum(1 for c, v in zip(sub, ts, strict=True) if c.right and v == "WRONG")
+            tcr = sum(v.startswith("crashed") for v in ts)
+            line += f"  {f'{twp}/{tfa}/{tcr}':>16}"
+        print(line)
+    print(
+        "fa: right gradients called WRONG; inc: inconclusive, or refused as not deterministic; "
+        f"refnn {t_ours:.1f} s"
+        + (f", torch {t_theirs:.1f} s (without the two 10^5-element cases)" if theirs else "")
+    )
+
+
+def large_table() -> None:
+    """Issue 23 item 8: seconds to a verdict on large inputs, refnn and PyTorch (fast mode)."""
+    rng = np.random.default_rng(0)
+    x6 = rng.standard_normal(10**6)
+    x5 = rng.standard_normal(10**5)
+    A = np.random.default_rng(1).standard_normal((100, 100)) + 10 * np.eye(100)
+
+    def cube(x: Arr) -> float:
+        return float(np.sum(x**3))
+
+    def inv_vjp(dy: Arr, A: Arr, k: float = 1.01) -> list[Arr]:
+        Ai = np.linalg.inv(A)
+        out: Arr = -Ai.T @ dy @ Ai.T
+        out[3, 4] *= k
+        return [out]
+
+    rows: list[tuple[str, Callable[[], Any], round2.Case]] = [
+        (
+            "sum(x^3) 10^6, 1% off",
+            lambda: check_grad(cube, lambda x: [3.03 * x**2], {"x": x6}),
+            round2.Case("", "", cube, lambda x: [3.03 * x**2], {"x": x6}, False),
+        ),
+        (
+            "sum(x^3) 10^6, right",
+            lambda: check_grad(cube, lambda x: [3 * x**2], {"x": x6}),
+            round2.Case("", "", cube, lambda x: [3 * x**2], {"x": x6}, True),
+        ),
+        (
+            "10^5 elementwise, 1% off",
+            lambda: check_grad(cube, lambda x: [3.03 * x**2], {"x": x5}, mode="elementwise"),
+            round2.Case("", "", cube, lambda x: [3.03 * x**2], {"x": x5}, False),
+        ),
+        (
+            "vjp inv(A) 100x100, 1 off",
+            lambda: check_vjp(np.linalg.inv, inv_vjp, {"A": A}),
+            round2.Case("", "", np.linalg.inv, inv_vjp, {"A": A}, False, vjp=True),
+        ),
+    ]
+    print(f"{'check':26} {'refnn s':>8} {'verdict':>12}" + ("  torch s  verdict" if torch else ""))
+    for name, ours, case in rows:
+        start = time.perf_counter()
+        result = ours()
+        t = time.perf_counter() - start
+        v = "passed" if result.passed else "/".join(a.verdict for a in result.arrays)
+        line = f"{name:26} {t:8.2f} {v:>12}"
+        if torch is not None:
+            start = time.perf_counter()
+            tv = torch_round2_verdict(case, fast=True)
+            line += f"  {time.perf_counter() - start:7.2f}  {tv}"
+        print(line, flush=True)
 
 
 def _scalar_problem(n: int) -> tuple[Callable[..., float], Callable[..., list[Arr]], Arr]:
@@ -215,7 +359,11 @@ def main() -> None:
     print(f"numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}\n")
     corpus_table()
     print()
+    round2_table()
+    print()
     timing_table([100, 1000] if args.quick else [100, 1000, 10_000])
+    print()
+    large_table()
 
 
 if __name__ == "__main__":

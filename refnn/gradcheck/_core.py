@@ -220,6 +220,13 @@ def _frozen(array: AnyArray) -> AnyArray:
     return out
 
 
+def _frozen_as(array: AnyArray, dtype: np.dtype[Any]) -> AnyArray:
+    """A read-only copy of ``array`` in ``dtype`` (one copy, not two)."""
+    out: AnyArray = array.astype(dtype, copy=True)
+    out.flags.writeable = False
+    return out
+
+
 class Problem:
     """The function, the gradient and read-only copies of the inputs; counts every call."""
 
@@ -258,7 +265,10 @@ class Problem:
         return self.frozen[k].dtype
 
     def rounded(self, k: int, x: Float64Array) -> Float64Array:
-        """``x`` rounded to input ``k``'s dtype and back to float64 (exact for float64)."""
+        """``x`` rounded to input ``k``'s dtype and back to float64 (exact for float64: then a
+        float64 ``x`` itself, not a copy)."""
+        if self.dtype(k) == np.float64 and x.dtype == np.float64:
+            return x
         out: Float64Array = x.astype(self.dtype(k)).astype(np.float64)
         return out
 
@@ -285,9 +295,21 @@ class Problem:
         """
         args = list(self.frozen)
         for k, x in replace.items():
-            args[k] = _frozen(x.astype(self.dtype(k)))
+            args[k] = _frozen_as(x, self.dtype(k))
         if not replace:
             return self._call(args, where, perturbed=False)
+        with np.errstate(all="ignore"):
+            return self._call(args, where)
+
+    def value_block(self, k: int, lo: int, hi: int, values: Float64Array, where: str) -> float:
+        """``f`` with elements ``lo:hi`` (flat) of input ``k`` set to ``values`` (representable
+        in its dtype): one copy of the input, made in its own dtype. Warnings silenced, NaN/Inf
+        or an exception raised as :class:`NonFiniteError` (a perturbed point)."""
+        moved = self.frozen[k].copy()
+        moved.reshape(-1)[lo:hi] = values
+        moved.flags.writeable = False
+        args = list(self.frozen)
+        args[k] = moved
         with np.errstate(all="ignore"):
             return self._call(args, where)
 
@@ -309,7 +331,7 @@ class Problem:
         self.grad_calls += 1
         args = list(self.frozen)
         for k, x in replace.items():
-            args[k] = _frozen(x.astype(self.dtype(k)))
+            args[k] = _frozen_as(x, self.dtype(k))
         return self.validate_gradients(self.grad(*args), where)
 
     def validate_gradients(self, out: object, where: str = "") -> list[Float64Array]:
@@ -440,11 +462,10 @@ class Problem:
         least: float = 0.0,
     ) -> float:
         """The noise of f when elements ``lo:hi`` (flat) of input ``k`` move around ``centre``
-        (each by at least ``least``).
+        (each by at least ``least``); ``centre`` differs from the given input only in ``lo:hi``.
 
         Spec: GC-NOISE, GC-NOISE-BLOCK
         """
-        shape = self.frozen[k].shape
         part = centre[lo:hi]
         # an element small beside its array moves on the array's scale (at most 1, as its step
         # does; 1 if all are 0): at x = [5, 2^-7] in sum(x - mean(x)) its own ulps vanished in
@@ -460,13 +481,11 @@ class Problem:
             # sum(x - mean(x)) gave exactly 0 on mirrored pairs while a step showed 4e-16
             r = float(rng.uniform(0.5, 1.5))
             d = rng.choice([-1.0, 1.0], size=part.shape) * rng.uniform(0.5, 1.5, part.shape) * ulp
-            plus, minus = centre.copy(), centre.copy()
-            plus[lo:hi] = self.rounded(k, part + d)
-            minus[lo:hi] = self.rounded(k, part - r * d)
             try:
-                pair = r * self.value({k: plus.reshape(shape)}, "near the given inputs")
-                pair += self.value({k: minus.reshape(shape)}, "near the given inputs")
+                plus = self.value_block(k, lo, hi, part + d, "near the given inputs")
+                minus = self.value_block(k, lo, hi, part - r * d, "near the given inputs")
             except NonFiniteError:
                 continue
+            pair = r * plus + minus
             sigma = max(sigma, abs(pair - (1.0 + r) * f_centre))
         return sigma

@@ -409,44 +409,31 @@ class Projection:
         return self.conclusive and abs(self.numerical - self.analytical) <= self.bound
 
 
-def project(
-    t: Target, f0: float, rng: np.random.Generator, lo: int, hi: int, quick: bool = False
-) -> Projection:
+def project(t: Target, f0: float, rng: np.random.Generator, lo: int, hi: int) -> Projection:
     """The directional derivative along ``v = u max(1, |x|)`` on elements ``lo:hi`` (flat),
-    u ~ N(0, I), 0 elsewhere. ``quick``: the plain central difference at ``h0`` only (2
-    evaluations, no truncation estimate), as bisection uses it to choose a half.
+    u ~ N(0, I), 0 elsewhere.
 
     Spec: GC-PROJ, GC-BISECT
     """
-    shape = t.problem.frozen[t.k].shape
     h0 = t.h0
     part = t.x[lo:hi]
     g = t.g[lo:hi]
     v: Float64Array = rng.standard_normal(part.size) * np.maximum(1.0, np.abs(part))
     f_values: list[float] = []
     g_values: list[float] = []
-    for s in (-1.0, 1.0) if quick else FRACTIONS:
+    for s in FRACTIONS:
         moved = t.problem.rounded(t.k, part + (s * h0) * v)
-        point = t.x.copy()
-        point[lo:hi] = moved
         try:
-            f_values.append(t.problem.value({t.k: point.reshape(shape)}, f"at x + {s} h v"))
+            f_values.append(t.problem.value_block(t.k, lo, hi, moved, f"at x + {s} h v"))
         except NonFiniteError:
             f_values.append(math.nan)
         terms = g * (moved - part)
         # exact summation up to EXACT_SUM terms; beyond, numpy's pairwise sum (its error,
         # log2(n) eps sum|terms|, stays far below FAST_RTOL rtol ||g v|| h0)
-        g_values.append(
-            math.fsum(terms.tolist()) if terms.size <= EXACT_SUM else float(np.sum(terms))
-        )
+        exact = terms.size <= EXACT_SUM
+        g_values.append(math.fsum(terms.tolist()) if exact else float(np.sum(terms)))
     noise = t.problem.input_noise.get(t.k, t.problem.noise)
     allowed = t.atol * float(np.linalg.norm(v)) + t.rtol * float(np.linalg.norm(g * v))
-    if quick:
-        num_value = (f_values[1] - f_values[0]) / (2.0 * h0)
-        ana_value = (g_values[1] - g_values[0]) / (2.0 * h0)
-        rounding = noise / h0
-        bound = FAST_RTOL * allowed + SAFETY * rounding
-        return Projection(num_value, ana_value, rounding, bound, math.isfinite(num_value))
     offsets = (-h0, -h0 / 2.0, 0.0, h0 / 2.0, h0)
     num = central(offsets, (f_values[0], f_values[1], f0, f_values[2], f_values[3]), noise)
     ana = central(offsets, (g_values[0], g_values[1], 0.0, g_values[2], g_values[3]), 0.0)
@@ -474,21 +461,26 @@ def bisect(t: Target, f0: float, rng: np.random.Generator) -> int:
     """
     t.state = ["unchecked"] * t.x.size
     t.judged[:] = False
-    stack = [(0, t.x.size)]
+    # (lo, hi, failing): a block known to fail, or one still to be projected
+    stack = [(0, t.x.size, True)]
     used = 0
     while stack and used < BISECT_PROJECTIONS and _wrong_count(t) < BISECT_WRONG:
-        lo, hi = stack.pop()
+        lo, hi, failing = stack.pop()
+        if not failing:
+            used += 1
+            if project(t, f0, rng, lo, hi).ok:
+                continue
         if hi - lo <= LEAF:
             check_elementwise(t, f0, list(range(lo, hi)))
             continue
         mid = (lo + hi) // 2
         used += 1
-        # the parent failed: if its first half passes, the second must hold the error (it is
-        # descended into without a projection of its own; a leaf that passes ends the search)
-        if project(t, f0, rng, lo, mid, quick=True).ok:
-            stack.append((mid, hi))
+        # the block fails: if its first half passes, the second holds the error (descended
+        # into without a projection of its own; a leaf that passes ends that path)
+        if project(t, f0, rng, lo, mid).ok:
+            stack.append((mid, hi, True))
         else:
-            stack.extend([(mid, hi), (lo, mid)])
+            stack.extend([(mid, hi, False), (lo, mid, True)])
     return used
 
 
