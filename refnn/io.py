@@ -4,6 +4,7 @@ size a file declares allocated before it is checked against the bytes the file h
 
 import contextlib
 import errno
+import functools
 import inspect
 import json
 import math
@@ -86,8 +87,13 @@ def _stored(layer: Layer[Any]) -> dict[str, Any]:
 
 def _construct(cls: type[Layer[Any]], config: dict[str, Any], rng: Any) -> Layer[Any]:
     """``cls(**config)``, with ``rng=`` if the constructor takes one (Dropout's masks)."""
-    extra = {"rng": rng} if "rng" in inspect.signature(cls).parameters else {}
-    return cls(**config, **extra)
+    return cls(**config, **({"rng": rng} if _takes_rng(cls) else {}))
+
+
+@functools.cache
+def _takes_rng(cls: type[Layer[Any]]) -> bool:
+    """Whether the constructor of ``cls`` takes ``rng=`` (once per class: it is slow to ask)."""
+    return "rng" in inspect.signature(cls).parameters
 
 
 def _cut(text: str, limit: int = VALUE_LIMIT) -> str:
@@ -287,7 +293,9 @@ def _new_temporary(target: str, directory: str) -> tuple[int, str]:
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=TMP_SUFFIX, dir=directory)
         if _lock(fd) is not False and _same_file(fd, tmp):
             return fd, tmp
-        os.close(fd)  # a clean-up took it between its creation and the lock, and removes it
+        with contextlib.suppress(OSError):  # another process has it open: leave it, start anew
+            os.unlink(tmp)
+        os.close(fd)
     raise FileExistsError(errno.EEXIST, "no temporary file could be created and locked")
 
 
@@ -350,8 +358,10 @@ def load(
         try:
             if (head := handle.read(4)) != b"PK\x03\x04":
                 raise ModelFileError(f"is not a refnn model (.npz archive): it begins {head!r}")
-            stored, records = _contents(handle, os.fstat(handle.fileno()).st_size)
-            model = Sequential([_build(i, r, stored, registry, rng) for i, r in records])
+            layers_in = _contents(handle, os.fstat(handle.fileno()).st_size)
+            model = Sequential(
+                [_build(i, r, a, registry, rng) for i, (r, a) in enumerate(layers_in)]
+            )
         except Exception as err:  # damaged bytes surface as any of a dozen error types
             why = err if isinstance(err, ModelFileError) else f"is not a readable model ({err!r})"
             raise ModelFileError(f"{name}: {_cut(str(why), MESSAGE_LIMIT)}") from err
@@ -405,9 +415,9 @@ def _declared_members(handle: BinaryIO, size: int) -> int | None:
     return int.from_bytes(data[at + 10 : at + 12], "little")
 
 
-def _contents(handle: BinaryIO, size: int) -> tuple[Arrays, list[tuple[int, Arrays]]]:
-    """The header's layer records, then the arrays, each read only once what the directory and
-    the header say of it is checked: what cannot be a model is refused from the directory alone.
+def _contents(handle: BinaryIO, size: int) -> list[tuple[Arrays, Arrays]]:
+    """Each layer's record and arrays (by key), the arrays read only once what the directory and
+    the header say of them is checked: what cannot be a model is refused from the directory alone.
 
     Spec: IO-BOUNDED, IO-LIMITS, IO-LOAD-CHECKS
     """
@@ -443,8 +453,11 @@ def _contents(handle: BinaryIO, size: int) -> tuple[Arrays, list[tuple[int, Arra
     records = _records(str(header[()]))
     if unlisted := sorted(n[:-4] for n, m in layer_of.items() if m and int(m[1]) >= len(records)):
         raise ModelFileError(f"holds array(s) {_cut(repr(unlisted))} of no layer")
-    stored = {n.removesuffix(".npy"): _npy(zf, info) for n, info in names.items()}
-    return stored, list(enumerate(records))
+    stored: list[Arrays] = [{} for _ in records]
+    for n, info in names.items():
+        if found := layer_of[n]:
+            stored[int(found[1])][found[2]] = _npy(zf, info)
+    return list(zip(records, stored, strict=True))
 
 
 def _json(text: str) -> Any:
@@ -498,13 +511,13 @@ def _records(text: str) -> list[Arrays]:
     return records
 
 
-def _build(i: int, record: Arrays, stored: Arrays, registry: Registry, rng: Any) -> Layer[Any]:
-    """Build layer ``i`` once its config implies exactly the stored arrays, then fill it."""
+def _build(i: int, record: Arrays, mine: Arrays, registry: Registry, rng: Any) -> Layer[Any]:
+    """Build layer ``i`` once its config implies exactly its stored arrays ``mine``, then fill
+    it."""
     kind, config = record.get("type"), record.get("config")
     if not isinstance(kind, str) or kind not in registry or not isinstance(config, dict):
         known = _cut(str(sorted(registry)))
         raise ModelFileError(f"layer {i} must be one of {known}, got {_cut(repr(record))}")
-    mine = {n.split(".", 1)[1]: a for n, a in stored.items() if n.split(".")[0] == str(i)}
     try:
         implied = implied_shapes(registry[kind], config)
         if implied is not None and implied != {k: a.shape for k, a in mine.items()}:
