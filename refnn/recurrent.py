@@ -19,6 +19,7 @@ import numpy as np
 from refnn._validate import check_allocatable, check_rng, positive_int
 from refnn.activations import sigmoid, tanh
 from refnn.init import init_weights
+from refnn.kitspace import Choice, Ints, LayerSpace, Values
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.sequence import STEPS
@@ -212,6 +213,50 @@ def _sequence_examples(
     )
 
 
+def _kit_sums(v: Values, gates: int) -> dict[str, int]:
+    """TEST-TOL's K: ``gates`` blocks, T steps, sums over n_in + n_hidden + 2 terms (the
+    parameters' gradients: m more)."""
+    K = gates * v["T"] * (v["n_in"] + v["n_hidden"] + 2)
+    keys = ("dW", "db", "db_ih", "db_hh")
+    return {"Y": K, "dX": K, "dh0": K, **dict.fromkeys(keys, K * v["m"])}
+
+
+def _kit_terms(X: FloatArray, dY: FloatArray, ref: Mapping[str, FloatArray]) -> dict[str, Any]:
+    """TEST-TOL-TERMS: each quantity's M is the larger of its own magnitude and
+    max |dY| T max(1, |X|) max(1, |Y|) (a relu RNN's states are not bounded by 1)."""
+    top = max(1.0, float(np.abs(ref["Y"]).max()))
+    big = float(np.abs(dY).max(initial=0.0)) * X.shape[1] * max(1.0, float(np.abs(X).max())) * top
+    out: dict[str, Any] = {"Y": np.asarray(top)}
+    for key, value in ref.items():
+        if key.startswith("d"):
+            out[key] = np.asarray(max(big, float(np.abs(value).max(initial=0.0))))
+    return out
+
+
+def _torch_recurrent(
+    torch: Any, kind: str, config: Mapping[str, Any], X: Any, arrays: Mapping[str, Any]
+) -> Any:
+    """PyTorch's nn.RNN / nn.GRU on refnn's tensors (mapping in specs/recurrent.md)."""
+    n, h = config["n_in"], config["n_hidden"]
+    W = arrays["W"]
+    if kind == "GRU":
+        module = torch.nn.GRU(n, h, dtype=X.dtype)
+        b_ih, b_hh = arrays["b_ih"][:, 0], arrays["b_hh"][:, 0]
+    else:
+        module = torch.nn.RNN(n, h, nonlinearity=config["nonlinearity"], dtype=X.dtype)
+        b_ih = arrays["b"][:, 0]
+        b_hh = torch.zeros_like(b_ih)
+    weights = {
+        "weight_ih_l0": W[:, :n],
+        "weight_hh_l0": W[:, n:],
+        "bias_ih_l0": b_ih,
+        "bias_hh_l0": b_hh,
+    }
+    state = arrays["h0"].T.unsqueeze(0) if "h0" in arrays else None
+    Y = torch.func.functional_call(module, weights, (X.permute(1, 2, 0), state))[0]
+    return Y.permute(2, 0, 1)  # (T, m, h) -> (h, T, m)
+
+
 #: The spec IDs make check verifies on every RNN case (the state's with a given h0).
 RNN_IDS = ("RNN-FWD", "RNN-BPTT", "RNN-DW", "RNN-DB", "RNN-DX")
 RNN_STATE_IDS = ("RNN-STATE-INIT", "RNN-DH0")
@@ -260,6 +305,26 @@ class RNN(Layer[RNNCache]):
         "dh0": ("RNN-DH0", "RNN-BPTT"),
     }
     keeps = ("X", "h0")
+    kit = LayerSpace(
+        draws={
+            "nonlinearity": Choice(NONLINEARITIES),
+            "n_in": Ints(1, 4),
+            "n_hidden": Ints(1, 4),
+            "T": Ints(1, 6),
+            "m": Ints(1, 3),
+        },
+        input_shape=lambda v: (v["n_in"], v["T"], v["m"]),
+        sums=lambda v, s: _kit_sums(v, 1),
+        scale="terms",
+        terms=lambda v, X, dY, ref: _kit_terms(X, dY, ref),
+        bound=2.0,
+        param_bound=1.0,
+        conventions={"state": ("given", "zero")},  # refnn's given h0, or always zero
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        return _torch_recurrent(torch, "RNN", config, X, arrays)
 
     def __init__(
         self,
@@ -491,6 +556,8 @@ def gru_backward(
 #: The spec IDs make check verifies on every GRU case (the state's with a given h0).
 GRU_IDS = ("GRU-GATES", "GRU-HIDDEN", "GRU-BPTT", "GRU-DW", "GRU-DB", "GRU-DX")
 GRU_STATE_IDS = ("GRU-STATE-INIT", "GRU-DH0")
+#: The GRU's row blocks, for the kit's messages.
+GRU_GATES = ("reset gate r", "update gate z", "new gate n")
 
 
 @register
@@ -537,6 +604,21 @@ class GRU(Layer[GRUCache]):
         "dh0": ("GRU-DH0", "GRU-BPTT"),
     }
     keeps = ("X", "h0")
+    kit = LayerSpace(
+        draws={"n_in": Ints(1, 4), "n_hidden": Ints(1, 4), "T": Ints(1, 6), "m": Ints(1, 3)},
+        input_shape=lambda v: (v["n_in"], v["T"], v["m"]),
+        sums=lambda v, s: _kit_sums(v, 3),
+        scale="terms",
+        terms=lambda v, X, dY, ref: _kit_terms(X, dY, ref),
+        bound=2.0,
+        param_bound=1.0,
+        units={k: GRU_GATES for k in ("W", "b_ih", "b_hh")},
+        conventions={"state": ("given", "zero")},  # refnn's given h0, or always zero
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        return _torch_recurrent(torch, "GRU", config, X, arrays)
 
     def __init__(
         self,

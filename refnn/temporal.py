@@ -28,6 +28,7 @@ from refnn._validate import (
 from refnn.activations import softmax
 from refnn.dense import dense_backward, dense_forward
 from refnn.init import InitName, init_weights
+from refnn.kitspace import Ints, LayerSpace
 from refnn.layer import Example, Input, Layer, watch
 from refnn.losses import Loss, log_softmax
 from refnn.registry import register
@@ -116,6 +117,21 @@ class TemporalDense(Layer[FloatArray]):
     }
     keeps = ("X",)
     grads_reveal_nonfinite_upstream = True  # db sums every element of dZ (TAFFINE-DB)
+    kit = LayerSpace(
+        draws={"n_in": Ints(1, 5), "n_out": Ints(1, 5), "T": Ints(1, 4), "m": Ints(1, 4)},
+        input_shape=lambda v: (v["n_in"], v["T"], v["m"]),
+        sums=lambda v, s: {
+            "Y": v["n_in"] + 1,
+            "dX": v["n_out"],
+            "dW": v["T"] * v["m"],
+            "db": v["T"] * v["m"],
+        },
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        Y = torch.nn.functional.linear(X.permute(2, 1, 0), arrays["W"], arrays["b"][:, 0])
+        return Y.permute(2, 1, 0)  # (m, T, n_out) -> (n_out, T, m)
 
     def __init__(
         self,

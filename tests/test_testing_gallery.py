@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from refnn import LSTM
+from refnn import GRU, LSTM
 from refnn.testing import MismatchError, check_layer, check_loss, check_optimizer
 from refnn.types import FloatArray
 from tests.test_testing import BatchFirstDense, LoopConv
@@ -121,6 +121,25 @@ class SwappedGatesLSTM:
         dX = self.layer.backward(dY)
         grads = {k: g[self.perm] for k, g in self.layer.grads.items()}
         return dX, {**grads, "h0": self.layer.input_grads["h0"], "c0": self.layer.input_grads["c0"]}
+
+
+class GRUResetOutsideBias:
+    """Wrong: the backward of n = tanh(W_in x + b_in + r ⊙ (W_hn h) + b_hn), the reset gate
+    outside the product with b_hn (its gradient then misses the factor r) on PyTorch's forward."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.layer = GRU(config["n_in"], config["n_hidden"], rng=np.random.default_rng(0))
+        self.layer.params = {k: v.copy() for k, v in params.items()}
+
+    def forward(self, X: FloatArray, h0: FloatArray) -> FloatArray:
+        return self.layer.forward(X, h0=h0)
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        dX = self.layer.backward(dY)
+        grads = {k: g.copy() for k, g in self.layer.grads.items()}
+        n = self.layer.n_hidden
+        grads["b_hh"][2 * n :] = grads["b_ih"][2 * n :]
+        return dX, {**grads, "h0": self.layer.input_grads["h0"]}
 
 
 class NumpyBCE:
@@ -279,6 +298,14 @@ def test_swapped_lstm_gates_are_rejected() -> None:
     message = rejection(check_layer, "LSTM", SwappedGatesLSTM)
     # the minimal input is zero: the gates still differ through b, seen first in db or Y
     assert re.search(r"(Y|db) disagrees with refnn \(spec [A-Z, -]*LSTM-(HIDDEN|DB)\)", message)
+    assert "n_in=1, n_hidden=1" in message
+
+
+@pytest.mark.spec("TEST-LAYER", "GRU-DB")
+def test_a_gru_with_the_reset_gate_outside_the_hidden_bias_is_rejected() -> None:
+    message = rejection(check_layer, "GRU", GRUResetOutsideBias)
+    assert re.search(r"db_hh disagrees with refnn \(spec [A-Z, -]*GRU-DB", message), message
+    assert "new gate n" in message  # the row block it is wrong in
     assert "n_in=1, n_hidden=1" in message
 
 
