@@ -323,7 +323,7 @@ def _trajectory(run: Run, opt: Optimizer, steps: int) -> None:
 
 @pytest.mark.spec("OPT-RMSPROP")
 @given(run=runs(steps=5), lr=lrs, beta=betas, eps=st.floats(1e-10, 1e-2))
-@settings(max_examples=25)
+@settings(max_examples=15)
 def test_rmsprop_matches_the_scalar_loop(run: Run, lr: float, beta: float, eps: float) -> None:
     start = run.values()
     _trajectory(run, RMSprop(lr, beta, eps), 5)
@@ -334,6 +334,7 @@ def test_rmsprop_matches_the_scalar_loop(run: Run, lr: float, beta: float, eps: 
 
 
 @pytest.mark.spec("OPT-RMSPROP")
+@settings(max_examples=15)
 @given(run=runs(grad_bound=1e3, min_grad=1e-3), lr=lrs, beta=betas)
 def test_rmsprop_first_step_has_eps_outside_the_root_and_no_bias_correction(
     run: Run, lr: float, beta: float
@@ -370,7 +371,7 @@ def test_rmsprop_eps_outside_the_root_by_hand() -> None:
     eps=st.floats(1e-10, 1e-2),
     wd=st.floats(0.0, 0.5),
 )
-@settings(max_examples=25)
+@settings(max_examples=15)
 def test_adamw_matches_the_scalar_loop(
     run: Run, lr: float, beta1: float, beta2: float, eps: float, wd: float
 ) -> None:
@@ -384,7 +385,7 @@ def test_adamw_matches_the_scalar_loop(
 
 @pytest.mark.spec("OPT-ADAMW", "ADAM-STEP")
 @given(run=runs(steps=3), lr=lrs, wd=st.floats(1e-3, 0.5))
-@settings(max_examples=25)
+@settings(max_examples=15)
 def test_adamw_without_decay_is_adam_and_decay_is_not_in_the_moments(
     run: Run, lr: float, wd: float
 ) -> None:
@@ -409,7 +410,7 @@ def test_adamw_without_decay_is_adam_and_decay_is_not_in_the_moments(
 
 @pytest.mark.spec("OPT-NESTEROV")
 @given(run=runs(steps=5), lr=lrs, mu=betas)
-@settings(max_examples=25)
+@settings(max_examples=15)
 def test_nesterov_matches_the_scalar_loop(run: Run, lr: float, mu: float) -> None:
     start = run.values()
     _trajectory(run, Nesterov(lr, mu), 5)
@@ -421,7 +422,7 @@ def test_nesterov_matches_the_scalar_loop(run: Run, lr: float, mu: float) -> Non
 
 @pytest.mark.spec("OPT-NESTEROV", "OPT-GD")
 @given(run=runs(steps=3), lr=lrs)
-@settings(max_examples=25)
+@settings(max_examples=15)
 def test_nesterov_with_zero_momentum_is_gd_and_its_first_step_is_one_plus_mu(
     run: Run, lr: float
 ) -> None:

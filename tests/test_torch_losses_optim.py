@@ -60,7 +60,7 @@ def _weights(data: st.DataObject, m: int) -> FloatArray:
 
 
 @pytest.mark.spec("MSE-COST", "MSE-GRAD")
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(shape=km(), data=st.data())
 def test_mse_is_torch_mse_loss_times_k(shape: tuple[int, int], data: st.DataObject) -> None:
     k = shape[0]
@@ -76,7 +76,7 @@ def test_mse_is_torch_mse_loss_times_k(shape: tuple[int, int], data: st.DataObje
 
 
 @pytest.mark.spec("HINGE-COST", "HINGE-GRAD")
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(shape=km(min_k=2), data=st.data(), margin=st.sampled_from([1.0, 0.5, 2.0]))
 def test_hinge_is_torch_multi_margin_loss_times_k(
     shape: tuple[int, int], data: st.DataObject, margin: float
@@ -96,7 +96,7 @@ def test_hinge_is_torch_multi_margin_loss_times_k(
 
 
 @pytest.mark.spec("BCE-LOGITS-COST", "BCE-LOGITS-GRAD", "LOSS-WEIGHTS")
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(shape=km(), data=st.data())
 def test_weighted_bce_is_torch_bce_with_logits_weight_times_k(
     shape: tuple[int, int], data: st.DataObject
@@ -116,7 +116,7 @@ def test_weighted_bce_is_torch_bce_with_logits_weight_times_k(
 
 
 @pytest.mark.spec("SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD", "LOSS-WEIGHTS")
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(shape=km(min_k=2), data=st.data())
 def test_class_weights_are_per_example_weights_normalised_by_their_sum(
     shape: tuple[int, int], data: st.DataObject
@@ -155,7 +155,7 @@ def _trajectory(ours: Optimizer, make_torch: Any, data: st.DataObject, steps: in
 
 
 @pytest.mark.spec("OPT-RMSPROP")
-@settings(max_examples=20)
+@settings(max_examples=15)
 @given(
     data=st.data(),
     lr=st.floats(1e-4, 0.5),
@@ -170,7 +170,7 @@ def test_rmsprop_trajectory_matches_torch(
 
 
 @pytest.mark.spec("OPT-ADAMW", "ADAM-MOMENTS", "ADAM-BIAS", "ADAM-STEP")
-@settings(max_examples=20)
+@settings(max_examples=15)
 @given(
     data=st.data(),
     lr=st.floats(1e-4, 0.5),
@@ -189,7 +189,7 @@ def test_adamw_trajectory_matches_torch(
 
 
 @pytest.mark.spec("OPT-NESTEROV")
-@settings(max_examples=20)
+@settings(max_examples=15)
 @given(data=st.data(), lr=st.floats(1e-4, 0.5), mu=st.floats(0.01, 0.99))
 def test_nesterov_trajectory_matches_torch_sgd_nesterov(
     data: st.DataObject, lr: float, mu: float
