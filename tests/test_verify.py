@@ -358,9 +358,7 @@ def test_every_single_component_input_maps_to_a_spec_id_and_a_function() -> None
     dense = next(c for c in CASES if c.component == "Dense")
     assert quantity_specs(dense, "W") == ("DENSE-DW",)
     assert quantity_specs(dense, "X") == ("DENSE-DX",)
-    assert implementations("DENSE-DW") and all(
-        f.startswith("refnn.dense.") for f in implementations("DENSE-DW")
-    )
+    assert "refnn.dense.dense_backward" in implementations("DENSE-DW")
     relu = next(c for c in CASES if c.component == "ReLU")
     assert quantity_specs(relu, "X") == ("RELU-BWD",)
     assert component_class(relu) == "ReLU"
