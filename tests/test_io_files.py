@@ -203,9 +203,9 @@ def test_save_refuses_more_layers_than_load_reads(tmp_path: Path) -> None:
     save(Sequential([ReLU() for _ in range(MAX_LAYERS)]), path)  # the bound itself is fine
     assert len(load(path).layers) == MAX_LAYERS
     good = path.read_bytes()
-    for n in (MAX_LAYERS + 1, MAX_LAYERS + 2):
-        with pytest.raises(ValueError, match=rf"model has {n} layers; load reads at most 10000"):
-            save(Sequential([ReLU() for _ in range(n)]), path)
+    too_many = Sequential([ReLU() for _ in range(MAX_LAYERS + 1)])
+    with pytest.raises(ValueError, match=r"model has 10001 layers; load reads at most 10000"):
+        save(too_many, path)
     assert path.read_bytes() == good
 
 
@@ -407,7 +407,7 @@ class Nested(Gain):
 
 
 @pytest.mark.spec("IO-LIMITS", "IO-SAVE-CHECKS")
-@pytest.mark.parametrize("layers", [1, 3, 1000])
+@pytest.mark.parametrize("layers", [1, 3, 200])
 def test_a_header_of_too_many_json_objects_is_refused_by_load_and_by_save(
     layers: int, tmp_path: Path
 ) -> None:
