@@ -43,6 +43,7 @@ from refnn import (
     RNN,
     AdamW,
     AvgPool2D,
+    BatchNorm,
     Conv2D,
     ConvTranspose2D,
     Dense,
@@ -447,6 +448,31 @@ def optimizer(name: str, n: int, dtype: DType, torch: Any) -> dict[str, Fn]:
     return sides
 
 
+def batch_norm(n: int, rest: tuple[int, ...], m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    """BatchNorm in training, forward + backward through the batch statistics, on n x rest x m;
+    the bound is two copies (the forward writes Y from X, the backward dX from dY). PyTorch's
+    BatchNorm2d (images) or BatchNorm1d (dense) on the examples-first copy."""
+    layer = BatchNorm(n, dtype=dtype)
+    X, dY = normal((n, *rest, m), dtype, 1), normal((n, *rest, m), dtype, 2)
+    Y, dX = np.empty_like(X), np.empty_like(X)
+
+    def bound() -> object:
+        np.copyto(Y, X)
+        np.copyto(dX, dY)
+        return dX
+
+    sides: dict[str, Fn] = {"refnn": fwd_bwd(layer, X, dY), "bound": bound}
+    if torch is not None:
+        axes = (len(rest) + 1, 0, *range(1, len(rest) + 1))  # examples first
+        tX = tensor(torch, X, *axes).requires_grad_()
+        module = (torch.nn.BatchNorm2d if rest else torch.nn.BatchNorm1d)(n)
+        module = module.to(getattr(torch, dtype))
+        sides["torch"] = autograd(
+            torch, partial(module, tX), [tX, *module.parameters()], tensor(torch, dY, *axes)
+        )
+    return sides
+
+
 #: (operation, shape, builder, bars in float64, bars in float32): the issue's goals.
 ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], ...] = (
     ("Dense", "256->256, m=128", partial(dense, 256, 256, 128), (), ()),
@@ -483,6 +509,20 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
         (),
     ),
     ("RNN", "64->128, T=50, m=64", partial(recurrent, "RNN", 64, 128, 50, 64), (), ()),
+    (
+        "BatchNorm",
+        "64 channels, 32x32, m=64",
+        partial(batch_norm, 64, (32, 32), 64),
+        (("torch", 1.0),),
+        (),
+    ),
+    (
+        "BatchNorm",
+        "1024 features, m=512",
+        partial(batch_norm, 1024, (), 512),
+        (("torch", 1.0),),
+        (),
+    ),
     ("MaxPool2D", "2x2, 64x32x32, m=64", partial(pool, "max", 64, 32, 64), (("torch", 1.0),), ()),
     ("AvgPool2D", "2x2, 64x32x32, m=64", partial(pool, "avg", 64, 32, 64), (("torch", 1.0),), ()),
     *(
