@@ -499,3 +499,25 @@ def test_new_optimizers_refuse_a_bad_gradient_before_any_change(make: Any) -> No
     after = [p for layer in model.layers for p in layer.params.values()]
     for a, b in zip(after, before, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.spec("OPT-ADAMW", "OPT-RMSPROP", "OPT-NESTEROV", "NOTE-CONTRACT")
+@pytest.mark.parametrize(
+    "make", [lambda: RMSprop(0.1), lambda: AdamW(0.1, weight_decay=0.5), lambda: Nesterov(0.1)]
+)
+def test_new_optimizers_never_touch_a_layers_buffers(make: Any) -> None:
+    """BatchNorm's running statistics are buffers: AdamW's decay, applied to every parameter,
+    must not shrink them (Layer.parameters() yields params only)."""
+    from refnn import BatchNorm
+
+    layer = BatchNorm(3)
+    X = np.random.default_rng(0).standard_normal((3, 8)) + 2.0
+    layer.backward(np.ones_like(layer.forward(X)))
+    buffers = {k: v.copy() for k, v in layer.buffers.items()}
+    params = {k: v.copy() for k, v in layer.params.items()}
+    opt = make()
+    for _ in range(3):
+        opt.step(layer)
+    for k, v in layer.buffers.items():
+        np.testing.assert_array_equal(v, buffers[k])
+    assert any(not np.array_equal(v, params[k]) for k, v in layer.params.items())
