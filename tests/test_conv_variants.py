@@ -276,3 +276,18 @@ def test_make_check_catches_a_seeded_wrong_backward_in_exactly_its_cases(
             assert {a.name: a.verdict for a in outcome.result.arrays}["W"] == "WRONG"
             failed.add(case)
     assert failed == shows
+
+
+@pytest.mark.spec("CONVT-INIT", "CONV-INIT")
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_he_initialisation_uses_the_fan_in_of_one_output_unit(groups: int) -> None:
+    """W ~ N(0, 2 / fan_in) with fan_in = C kh kw / groups for Conv2D (its filters see C / groups
+    channels) and C_out kh kw / groups for ConvTranspose2D (PyTorch's); b = 0."""
+    rng = np.random.default_rng(0)
+    conv = Conv2D(32, 64, 3, groups=groups, rng=rng)
+    transpose = ConvTranspose2D(64, 32, 3, groups=groups, rng=rng)
+    for layer, fan_in in ((conv, 32 // groups * 9), (transpose, 32 // groups * 9)):
+        W = layer.params["W"]
+        # 18,432 / groups draws: the sample variance is within 7% of 2 / fan_in (> 4 sigma)
+        assert abs(float(W.var()) * fan_in / 2.0 - 1.0) < 0.07
+        assert not layer.params["b"].any()
