@@ -1,4 +1,4 @@
-"""Losses (BCE-*, CE-*, SOFTMAX-CE-*): J = (1/m) Σ L, and dA = ∂J/∂A carrying the 1/m (NOTE-COST).
+"""Losses (BCE-*, CE-*, SOFTMAX-CE-*, MSE-*, HINGE-*): J = (1/m) Σ L, dA = ∂J/∂A (NOTE-COST).
 
 Binary cross-entropy takes probabilities (``BinaryCrossEntropy``) or logits
 (``BinaryCrossEntropyWithLogits``); categorical cross-entropy takes probability columns
