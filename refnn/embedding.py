@@ -108,7 +108,7 @@ def embedding_input_grad(X: IndexArray, dtype: np.dtype[Any]) -> FloatArray:
 @register
 class Embedding(Layer[IndexArray]):
     """A table of ``n_tokens`` vectors of size ``dim``: indices X (any shape, examples last) to
-    Y = W[:, X] of shape (dim, *X.shape).
+    Y = W[:, X] of shape ``(dim, *X.shape)``.
 
     Parameters
     ----------

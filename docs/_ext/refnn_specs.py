@@ -220,6 +220,7 @@ def convert(text: str, source: str, defined: set[str]) -> str:
     """One spec file as MyST Markdown."""
     out: list[str] = []
     lines = text.splitlines()
+    in_section = False  # under a "## " heading: an ID's "###" is one level down, else a section
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -238,8 +239,10 @@ def convert(text: str, source: str, defined: set[str]) -> str:
             continue
         match = HEADING.match(line)
         if match:
-            out += [f"({label(match[1])})=", f"### {match[1]}: {match[2]}"]
+            level = "###" if in_section else "##"
+            out += [f"({label(match[1])})=", f"{level} {match[1]}: {match[2]}"]
         elif line.startswith("#"):
+            in_section = in_section or line.startswith("## ")
             out.append(line.replace("-*", "-\\*"))
         else:
             out.append(_link_ids(line, defined))
@@ -264,8 +267,6 @@ def generate(specs: Path, out: Path) -> list[str]:
     for path in sorted(specs.glob("*.md")):
         name = "index" if path.name == "README.md" else path.stem
         text = convert(path.read_text(encoding="utf-8"), path.name, ids)
-        if not re.search(r"^## ", text, re.MULTILINE):  # no sections: an ID is a section
-            text = re.sub(r"^### ", "## ", text, flags=re.MULTILINE)
         if name == "index":
             text += (
                 "\n```{toctree}\n:hidden:\n\n"
