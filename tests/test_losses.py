@@ -748,3 +748,24 @@ def test_hinge_on_sequences_sums_over_steps_and_averages_over_examples(
     J_flat, dZ_flat = hinge_loop(Z.reshape(k, T * m), Y.reshape(k, T * m))
     assert J == pytest.approx(T * J_flat, rel=1e-12, abs=1e-15)
     np.testing.assert_allclose(loss.backward().reshape(k, T * m), T * dZ_flat, rtol=1e-12)
+
+
+@pytest.mark.spec("LOSS-WEIGHTS", "SOFTMAX-CE-COST", "SOFTMAX-CE-GRAD")
+@settings(max_examples=20)
+@given(data=st.data(), T=st.integers(1, 3), norm=st.sampled_from(["m", "sum"]))
+def test_weighted_softmax_ce_on_sequences_is_the_sum_over_steps(
+    data: st.DataObject, T: int, norm: WeightNorm
+) -> None:
+    """k x T x m logits: one weight per example (the last axis), shared by its T steps."""
+    k, m = data.draw(shapes_km(min_k=2))
+    Z = data.draw(arrays((k, T, m), bound=6.0))
+    Y = data.draw(one_hot(k, T * m)).reshape(k, T, m)
+    w = data.draw(hnp.arrays(np.float64, m, elements=st.floats(0.01, 3.0)))
+    loss = SoftmaxCrossEntropy(weight_norm=norm)
+    J = loss.forward(Z, Y, weights=w)
+    dZ = loss.backward()
+    for t in range(T):
+        step = SoftmaxCrossEntropy(weight_norm=norm)
+        J -= step.forward(np.ascontiguousarray(Z[:, t]), np.ascontiguousarray(Y[:, t]), weights=w)
+        np.testing.assert_allclose(dZ[:, t], step.backward(), rtol=1e-14, atol=1e-17)
+    assert J == pytest.approx(0.0, abs=1e-13 * T * (1 + 6.0 * k))
