@@ -43,9 +43,11 @@ NOISE_PROBES, NOISE_ULPS = 12, 64.0
 #: At a smaller step h, or a point moved off a kink, an element's noise is measured again
 #: with offsets max(STEP_NOISE h, the probes' own) (GC-NOISE-BLOCK).
 STEP_NOISE = 1e-3
-#: A noisy block is halved while both halves are not within NOISE_SPREAD of its noise and at
-#: most 1 + NOISE_SOURCES * 2 * ceil(log2 n) blocks of an input were measured (GC-NOISE-BLOCK).
+#: A noisy block is halved while not both halves hold 1/NOISE_SPREAD of its noise (or it has at
+#: most NOISE_FULL elements), within 1 + NOISE_SOURCES 2 ceil(log2 n) blocks (GC-NOISE-BLOCK).
 NOISE_SPREAD, NOISE_SOURCES = 4.0, 8
+#: Blocks of at most this many elements are halved even when the noise is spread.
+NOISE_FULL = 64
 #: Noise is large (GC-NOISE-BLOCK) only beyond NOISE_REL eps max(|f(x)|, 1): rounding, even
 #: of terms that cancel, stays below it; a jump or a random f does not.
 NOISE_REL = 1e6
@@ -257,6 +259,8 @@ class Problem:
         self.alone: dict[int, npt.NDArray[np.bool_]] = {}
         #: Exceptions f raised at perturbed points, by class name (treated as NaN: GC-KINK).
         self.raised: dict[str, int] = {}
+        #: Noise at or below this is rounding, never `large` (GC-NOISE-BLOCK).
+        self.rounding_level = math.inf
         #: The Target record of each input checked (filled by the judge).
         self.targets: list[Any] = []
 
@@ -409,6 +413,7 @@ class Problem:
         rng = np.random.default_rng([seed, STREAM_NOISE])
         floor = max(self.eps * abs(f0), self.nondet_tol)
         rounding = max(NOISE_REL * self.eps * max(abs(f0), 1.0), self.nondet_tol)
+        self.rounding_level = rounding
         total = 0.0
         for k in self.wrt:
             x = self.base[k].reshape(-1)
@@ -443,7 +448,9 @@ class Problem:
                 a = max(floor, self.block_noise(k, lo, mid, x, f0, rng))
                 b = max(floor, self.block_noise(k, mid, hi, x, f0, rng))
                 measured += 2
-                if NOISE_SPREAD * min(a, b) >= s:  # both halves carry it: spread, not one source
+                if NOISE_SPREAD * min(a, b) >= s and hi - lo > NOISE_FULL:
+                    # both halves carry it (spread, not one source): stop, unless the block is
+                    # small enough to be resolved element by element within the budget
                     sigma[lo:mid], sigma[mid:hi] = a, b
                     noisy[lo:hi] = large
                     continue

@@ -201,8 +201,9 @@ def _moved(t: Target, i: int, remeasure: bool = False) -> bool:
         if not math.isfinite(centre):
             continue
         noise = _noise_at(t, i, p, centre, h)
-        if remeasure and SAFETY * noise / h > _allowed_noise(t):
-            continue
+        rounding = noise <= t.problem.rounding_level
+        if remeasure and not rounding and SAFETY * noise / h > _allowed_noise(t):
+            continue  # still noisy there
         est = stencil(t, i, h, centre, p, noise)
         if est is None or est.one_sided or is_kink(est, t.rtol, t.atol):
             continue
@@ -559,9 +560,21 @@ def summarize(
                 "steps at x"
             )
         if excluded:
+            out = [i for i, state in enumerate(t.state) if state == "excluded"]
+            why = {
+                "edge": "next to the edge of f's domain (NaN, Inf or an exception a step away)",
+                "kink": "on a kink no moved point escapes",
+                "loose": "f changes faster than the smallest resolved step",
+                "jump": "f jumps or is noisy there and at x +- 4h",
+            }
+            reasons = "; ".join(
+                f"{sum(t.flagged[i] == flag for i in out)} {text}"
+                for flag, text in why.items()
+                if any(t.flagged[i] == flag for i in out)
+            )
             notes.append(
-                f"{excluded} element(s) not judged: a kink, a jump, f changing faster than the "
-                "smallest step resolves, or the domain's edge; verdict inconclusive"
+                f"{excluded} element(s) not judged (first {_index(t, out[0], shape)}): "
+                f"{reasons}; no step resolves them, so the verdict is inconclusive"
             )
         if loosened:
             i = max(loosened, key=lambda i: float(errors[i] / t.firm[i]))
