@@ -338,8 +338,79 @@ def test_a_numpy_hinge_passes_and_one_counting_the_correct_class_is_rejected() -
 
 @pytest.mark.spec("TEST-OPTIM", "OPT-RMSPROP")
 def test_rmsprop_with_eps_inside_the_square_root_is_rejected_and_named() -> None:
-    check_optimizer("RMSprop", NumpyRMSprop, max_examples=30)
+    check_optimizer("RMSprop", NumpyRMSprop, max_examples=20)
     message = rejection(check_optimizer, "RMSprop", EpsInsideRMSprop)
     assert "(spec OPT-RMSPROP)" in message
     assert "diagnosis: the implementation follows ε inside the square root" in message
-    check_optimizer("RMSprop", EpsInsideRMSprop, conventions={"eps": "inside"}, max_examples=20)
+    check_optimizer("RMSprop", EpsInsideRMSprop, conventions={"eps": "inside"}, max_examples=10)
+
+
+class NumpyBatchNorm:
+    """Batch-last batch norm in training, written from the equations: each feature (row of the
+    (n, rest) view) standardised over its entries, the backward through μ and σ²."""
+
+    simplified = False
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.eps = config["eps"]
+        self.gamma, self.beta = params["gamma"].copy(), params["beta"].copy()
+        self.xhat = self.inv_std = np.zeros(0)
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        X2 = X.reshape(X.shape[0], -1)
+        mu = X2.mean(axis=1, keepdims=True)
+        self.inv_std = 1.0 / np.sqrt(((X2 - mu) ** 2).mean(axis=1, keepdims=True) + self.eps)
+        self.xhat = (X2 - mu) * self.inv_std
+        return (self.gamma * self.xhat + self.beta).reshape(X.shape)
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        d = dY.reshape(dY.shape[0], -1)
+        dxhat = self.gamma * d
+        if self.simplified:  # the statistics treated as constants
+            dX = dxhat * self.inv_std
+        else:
+            dX = self.inv_std * (
+                dxhat
+                - dxhat.mean(axis=1, keepdims=True)
+                - self.xhat * (dxhat * self.xhat).mean(axis=1, keepdims=True)
+            )
+        grads = {
+            "gamma": (d * self.xhat).sum(axis=1, keepdims=True),
+            "beta": d.sum(axis=1, keepdims=True),
+        }
+        return dX.reshape(dY.shape), grads
+
+
+class SimplifiedBackwardBatchNorm(NumpyBatchNorm):
+    """Wrong: dX = γ dY / sqrt(σ² + ε), the backward that drops the terms through the batch
+    mean and variance (right only at inference, where the statistics are constants)."""
+
+    simplified = True
+
+
+class LayerNormOverTheBatch:
+    """Wrong: a LayerNorm that standardises each feature over the examples (batch norm's sets),
+    not each example over its features."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.inner = NumpyBatchNorm(config, params)
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        return self.inner.forward(X)
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        return self.inner.backward(dY)
+
+
+@pytest.mark.spec("TEST-LAYER", "NORM-DX")
+def test_a_numpy_batch_norm_passes_and_its_simplified_backward_is_rejected_at_dx() -> None:
+    check_layer("BatchNorm", NumpyBatchNorm, max_examples=30)
+    message = rejection(check_layer, "BatchNorm", SimplifiedBackwardBatchNorm)
+    assert "dX disagrees with refnn (spec NORM-DX" in message, message
+    assert "dgamma disagrees" not in message and "Y disagrees" not in message
+
+
+@pytest.mark.spec("TEST-LAYER", "LN-FWD")
+def test_a_layer_norm_over_the_batch_is_rejected_at_y() -> None:
+    message = rejection(check_layer, "LayerNorm", LayerNormOverTheBatch)
+    assert re.search(r"Y disagrees with refnn \(spec LN-FWD", message), message
