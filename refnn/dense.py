@@ -109,7 +109,7 @@ class Dense(Layer[FloatArray]):
         input_shape=lambda v: (v["n_in"], v["m"]),
         sums=lambda v, s: {"Y": v["n_in"] + 1, "dX": v["n_out"], "dW": v["m"], "db": v["m"]},
         # W as refnn's n_out x n_in or transposed (x @ w code); b as a column or flat
-        conventions={"weights": ("out_in", "in_out"), "bias": ("column", "flat")},
+        conventions={"weights": ("out_in", "in_out"), "bias": ("column", "flat", "row")},
     )
 
     @classmethod

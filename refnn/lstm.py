@@ -386,7 +386,7 @@ class LSTM(Layer[LSTMCache]):
             "state": ("given", "zero", "h0"),
             "gates": ("ifgo", "ifog", "igfo"),
             "weights": ("out_in", "in_out"),
-            "bias": ("column", "flat"),
+            "bias": ("column", "flat", "row"),
         },
     )
 

@@ -6,7 +6,7 @@ maps refnn's parameters to the declared form before giving them, and the gradien
 - ``weights``: "out_in" (refnn: W is n_out x n_in, Z = W X + b), "in_out" (W transposed, as in
   ``x @ w``), "fchw" (refnn's conv W: F x C x kh x kw), "hwcf" (kh x kw x C x F, TensorFlow's
   and the course notebooks');
-- ``bias``: "column" (refnn: n x 1) or "flat" (n,);
+- ``bias``: "column" (refnn: n x 1), "flat" (n,) or "row" (1 x n, numpy-ml's);
 - ``gates``: the order of an LSTM's row blocks of W and b, a letter per gate ("ifgo" refnn's
   and PyTorch's; "ifog" CS231n's; "igfo" TensorFlow's LSTMCell);
 - ``state``: "given" (h0 and c0 are given and their gradients expected), "h0" (h0 given, c0
@@ -47,6 +47,8 @@ def to_impl(key: str, a: FloatArray, conventions: Mapping[str, str]) -> FloatArr
         a = a.transpose(2, 3, 1, 0)
     if key == "b" and conventions.get("bias") == "flat":
         a = a[:, 0]
+    elif key == "b" and conventions.get("bias") == "row":
+        a = a.T
     return np.array(a, order="C")
 
 
@@ -60,6 +62,8 @@ def from_impl(
     try:
         if key == "b" and conventions.get("bias") == "flat":
             g = g.reshape(-1, 1) if g.ndim == 1 else g
+        elif key == "b" and conventions.get("bias") == "row" and g.ndim == 2:
+            g = g.T
         if key == "W" and weights == "in_out" and g.ndim == 2:
             g = g.T
         elif key == "W" and weights == "hwcf" and g.ndim == 4:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable, UnsatisfiedAssumption
@@ -58,12 +58,17 @@ def run_examples(
         print_blob=False,
         report_multiple_bugs=False,
         suppress_health_check=list(HealthCheck),
+        # no "explain" phase: its lines add nothing to the kit's message, and it costs time
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     )
     test = hypothesis_seed(chosen)(config(given(strategy)(body)))
     start = time.perf_counter()
     outcome = ""
     try:
         test()
+    except Hung as exc:
+        outcome = f"implementation rejected (MismatchError: {_first(exc)})"
+        raise MismatchError(str(exc)) from None
     except MismatchError as exc:
         outcome = f"implementation rejected (MismatchError: {_first(exc)})"
         message = str(exc)
@@ -88,6 +93,10 @@ def _first(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else ""
 
 
+class Hung(BaseException):
+    """A call of the implementation did not return in time: the check stops at once."""
+
+
 class Worker:
     """One thread that runs every call of the implementation under test, so that a call that
     hangs is reported after ``limit`` seconds instead of hanging the check, and so that the
@@ -97,7 +106,7 @@ class Worker:
         self.limit = limit
         self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self.hung = False
+        self.hung = ""
 
     def _loop(self) -> None:
         while True:
@@ -108,26 +117,28 @@ class Worker:
                 out.put((False, exc))
 
     def run(self, example: Example, what: str, job: Callable[[], T]) -> T:
-        """``job()`` in the worker; its exception becomes a MismatchError naming ``what``."""
+        """``job()`` in the worker; its exception becomes a MismatchError naming ``what``.
+
+        A call that hangs ends the check at once (:class:`Hung` passes through hypothesis, which
+        neither shrinks nor replays it: the worker is still busy with the call).
+        """
         __tracebackhide__ = True
         if self.limit is None:
             return call(example, what, job)
-        if self._thread is None or self.hung:
+        if self._thread is None:
             self._thread = threading.Thread(target=self._loop, daemon=True, name="refnn-kit")
-            self._jobs = queue.Queue()
-            self.hung = False
             self._thread.start()
         out: queue.Queue[Any] = queue.Queue()
         self._jobs.put((job, out))
         try:
             ok, value = out.get(timeout=self.limit)
         except queue.Empty:
-            self.hung = True
-            raise MismatchError(
+            self.hung = (
                 f"{example.name}: the implementation's {what} did not return within "
-                f"{self.limit:g} s (time_limit): it hangs or is far too slow\n"
-                f"{example.describe()}{example.snippet()}"
-            ) from None
+                f"{self.limit:g} s (time_limit): it hangs or is far too slow (no later call was "
+                f"made)\n{example.describe()}{example.snippet()}"
+            )
+            raise Hung(self.hung) from None
         if ok:
             result: T = value
             return result

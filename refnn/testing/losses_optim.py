@@ -26,6 +26,7 @@ from refnn.testing._layouts import back, convert
 from refnn.testing._run import (
     TIME_LIMIT,
     Worker,
+    call,
     check_conventions,
     check_dtype,
     check_layout,
@@ -153,13 +154,13 @@ def check_loss(
         cost, dA = ref.forward(A64, Y64) * scale, ref.backward() * scale
         config = ref.config() | {"dtype": dt.name}
         Ag, Yg = convert(A, chosen), convert(Y, chosen)
-        call = "impl = make_impl(config); cost = impl.forward(A, Y)"
-        call += "" if forward_only else "; dA = impl.backward()"
+        rerun = "impl = make_impl(config); cost = impl.forward(A, Y)"
+        rerun += "" if forward_only else "; dA = impl.backward()"
         given = {"A": Ag, "Y": Yg}
-        example = Example("loss", name, config, {"A": A.shape, "Y": Y.shape}, chosen, given, call)
+        example = Example("loss", name, config, {"A": A.shape, "Y": Y.shape}, chosen, given, rerun)
         M_cost, M_dA = space.terms(A64, Y64)
         text = "the size of the terms behind it (TEST-TOL-TERMS)"
-        impl = worker.run(example, "constructor (make_impl)", lambda: make_impl(dict(config)))
+        impl = call(example, "constructor (make_impl)", lambda: make_impl(dict(config)))
         got: object = worker.run(example, "forward", lambda: impl.forward(Ag, Yg))
         out: list[tuple[str, str]] = []
         if not np.array_equal(Ag, convert(A, chosen)) or not np.array_equal(Yg, convert(Y, chosen)):
@@ -367,7 +368,7 @@ def check_optimizer(
         )
         full = dict(config) | {"dtype": dt.name}
         example = Example("optimizer", name, full, {k: v.shape for k, v in params.items()}, "", {})
-        impl = worker.run(
+        impl = call(
             example,
             "constructor (make_impl)",
             lambda: make_impl(dict(full), {k: v.copy() for k, v in params.items()}),
