@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from refnn._validate import float_in, positive_int, refuse_nonfinite
+from refnn.kitspace import Choice, Ints, LayerSpace, Values
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -332,6 +333,44 @@ def _ones_zeros(shape: tuple[int, ...], dtype: np.dtype[Any]) -> dict[str, Float
     return {"gamma": np.ones(shape, dtype=dtype), "beta": np.zeros(shape, dtype=dtype)}
 
 
+# --- what the kit draws (TEST-SPACE) and its tolerance (TEST-TOL-TERMS) ---------------------
+
+#: The kit draws γ and β in [-PARAM_BOUND, PARAM_BOUND] (LayerSpace.param_bound).
+PARAM_BOUND = 2.0
+
+
+def norm_terms(sets: FloatArray, dY_rows: FloatArray) -> dict[str, Any]:
+    """TEST-TOL-TERMS scales of a normalisation: ``sets`` holds X with one set S per row,
+    ``dY_rows`` dY with one γ entry per row. κ = 1 + max|x| / sqrt(σ² + ε) bounds |x̂| and
+    carries the rounding of μ into x - μ; M_Y = B κ + B, M_dX = B max|dY| κ² / sqrt(σ² + ε),
+    M_dγ = κ max_c Σ|dY|, M_dβ = max_c Σ|dY| (B = PARAM_BOUND, 1/sqrt(σ² + ε) its largest)."""
+    inv_std = float(np.max(1.0 / np.sqrt(sets.var(axis=1) + 1e-5), initial=0.0))
+    kappa = 1.0 + float(np.abs(sets).max(initial=0.0)) * inv_std
+    row_sums = float(np.abs(dY_rows).sum(axis=1).max(initial=0.0))
+    B = PARAM_BOUND
+    dY_max = float(np.abs(dY_rows).max(initial=0.0))
+    return {
+        "Y": np.asarray(B * kappa + B),
+        "dX": np.asarray(B * dY_max * kappa * kappa * inv_std),
+        "dgamma": np.asarray(kappa * row_sums),
+        "dbeta": np.asarray(row_sums),
+    }
+
+
+def _bn_shape(v: Values) -> tuple[int, ...]:
+    return (v["n"], v["H"], v["W"], v["m"]) if v["images"] else (v["n"], v["m"])
+
+
+def _bn_terms(v: Values, X: FloatArray, dY: FloatArray, ref: Any) -> dict[str, Any]:
+    return norm_terms(X.reshape(v["n"], -1), dY.reshape(v["n"], -1))
+
+
+def _gn_terms(v: Values, X: FloatArray, dY: FloatArray, ref: Any) -> dict[str, Any]:
+    G, C, m = v["groups"], v["channels"], X.shape[-1]
+    sets = X.reshape(G, -1, m).transpose(0, 2, 1).reshape(G * m, -1)
+    return norm_terms(sets, dY.reshape(C, -1))
+
+
 # --- the layers -----------------------------------------------------------------------------
 
 
@@ -399,6 +438,36 @@ class BatchNorm(Layer[BatchNormCache]):
     can_overflow = False  # the layer checks what can overflow itself, before touching buffers
     output_reveals_nonfinite_input = True  # a non-finite X makes σ² (training) or Y non-finite
     grads_reveal_nonfinite_upstream = True  # dβ sums every element of dY (NORM-DBETA)
+    kit = LayerSpace(
+        draws={
+            "n": Ints(1, 3),
+            "images": Choice((False, True)),
+            "H": Ints(1, 3),
+            "W": Ints(1, 3),
+            "m": Ints(1, 4),
+        },
+        input_shape=_bn_shape,
+        # N = m (H W) entries per feature: the statistics sum N terms, dγ and dβ too
+        sums=lambda v, s: dict.fromkeys(("Y", "dX", "dgamma", "dbeta"), 4 + math.prod(s["X"][1:])),
+        scale="terms",
+        terms=_bn_terms,
+        param_bound=PARAM_BOUND,
+        valid=lambda v: math.prod(_bn_shape(v)[1:]) > 1,  # training needs N > 1 (BN-FWD)
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        """Training mode: PyTorch's batch_norm with the batch statistics, examples first."""
+        Y = torch.nn.functional.batch_norm(
+            X.movedim(-1, 0),
+            None,
+            None,
+            arrays["gamma"][:, 0],
+            arrays["beta"][:, 0],
+            training=True,
+            eps=config["eps"],
+        )
+        return Y.movedim(0, -1)
 
     def __init__(
         self,
@@ -588,6 +657,27 @@ class LayerNorm(Layer[NormCache]):
     }
     can_overflow = False  # checked in _forward (NORM-STATS bounds the output)
     grads_reveal_nonfinite_upstream = True  # dβ sums every element of dY (NORM-DBETA)
+    kit = LayerSpace(
+        draws={"normalized_shape": Ints(1, 5), "m": Ints(1, 4)},
+        input_shape=lambda v: (v["normalized_shape"], v["m"]),
+        sums=lambda v, s: {
+            "Y": 4 + s["X"][0],
+            "dX": 4 + s["X"][0],
+            "dgamma": s["X"][-1],
+            "dbeta": s["X"][-1],
+        },
+        scale="terms",
+        terms=lambda v, X, dY, ref: norm_terms(X.T, dY),
+        param_bound=PARAM_BOUND,
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        """PyTorch's layer_norm over the trailing axes of the examples-first X."""
+        shape = tuple(config["normalized_shape"])
+        gamma, beta = arrays["gamma"][..., 0], arrays["beta"][..., 0]
+        F = torch.nn.functional
+        return F.layer_norm(X.movedim(-1, 0), shape, gamma, beta, config["eps"]).movedim(0, -1)
 
     def __init__(
         self,
@@ -684,6 +774,38 @@ class GroupNorm(Layer[NormCache]):
     }
     can_overflow = False  # checked in _forward (NORM-STATS bounds the output)
     grads_reveal_nonfinite_upstream = True  # dβ sums every element of dY (NORM-DBETA)
+    kit = LayerSpace(
+        draws={
+            "groups": Ints(1, 3),
+            "per_group": Ints(1, 2),
+            "channels": Ints(
+                lambda v: v["groups"] * v["per_group"], lambda v: v["groups"] * v["per_group"]
+            ),
+            "H": Ints(1, 3),
+            "W": Ints(1, 3),
+            "m": Ints(1, 3),
+        },
+        input_shape=lambda v: (v["channels"], v["H"], v["W"], v["m"]),
+        sums=lambda v, s: {
+            "Y": 4 + v["per_group"] * v["H"] * v["W"],
+            "dX": 4 + v["per_group"] * v["H"] * v["W"],
+            "dgamma": v["H"] * v["W"] * v["m"],
+            "dbeta": v["H"] * v["W"] * v["m"],
+        },
+        scale="terms",
+        terms=_gn_terms,
+        param_bound=PARAM_BOUND,
+        # PyTorch refuses one value per group when m = 1 (refnn gives Y = β there)
+        valid=lambda v: v["per_group"] * v["H"] * v["W"] * v["m"] > 1,
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        """PyTorch's group_norm on the examples-first X, γ and β per channel."""
+        F = torch.nn.functional
+        gamma, beta = arrays["gamma"][:, 0], arrays["beta"][:, 0]
+        Y = F.group_norm(X.movedim(-1, 0), config["groups"], gamma, beta, config["eps"])
+        return Y.movedim(0, -1)
 
     def __init__(
         self, groups: int, channels: int, *, eps: float = 1e-5, dtype: DTypeLike = np.float64

@@ -144,10 +144,7 @@ def test_batch_norm_training_matches_the_naive_oracle(p: Point) -> None:
     _agrees(layer, p.X, p.dY, naive_batch_norm(p.X, p.gamma, p.beta, p.dY, EPS), n)
 
 
-@pytest.mark.spec("BN-RUNNING")
-@given(p=points(lambda s: (s[0], 1), min_set=2), momentum=st.floats(0.0, 1.0))
-@settings(max_examples=30)
-def test_running_statistics_match_the_naive_update(p: Point, momentum: float) -> None:
+def _running_matches_the_oracle(p: Point, momentum: float) -> None:
     n = p.X.shape[0]
     layer = BatchNorm(n, momentum=momentum)
     start_mean, start_var = 0.5 * p.beta, 1.0 + p.gamma**2  # any state, the variance positive
@@ -157,6 +154,33 @@ def test_running_statistics_match_the_naive_update(p: Point, momentum: float) ->
     want_mean, want_var = naive_running(start_mean, start_var, p.X, momentum)
     np.testing.assert_allclose(layer.buffers["running_mean"], want_mean, rtol=TOL, atol=1e-14)
     np.testing.assert_allclose(layer.buffers["running_var"], want_var, rtol=TOL, atol=1e-14)
+
+
+@pytest.mark.spec("BN-RUNNING")
+@given(p=points(lambda s: (s[0], 1), min_set=2), momentum=st.floats(0.0, 1.0))
+@settings(max_examples=30)
+def test_running_statistics_match_the_naive_update(p: Point, momentum: float) -> None:
+    _running_matches_the_oracle(p, momentum)
+
+
+@pytest.mark.spec("BN-RUNNING")
+def test_a_running_variance_without_bessels_correction_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The biased σ² in the running estimate changes no derivative (make check and the kit's
+    forward/backward protocol cannot see it): the running-statistics oracle catches it."""
+
+    def biased(
+        rm: FloatArray, rv: FloatArray, mean: FloatArray, var: FloatArray, N: int, momentum: float
+    ) -> tuple[FloatArray, FloatArray]:
+        return (1 - momentum) * rm + momentum * mean, (1 - momentum) * rv + momentum * var
+
+    X = np.array([[0.0, 1.0, 2.0, 7.0], [1.0, 1.0, 3.0, -2.0]])
+    p = Point(X, np.ones((2, 1)), np.zeros((2, 1)), np.zeros_like(X))
+    _running_matches_the_oracle(p, 0.1)
+    monkeypatch.setattr(refnn.norm, "batch_norm_running", biased)
+    with pytest.raises(AssertionError, match="Mismatched elements: 2 / 2"):
+        _running_matches_the_oracle(p, 0.1)
 
 
 @pytest.mark.spec("BN-INFER", "BN-INFER-DX", "NORM-DGAMMA", "NORM-DBETA")
