@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from refnn.verify.cases import all_cases
-from refnn.verify.run import CaseOutcome, run_case
+from refnn.verify.report import CaseOutcome
+from refnn.verify.run import run_case
 
 CASES = all_cases()
 _OUTCOMES: dict[int, CaseOutcome] = {}

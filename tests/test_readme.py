@@ -21,8 +21,7 @@ import pytest
 import refnn
 import refnn.testing
 from refnn.gradcheck import check_grad, check_vjp
-from refnn.verify.report import _row, format_report
-from refnn.verify.run import Report
+from refnn.verify.report import Report, _row, format_report
 from refnn.verify.trace import build_trace
 from tests.make_check_outcomes import CASES, outcome_of
 

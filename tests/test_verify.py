@@ -26,8 +26,8 @@ from refnn.types import FloatArray
 from refnn.verify.cases import Case
 from refnn.verify.locate import component_class, implementations, quantity_specs
 from refnn.verify.problems import Objective, layer_problem
-from refnn.verify.report import TRACE_SKIPPED, format_report, to_json
-from refnn.verify.run import Report, main, run, run_case
+from refnn.verify.report import TRACE_SKIPPED, Report, format_report, to_json
+from refnn.verify.run import main, run, run_case
 from refnn.verify.trace import build_trace, source_root
 from tests.make_check_outcomes import CASES, outcome_of
 

@@ -13,17 +13,52 @@ from __future__ import annotations
 import platform
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from refnn.gradcheck import ArrayResult
+from refnn.gradcheck import ArrayResult, ContractResult, GradcheckResult
+from refnn.verify.cases import Case
 from refnn.verify.locate import component_class, implementations, quantity_specs, size
+from refnn.verify.trace import Trace
 
-if TYPE_CHECKING:
-    from refnn.verify.run import CaseOutcome, Report
+
+@dataclass
+class CaseOutcome:
+    """What one case produced: the gradient check (with its Taylor test), the contract, or the
+    error raised while building or checking it."""
+
+    case: Case
+    result: GradcheckResult | None = None
+    contract: ContractResult | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing raised, every input is ok (Taylor included) and the contract held."""
+        contract_ok = self.contract is None or self.contract.passed
+        return not self.error and self.result is not None and self.result.passed and contract_ok
+
+
+@dataclass
+class Report:
+    """All outcomes and the traceability (None when skipped: no checkout to trace)."""
+
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+    trace: Trace | None = None
+    trace_problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when at least one case ran, every case passed and the trace has no broken link."""
+        ran = bool(self.outcomes)
+        return ran and all(o.passed for o in self.outcomes) and not self.trace_problems
+
 
 #: Printed instead of the traceability where the package is installed.
 TRACE_SKIPPED = "skipped (specs/ not shipped in an installed package)"

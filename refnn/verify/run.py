@@ -15,47 +15,12 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from refnn.gradcheck import ContractResult, GradcheckResult, check_grad
+from refnn.gradcheck import check_grad
 from refnn.verify.cases import Case, all_cases
-from refnn.verify.report import format_report, provenance, to_json
-from refnn.verify.trace import Trace, build_trace, source_root
-
-
-@dataclass
-class CaseOutcome:
-    """What one case produced: the gradient check (with its Taylor test), the contract, or the
-    error raised while building or checking it."""
-
-    case: Case
-    result: GradcheckResult | None = None
-    contract: ContractResult | None = None
-    error: str = ""
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        """True when nothing raised, every input is ok (Taylor included) and the contract held."""
-        contract_ok = self.contract is None or self.contract.passed
-        return not self.error and self.result is not None and self.result.passed and contract_ok
-
-
-@dataclass
-class Report:
-    """All outcomes and the traceability (None when skipped: no checkout to trace)."""
-
-    outcomes: list[CaseOutcome] = field(default_factory=list)
-    trace: Trace | None = None
-    trace_problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        """True when at least one case ran, every case passed and the trace has no broken link."""
-        ran = bool(self.outcomes)
-        return ran and all(o.passed for o in self.outcomes) and not self.trace_problems
+from refnn.verify.report import CaseOutcome, Report, format_report, provenance, to_json
+from refnn.verify.trace import build_trace, source_root
 
 
 def run_case(case: Case) -> CaseOutcome:
