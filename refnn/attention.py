@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refnn._validate import check_allocatable, check_rng, float_in, positive_int
+from refnn.kitspace import Choice, Ints, LayerSpace, Values
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -467,6 +468,33 @@ class _AttentionLayer(Layer[Any]):
 SEQ = {1: "hold at least one position (T >= 1)"}
 
 
+def _attention_terms(v: Values, X: FloatArray, dY: FloatArray, width: int) -> dict[str, Any]:
+    """TEST-TOL-TERMS of self-attention: Y is a weighted mean of values bounded by
+    ``width`` max |X| (the projections' rows, drawn in [-1, 1], sum ``width`` terms); a gradient
+    by max |dY| T (width (1 + max |X|))^3 (the chain through v, the scores and q or k)."""
+    x = 1.0 + float(np.abs(X).max(initial=0.0))
+    big = float(np.abs(dY).max(initial=0.0)) * X.shape[1] * (width * x) ** 3
+    return {"Y": np.asarray(width * x * width), "dX": np.asarray(big), "grads": big}
+
+
+def _heads_times_dh(v: Values) -> int:
+    """The kit's embed_dim: num_heads d_h, so that every draw is valid."""
+    out: int = v["num_heads"] * v["d_h"]
+    return out
+
+
+def _mha_terms(v: Values, X: FloatArray, dY: FloatArray, ref: Any) -> dict[str, Any]:
+    terms = _attention_terms(v, X, dY, v["embed_dim"] + 1)
+    big = np.asarray(terms.pop("grads") * X.shape[1] * X.shape[2])
+    return {**terms, **dict.fromkeys(("dW_in", "db_in", "dW_out", "db_out"), big)}
+
+
+def _sdpa_terms(v: Values, X: FloatArray, dY: FloatArray, ref: Any) -> dict[str, Any]:
+    terms = _attention_terms(v, X, dY, 1)
+    terms.pop("grads")
+    return terms
+
+
 @register
 class ScaledDotProductAttention(_AttentionLayer):
     """Scaled dot-product attention as a layer (no parameters): queries X, keys K, values V.
@@ -508,6 +536,31 @@ class ScaledDotProductAttention(_AttentionLayer):
         "dV": ("ATTN-DV",),
     }
     keeps = ("X", "K", "V")
+    # the kit checks self-attention (K = V = X: "state" zero gives no K, V) without dropout
+    kit = LayerSpace(
+        draws={
+            "d": Ints(1, 4),
+            "T": Ints(1, 5),
+            "m": Ints(1, 3),
+            "causal": Choice((False, True)),
+            "scale": Choice((None, 0.5)),
+        },
+        input_shape=lambda v: (v["d"], v["T"], v["m"]),
+        sums=lambda v, s: dict.fromkeys(("Y", "dX"), 4 * v["T"] * (v["d"] + 2)),
+        scale="terms",
+        terms=_sdpa_terms,
+        bound=2.0,
+        conventions={"state": ("zero",)},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        """F.scaled_dot_product_attention over X (d, T, m) as (m, T, d), self-attention."""
+        q = X.permute(2, 1, 0)
+        Y = torch.nn.functional.scaled_dot_product_attention(
+            q, q, q, is_causal=bool(config.get("causal", False)), scale=config.get("scale")
+        )
+        return Y.permute(2, 1, 0)
 
     def __init__(
         self,
@@ -672,19 +725,21 @@ def mha_init(
 
 
 def _project(W: FloatArray, b: FloatArray, X: FloatArray, heads: int) -> FloatArray:
-    """W X + b for X (E, L, m), split into heads, batched: (m, h, L, d_h), C-contiguous.
+    """W X + b for X (E, L, m), split into heads, batched: (n, m, h, L, d_h), C-contiguous,
+    where W has n E rows (n = 3 projects q, k, v of self-attention in one product).
 
     Notes
     -----
     Spec: MHA-PROJ, MHA-HEADS
 
-    X'[:, t, k] = W X[:, t, k] + b; head j = rows j d_h .. (j+1) d_h - 1.
+    X'[:, t, k] = W X[:, t, k] + b; head j of block i = rows i E + j d_h .. i E + (j+1) d_h - 1.
     """
     E, L, m = X.shape
-    Xt = X.reshape(E, L * m)
-    P: FloatArray = W @ Xt
+    n = W.shape[0] // E
+    P: FloatArray = W @ X.reshape(E, L * m)
     P += b
-    return np.ascontiguousarray(P.reshape(heads, E // heads, L, m).transpose(3, 0, 2, 1))
+    split = P.reshape(n, heads, E // heads, L, m).transpose(0, 4, 1, 3, 2)
+    return np.ascontiguousarray(split)
 
 
 def _merge(a: FloatArray) -> FloatArray:
@@ -796,6 +851,47 @@ class MultiHeadAttention(_AttentionLayer):
     }
     keeps = ("X", "K", "V")
     grads_reveal_nonfinite_upstream = True  # db_out sums every element of dY (MHA-DOUT)
+    # the kit checks self-attention ("state" zero: no K, V given) without dropout
+    kit = LayerSpace(
+        draws={
+            "num_heads": Ints(1, 3),
+            "d_h": Ints(1, 3),  # a size: embed_dim = num_heads d_h
+            "embed_dim": Ints(_heads_times_dh, _heads_times_dh),
+            "T": Ints(1, 4),
+            "m": Ints(1, 3),
+            "causal": Choice((False, True)),
+        },
+        input_shape=lambda v: (v["embed_dim"], v["T"], v["m"]),
+        sums=lambda v, s: dict.fromkeys(
+            ("Y", "dX", "dW_in", "db_in", "dW_out", "db_out"),
+            8 * v["T"] * v["m"] * (v["embed_dim"] + 2),
+        ),
+        scale="terms",
+        terms=_mha_terms,
+        bound=2.0,
+        param_bound=1.0,
+        conventions={"state": ("zero",)},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        """nn.MultiheadAttention with refnn's parameters (MHA-TORCH), X (E, T, m) as (T, m, E);
+        causal as attn_mask True above the diagonal (PyTorch: True = not allowed)."""
+        E, T = X.shape[0], X.shape[1]
+        module = torch.nn.MultiheadAttention(E, config["num_heads"], dtype=X.dtype)
+        weights = {
+            "in_proj_weight": arrays["W_in"],
+            "in_proj_bias": arrays["b_in"][:, 0],
+            "out_proj.weight": arrays["W_out"],
+            "out_proj.bias": arrays["b_out"][:, 0],
+        }
+        mask = None
+        if config.get("causal", False):
+            mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+        x = X.permute(1, 2, 0)
+        kwargs = {"need_weights": False, "attn_mask": mask}
+        Y = torch.func.functional_call(module, weights, (x, x, x), kwargs)[0]
+        return Y.permute(2, 0, 1)
 
     def __init__(
         self,
@@ -865,9 +961,12 @@ class MultiHeadAttention(_AttentionLayer):
         Vin = X if own else inputs["V"]
         S = Kin.shape[1]
         W, b = self.params["W_in"], self.params["b_in"]
-        q = _project(W[:E], b[:E], X, h)
-        k = _project(W[E : 2 * E], b[E : 2 * E], Kin, h)
-        v = _project(W[2 * E :], b[2 * E :], Vin, h)
+        if own:  # one product for q, k and v
+            q, k, v = _project(W, b, X, h)
+        else:
+            q = _project(W[:E], b[:E], X, h)[0]
+            k = _project(W[E : 2 * E], b[E : 2 * E], Kin, h)[0]
+            v = _project(W[2 * E :], b[2 * E :], Vin, h)[0]
         M = self._mask(inputs.get("mask"), T, S, m, 1)
         D = self._dropout_D(training, T, S, m)
         o, P = attention_forward(q, k, v, 1.0 / math.sqrt(E // h), M, D)
@@ -929,19 +1028,25 @@ def mha_backward(
     dq, dk, dv = attention_backward(
         do, att.q, att.k, att.v, att.P, 1.0 / math.sqrt(E // heads), att.D
     )
+    if att.self_attention:  # ATTN-SELF: one product each for dW_in and dX
+        dQKV = np.concatenate([_merge(dq), _merge(dk), _merge(dv)])
+        dX: FloatArray = W_in.T @ dQKV
+        grads = {
+            "W_in": dQKV @ cache.X.T,
+            "b_in": dQKV.sum(axis=1, keepdims=True),
+            "W_out": dW_out,
+            "b_out": db_out,
+        }
+        return dX.reshape(E, T, m), grads, {}
     dQ, dK, dV = _merge(dq), _merge(dk), _merge(dv)
     dW_in = np.vstack([dQ @ cache.X.T, dK @ cache.K.T, dV @ cache.V.T])
     db_in = np.vstack(
         [dQ.sum(1, keepdims=True), dK.sum(1, keepdims=True), dV.sum(1, keepdims=True)]
     )
-    dX: FloatArray = W_in[:E].T @ dQ
+    dX = W_in[:E].T @ dQ
     grads = {"W_in": dW_in, "b_in": db_in, "W_out": dW_out, "b_out": db_out}
     dKin: FloatArray = W_in[E : 2 * E].T @ dK
     dVin: FloatArray = W_in[2 * E :].T @ dV
-    if att.self_attention:
-        dX += dKin
-        dX += dVin
-        return dX.reshape(E, T, m), grads, {}
     return dX.reshape(E, T, m), grads, {"K": dKin.reshape(E, S, m), "V": dVin.reshape(E, S, m)}
 
 
@@ -988,6 +1093,24 @@ class PositionalEncoding(Layer[None]):
 
     takes = Input(ndim=3, leading=("embed_dim",), layout="E x T x m", nonempty=SEQ)
     specs = {"Y": ("POSENC-FWD",), "dX": ("POSENC-BWD",)}
+    kit = LayerSpace(
+        draws={"embed_dim": Ints(1, 6), "T": Ints(1, 6), "m": Ints(1, 3)},
+        input_shape=lambda v: (v["embed_dim"], v["T"], v["m"]),
+        sums=lambda v, s: {"Y": 2, "dX": 1},
+        scale="terms",
+        terms=lambda v, X, dY, ref: {"Y": 1.0 + np.abs(X), "dX": np.abs(dY)},
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        """X + PE, PE built as PyTorch's transformer tutorial builds it (0::2 sin, 1::2 cos)."""
+        E, T = X.shape[0], X.shape[1]
+        position = torch.arange(T, dtype=X.dtype)[:, None]
+        div = torch.exp(torch.arange(0, E, 2, dtype=X.dtype) * (-math.log(10000.0) / E))
+        pe = torch.zeros(T, E, dtype=X.dtype)
+        pe[:, 0::2] = torch.sin(position * div)
+        pe[:, 1::2] = torch.cos(position * div)[:, : E // 2]
+        return X + pe.T[:, :, None]
 
     def __init__(self, embed_dim: int, *, dtype: DTypeLike = np.float64) -> None:
         super().__init__(dtype=dtype)
