@@ -50,6 +50,7 @@ from refnn import (
     MaxPool2D,
     MeanSquaredError,
     MulticlassHinge,
+    MultiHeadAttention,
     Nesterov,
     RMSprop,
     SoftmaxCrossEntropy,
@@ -448,6 +449,41 @@ def optimizer(name: str, n: int, dtype: DType, torch: Any) -> dict[str, Fn]:
     return sides
 
 
+def attention(E: int, h: int, T: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    """MultiHeadAttention, self-attention, forward + backward. The bound is its matrix products:
+    the q, k, v and output projections and their gradients (2-D), and per example and head the
+    scores, the output and their four gradients (batched T x T by T x d_h)."""
+    layer = MultiHeadAttention(E, h, rng=np.random.default_rng(0), dtype=dtype)
+    X, dY = normal((E, T, m), dtype, 1), normal((E, T, m), dtype, 2)
+    W_in, W_out = layer.params["W_in"], layer.params["W_out"]
+    X2, dY2, dQKV = X.reshape(E, T * m), dY.reshape(E, T * m), normal((3 * E, T * m), dtype, 3)
+    projections = gemms(
+        (1, W_in, X2),
+        (1, W_out, dY2),
+        (1, dY2, dY2.T),
+        (1, W_out.T, dY2),
+        (1, dQKV, X2.T),
+        (1, W_in.T, dQKV),
+    )  # MHA-PROJ, MHA-OUT, MHA-DOUT, MHA-DPROJ
+    q, P = normal((m, h, T, E // h), dtype, 4), normal((m, h, T, T), dtype, 5)
+    qT, PT = q.transpose(0, 1, 3, 2), P.transpose(0, 1, 3, 2)
+
+    def bound() -> object:
+        return projections(), q @ qT, P @ q, PT @ q, q @ qT, P @ q, PT @ q
+
+    sides: dict[str, Fn] = {"refnn": fwd_bwd(layer, X, dY), "bound": bound}
+    if torch is not None:
+        net = torch.nn.MultiheadAttention(E, h, dtype=getattr(torch, dtype))
+        tX = tensor(torch, X, 1, 2, 0).requires_grad_()  # T x m x E
+        sides["torch"] = autograd(
+            torch,
+            lambda: net(tX, tX, tX, need_weights=False)[0],
+            [tX, *net.parameters()],
+            tensor(torch, dY, 1, 2, 0),
+        )
+    return sides
+
+
 def batch_norm(n: int, rest: tuple[int, ...], m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
     """BatchNorm in training, forward + backward through the batch statistics, on n x rest x m;
     the bound is two copies (the forward writes Y from X, the backward dX from dY). PyTorch's
@@ -523,6 +559,13 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
         (("torch", 1.0),),
         (),
     ),
+    (
+        "MultiHeadAttention",
+        "E=512, 8 heads (d=64), T=128, m=32",
+        partial(attention, 512, 8, 128, 32),
+        (("torch", 1.0),),
+        (),
+    ),
     ("MaxPool2D", "2x2, 64x32x32, m=64", partial(pool, "max", 64, 32, 64), (("torch", 1.0),), ()),
     ("AvgPool2D", "2x2, 64x32x32, m=64", partial(pool, "avg", 64, 32, 64), (("torch", 1.0),), ()),
     *(
@@ -588,6 +631,27 @@ def conv_accuracy(
         "Z": tZ.numpy().transpose(1, 2, 3, 0),
         "dX": tX.grad.numpy().transpose(1, 2, 3, 0),
         "dW": tW.grad.numpy(),
+    }
+    return f"max |refnn - torch float64| / max |torch float64|: {relative_errors(got, want)}"
+
+
+def attention_accuracy(torch: Any, E: int, h: int, T: int, m: int, dtype: DType) -> str:
+    """Largest error of refnn's MultiHeadAttention in ``dtype`` against nn.MultiheadAttention in
+    float64 with the same parameters and numbers, relative to the largest reference value."""
+    net = torch.nn.MultiheadAttention(E, h, dtype=torch.float64)
+    layer = MultiHeadAttention(E, h, rng=np.random.default_rng(0), dtype=dtype)
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    layer.params["W_in"][...] = state["in_proj_weight"]
+    layer.params["W_out"][...] = state["out_proj.weight"]
+    X, dY = normal((E, T, m), dtype, 1), normal((E, T, m), dtype, 2)
+    got = {"Y": layer.forward(X), "dX": layer.backward(dY), "dW_in": layer.grads["W_in"]}
+    tX = tensor(torch, X.astype(np.float64), 1, 2, 0).requires_grad_()
+    Y = net(tX, tX, tX, need_weights=False)[0]
+    Y.backward(tensor(torch, dY.astype(np.float64), 1, 2, 0))
+    want = {
+        "Y": Y.detach().numpy().transpose(2, 0, 1),
+        "dX": tX.grad.numpy().transpose(2, 0, 1),
+        "dW_in": net.in_proj_weight.grad.numpy(),
     }
     return f"max |refnn - torch float64| / max |torch float64|: {relative_errors(got, want)}"
 
@@ -705,6 +769,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     say(f"   {algorithm} {dtype}: {error}")
                 if algorithm == "winograd":
                     say(f"   winograd {dtype}: {winograd_vs_direct(32, 64, 32, 64, dtype)}")
+    if torch is not None and (not args.rows or "MultiHeadAttention" in args.rows):
+        say("", "== MultiHeadAttention E=512, 8 heads, T=128, m=32, forward + backward: accuracy")
+        for dtype in DTYPES:
+            say(f"   {dtype}: {attention_accuracy(torch, 512, 8, 128, 32, dtype)}")
     missed = [v for v in verdicts if v.startswith("MISS")]
     say("", f"   after: {load(n_threads)}")
     say(f"== bars: {len(verdicts) - len(missed)} PASS, {len(missed)} MISS ('?': within noise)")
