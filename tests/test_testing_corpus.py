@@ -15,7 +15,7 @@ from refnn.testing import MismatchError, check_layer, check_loss, check_optimize
 from tests.kit_corpus import ENTRIES, Entry
 
 CHECKS: dict[str, Any] = {"layer": check_layer, "loss": check_loss, "optimizer": check_optimizer}
-EXAMPLES = 15
+EXAMPLES = 10
 
 
 def run(entry: Entry) -> tuple[str, str, float]:
