@@ -329,6 +329,15 @@ def _bounded(gamma: FloatArray, beta: FloatArray, N: int, dtype: np.dtype[Any]) 
     return bound < float(np.finfo(dtype).max) / 4
 
 
+def _no_empty_axis(X: FloatArray) -> None:
+    """Refuse an X with an empty axis between the first and the examples: no set to normalise."""
+    if X.size == 0:
+        raise ValueError(
+            f"X must hold at least one entry per feature and example (no axis of size 0), "
+            f"got shape {X.shape}"
+        )
+
+
 def _ones_zeros(shape: tuple[int, ...], dtype: np.dtype[Any]) -> dict[str, FloatArray]:
     return {"gamma": np.ones(shape, dtype=dtype), "beta": np.zeros(shape, dtype=dtype)}
 
@@ -528,6 +537,7 @@ class BatchNorm(Layer[BatchNormCache]):
     def _forward(
         self, X: FloatArray, training: bool, **inputs: FloatArray
     ) -> tuple[FloatArray, BatchNormCache]:
+        _no_empty_axis(X)
         X2 = X.reshape(self.n, -1)  # a view: X is C-contiguous
         N = X2.shape[1]
         gamma, beta = self.params["gamma"], self.params["beta"]
@@ -845,6 +855,7 @@ class GroupNorm(Layer[NormCache]):
     def _forward(
         self, X: FloatArray, training: bool, **inputs: FloatArray
     ) -> tuple[FloatArray, NormCache]:
+        _no_empty_axis(X)
         K = X.size // (self.groups * X.shape[-1])  # entries of one group of one example
         return _norm_forward(self, X, (self.groups, K, X.shape[-1]), self.channels, self.eps)
 

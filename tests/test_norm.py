@@ -530,6 +530,8 @@ def test_bad_construction_is_refused_by_name(build: Any, error: type, message: s
         (LayerNorm(4), np.ones((4, 2, 3)), r"\(4, m\), examples last, got \(4, 2, 3\)"),
         (GroupNorm(2, 4), np.ones((3, 2, 2, 1)), r"C = 4 on axis 0 .* got 3"),
         (GroupNorm(2, 4), [[1.0]], "numpy array, got list"),
+        (BatchNorm(3), np.ones((3, 0, 2)), r"no axis of size 0\), got shape \(3, 0, 2\)"),
+        (GroupNorm(1, 3), np.ones((3, 2, 0, 2)), r"no axis of size 0\), got shape \(3, 2, 0, 2\)"),
     ],
 )
 def test_bad_input_is_refused_by_name(layer: Layer[Any], X: object, message: str) -> None:
