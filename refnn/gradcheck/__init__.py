@@ -99,7 +99,9 @@ def check_grad(
     Parameters
     ----------
     f : callable
-        ``f(*inputs)`` returning a real scalar (not a bool).
+        ``f(*inputs)`` returning a real scalar (not a bool). NaN, Inf or an exception at a
+        perturbed point marks the edge of f's domain there (GC-KINK); at the given inputs an
+        exception propagates.
     grad : callable
         ``grad(*inputs)`` returning one array per input in ``wrt``, same order and shapes.
     inputs : mapping of str to ndarray
@@ -109,21 +111,24 @@ def check_grad(
         The inputs to check (default all); the others are held fixed and may have any dtype.
     mode : {"auto", "elementwise", "fast"}
         ``elementwise``: every element (2 f evaluations each, 4 where ``D(h)`` does not settle
-        the verdict, more at kinks). ``fast``: random projections (GC-PROJ), falling back to
-        elementwise on failure. ``auto``: fast above 2000 elements, elementwise otherwise.
+        the verdict, more at kinks), stopping once 10 are wrong (GC-BOUND). ``fast``: random
+        projections (GC-PROJ); a failed one is localised by bisection (GC-BISECT). ``auto``:
+        fast above 2000 elements, elementwise otherwise.
     allow_float32 : bool
-        Accept float32 inputs (step widened by about 813, tolerances rtol=1e-3, atol=1e-7).
-        float16 is refused: it cannot resolve a derivative.
+        Accept float32 inputs (step widened by about 813, tolerances rtol=1e-3, atol=1e-7;
+        errors from about 0.5% up are resolved). float16 is refused: it cannot resolve a
+        derivative. A bool (a string such as "no" is refused, as for ``taylor``, ``details``).
     seed : int
         Seed (>= 0) of the checker's own generator (noise probes, projections, Taylor
         directions); numpy's global random state is neither read nor changed.
     rtol, atol : float, optional
-        Tolerances of GC-TOL (defaults per dtype). rtol >= 0.1 is refused; an atol above 10%
-        of the largest derivative makes the verdict inconclusive.
+        Tolerances of GC-TOL (defaults per dtype). rtol >= 0.1 is refused; where atol exceeds
+        10% of the largest derivative, an element passing only by atol is undecided (GC-FIRM).
     taylor : bool
         Also run :func:`taylor_test` (3 directions) and require it to pass where judged.
     eps : float, optional
-        Base step ``h0`` (the step of element x is ``h0 max(1, |x|)``); default 1e-5 (float64).
+        Base step ``h0`` in [1e-12, 0.1) (the step of element x is ``h0 max(1, |x|)``); default
+        1e-5 (float64).
     nondet_tol : float
         f and grad may differ by this much between two calls at the same point (PyTorch's
         ``nondet_tol``); it also enters the noise estimate.
@@ -140,12 +145,15 @@ def check_grad(
     Raises
     ------
     TypeError
-        A non-callable f/grad, a bad option type, a complex/float16/non-float checked input.
+        A non-callable f/grad, a bad option type (a non-bool flag), a complex/float16/non-float
+        checked input.
     ValueError
-        NaN/Inf in an input or at the given point, a gradient of the wrong shape or count, a
-        non-deterministic f or grad, an out-of-range option.
+        NaN/Inf in an input or at the given point (or a value too large for a float), a
+        gradient of the wrong shape or count, f or grad differing between two calls at the
+        given inputs, an out-of-range option. A nondeterminism found later makes the verdict
+        inconclusive instead (GC-DETERMINISM).
 
-    Spec: GC-TOL, GC-INPUTS, GC-NOISE
+    Spec: GC-TOL, GC-INPUTS, GC-NOISE, GC-NOISE-BLOCK
 
     Examples
     --------
