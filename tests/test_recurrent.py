@@ -16,6 +16,7 @@ from refnn import GRU, RNN
 from refnn.recurrent import gru_backward, gru_forward, rnn_backward, rnn_forward
 from refnn.testing.strategies import arrays
 from refnn.types import FloatArray
+from refnn.verify.builders import example_objective
 from refnn.verify.cases import component_cases
 from refnn.verify.run import run_case
 from tests.oracles.recurrent import RecurrentPoint, gru_naive, recurrent_points, rnn_naive
@@ -399,3 +400,14 @@ def test_make_check_catches_a_seeded_wrong_backward(
     monkeypatch.undo()
     for case in failed:
         assert run_case(case).passed
+
+
+@pytest.mark.spec("RNN-FWD", "RNN-BPTT")
+def test_every_relu_make_check_case_has_units_on() -> None:
+    """A relu case whose units are all off checks only zeros: each case's gradients are not all
+    zero (seed 0 of the T=5 case had every unit off, and checked nothing)."""
+    for example in RNN.examples():
+        if example.kwargs.get("nonlinearity") == "relu":
+            objective = example_objective(RNN, example)
+            grads = objective.grad(*objective.inputs.values())
+            assert all(np.abs(g).max() > 0 for g in grads), example.label
