@@ -169,8 +169,8 @@ def _sequence_examples(
     """make check's cases of a recurrent layer: T = 1..8 from the zero state, three from a given
     h0 (its gradient checked too), one reused across batch sizes, one in float32; ``seeds``
     shifts every seed (a relu RNN's: seeds at which no case has every unit off)."""
-    configs = ((1, 1, 1, 1, 0), (3, 2, 2, 3, 1), (2, 3, 3, 2, 2), (2, 2, 5, 2, 0), (3, 3, 8, 2, 1))
-    configs = tuple((n_in, h, T, m, seed + seeds) for n_in, h, T, m, seed in configs)
+    sizes = ((1, 1, 1, 1, 0), (3, 2, 2, 3, 1), (2, 3, 3, 2, 2), (2, 2, 5, 2, 0), (3, 3, 8, 2, 1))
+    configs = tuple((n_in, h, T, m, seed + seeds) for n_in, h, T, m, seed in sizes)
     label = "".join(f" {k}={v}" for k, v in kwargs.items())
     return (
         *(

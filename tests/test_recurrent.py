@@ -406,8 +406,8 @@ def test_make_check_catches_a_seeded_wrong_backward(
 def test_every_relu_make_check_case_has_units_on() -> None:
     """A relu case whose units are all off checks only zeros: each case's gradients are not all
     zero (seed 0 of the T=5 case had every unit off, and checked nothing)."""
-    for example in RNN.examples():
-        if example.kwargs.get("nonlinearity") == "relu":
-            objective = example_objective(RNN, example)
+    for case in RNN.examples():
+        if case.kwargs.get("nonlinearity") == "relu":
+            objective = example_objective(RNN, case)
             grads = objective.grad(*objective.inputs.values())
-            assert all(np.abs(g).max() > 0 for g in grads), example.label
+            assert all(np.abs(g).max() > 0 for g in grads), case.label
