@@ -216,6 +216,40 @@ def _conv_candidate(name: str, scatter_stride: int, crop: int, seed: int = 0) ->
     return Candidate(name, f, grad, {"X": X, "W": W, "b": b}, wrong)
 
 
+def _batch_norm(
+    name: str, simplified: bool, wrong: str, n: int = 3, m: int = 4, seed: int = 0
+) -> Candidate:
+    """J = sum(U * BN(X)), batch norm in training: each row of X standardised over the m
+    examples, then gamma * xhat + beta. ``simplified``: the backward that treats the batch mean
+    and variance as constants (dX = gamma dY / sqrt(var + eps)), wrong while training."""
+    U, eps = _normal(seed + 3, n, m), 1e-5
+
+    def parts(X: Arr) -> tuple[Arr, Arr]:
+        mu = X.mean(axis=1, keepdims=True)
+        inv = 1.0 / np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True) + eps)
+        return (X - mu) * inv, inv
+
+    def f(X: Arr, gamma: Arr, beta: Arr) -> float:
+        return float(np.sum(U * (gamma * parts(X)[0] + beta)))
+
+    def grad(X: Arr, gamma: Arr, beta: Arr) -> Sequence[Arr]:
+        xhat, inv = parts(X)
+        d = gamma * U
+        dX = d * inv
+        if not simplified:
+            dX = dX - inv * (
+                d.mean(axis=1, keepdims=True) + xhat * (d * xhat).mean(1, keepdims=True)
+            )
+        return [dX, (U * xhat).sum(axis=1, keepdims=True), U.sum(axis=1, keepdims=True)]
+
+    inputs = {
+        "X": _normal(seed, n, m),
+        "gamma": 1.0 + _normal(seed + 1, n, 1, scale=0.5),
+        "beta": _normal(seed + 2, n, 1),
+    }
+    return Candidate(name, f, grad, inputs, wrong)
+
+
 def mutants() -> list[Candidate]:
     """Every wrong backward the checker must reject."""
     m = 3  # square W and n == m (3): the wrong formulas still have the right shapes
@@ -297,6 +331,7 @@ def mutants() -> list[Candidate]:
         _conv_candidate("conv dX: stride off by one", 1, 1),
         _conv_candidate("conv dX: padding off by one", 2, 2),
         _conv_candidate("conv dX: padding forgotten", 2, 0),
+        _batch_norm("batch norm: simplified backward (statistics as constants)", True, "X"),
     ]
 
 
@@ -318,6 +353,7 @@ def correct(seed: int, n: int, m: int) -> list[Candidate]:
             seed,
         ),
         _activation("relu", _relu, lambda dA, Z_: dA * (Z_ > 0), Z, "", seed),
+        _batch_norm("batch norm", False, "", n, m, seed),
         _hinge(
             "hinge",
             lambda S, Y: (_hinge_active(S, Y) - Y * _hinge_active(S, Y).sum(0)) / 5,
