@@ -47,6 +47,7 @@ from refnn import (
     Conv2D,
     ConvTranspose2D,
     Dense,
+    Embedding,
     MaxPool2D,
     MeanSquaredError,
     MulticlassHinge,
@@ -385,6 +386,21 @@ def recurrent(
     return sides
 
 
+def embedding(V: int, d: int, T: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
+    """Embedding lookup and scatter-add backward on (T, m) tokens; the bound copies Y once."""
+    layer = Embedding(V, d, rng=np.random.default_rng(0), dtype=dtype)
+    X: Any = np.random.default_rng(1).integers(0, V, (T, m))  # token indices, not floats
+    dY = normal((d, T, m), dtype, 2)
+    out = np.empty_like(dY)
+    sides: dict[str, Fn] = {"refnn": fwd_bwd(layer, X, dY), "bound": partial(np.copyto, out, dY)}
+    if torch is not None:
+        tW = tensor(torch, layer.params["W"].T).requires_grad_()  # V x d
+        tX = torch.from_numpy(X)
+        run = partial(torch.nn.functional.embedding, tX, tW)
+        sides["torch"] = autograd(torch, run, [tW], tensor(torch, dY, 1, 2, 0))
+    return sides
+
+
 def pool(kind: str, c: int, hw: int, m: int, dtype: DType, torch: Any) -> dict[str, Fn]:
     layer = (MaxPool2D if kind == "max" else AvgPool2D)(2, dtype=dtype)
     X, dA = normal((c, hw, hw, m), dtype, 1), normal((c, hw // 2, hw // 2, m), dtype, 2)
@@ -545,6 +561,7 @@ ROWS: tuple[tuple[str, str, Callable[[DType, Any], dict[str, Fn]], Bars, Bars], 
         (),
     ),
     ("RNN", "64->128, T=50, m=64", partial(recurrent, "RNN", 64, 128, 50, 64), (), ()),
+    ("Embedding", "V=10000, d=128, T=50, m=64", partial(embedding, 10000, 128, 50, 64), (), ()),
     (
         "BatchNorm",
         "64 channels, 32x32, m=64",

@@ -123,6 +123,7 @@ def test_every_row_builds_and_runs_at_a_tiny_shape(use_torch: bool) -> None:
         partial(compare.lstm, 3, 2, 4, 2),
         partial(compare.recurrent, "GRU", 3, 2, 4, 2),
         partial(compare.recurrent, "RNN", 3, 2, 4, 2),
+        partial(compare.embedding, 5, 3, 4, 2),
         partial(compare.pool, "max", 2, 4, 2),
         partial(compare.pool, "avg", 2, 4, 2),
     ]

@@ -37,3 +37,18 @@ class RNNLayer(_LayerTimings):
         n_in, n_hidden, T, m = LSTM_SIZES[size]
         layer = RNN(n_in, n_hidden, rng=np.random.default_rng(0), dtype=dtype)
         return layer, normal((n_in, T, m), dtype, seed=1), normal((n_hidden, T, m), dtype, seed=2)
+
+
+class EmbeddingLayer(_LayerTimings):
+    """``Embedding.forward`` / ``Embedding.backward`` (lookup, scatter-add) on (T, m) tokens,
+    V = 10000, d = 128, at the LSTM's T and m."""
+
+    params: ClassVar[list[list[Any]]] = [DTYPES, list(LSTM_SIZES)]
+
+    def make(self, dtype: DTypeLike, size: str) -> tuple[Layer[Any], FloatArray, FloatArray]:
+        from refnn import Embedding
+
+        _, d, T, m = LSTM_SIZES[size]
+        layer = Embedding(10000, d, rng=np.random.default_rng(0), dtype=dtype)
+        tokens: Any = np.random.default_rng(1).integers(0, 10000, (T, m))
+        return layer, tokens, normal((d, T, m), dtype, seed=2)
