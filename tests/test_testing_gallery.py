@@ -105,6 +105,22 @@ class MaxPoolWrongElement(NumpyMaxPool):
     transposed = True
 
 
+class MaxPoolEveryTie(NumpyMaxPool):
+    """Wrong: every element equal to the window's maximum gets the gradient (a tied window's dX
+    sums to 2 where it must sum to 1), as public code does with ``mask = x == x.max()``."""
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        (kh, kw), (sh, sw) = self.k, self.s
+        dX = np.zeros_like(self.X)
+        for i, j, _ in self.where:
+            win = self.X[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+            mask = win == win.max(axis=(2, 3), keepdims=True)
+            dX[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw] += (
+                mask * dY[:, :, i, j, None, None]
+            )
+        return dX, {}
+
+
 class SwappedGatesLSTM:
     """Wrong: reads the input gate's rows of W and b as the forget gate's and vice versa."""
 
@@ -291,6 +307,14 @@ def test_a_numpy_max_pool_passes_and_one_routing_to_the_wrong_element_is_rejecte
     message = rejection(check_layer, "MaxPool2D", MaxPoolWrongElement, layout="batch_first")
     assert "dX disagrees with refnn (spec MAXPOOL-BWD)" in message
     assert "kernel_size=[2, 2]" in message  # the smallest window whose two orders differ
+
+
+@pytest.mark.spec("TEST-LAYER", "MAXPOOL-BWD")
+def test_a_max_pool_routing_to_every_tied_maximum_is_rejected_on_a_tied_window() -> None:
+    message = rejection(check_layer, "MaxPool2D", MaxPoolEveryTie, layout="batch_first")
+    assert "dX disagrees with refnn (spec MAXPOOL-BWD)" in message
+    # the minimal example is a window of equal values: all zeros, refnn's dX is one 1
+    assert "X = np.array([[[[0.0" in message and "implementation 1.0, refnn 0.0" in message
 
 
 @pytest.mark.spec("TEST-LAYER", "LSTM-HIDDEN", "LSTM-DB")
