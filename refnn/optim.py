@@ -275,9 +275,15 @@ class RMSprop(Optimizer):
 
     def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None:
         s: FloatArray = state.setdefault("s", np.zeros_like(W))
+        step = dW * dW  # the one fresh array of the update: page faults cost more than the math
+        step *= 1.0 - self.beta
         s *= self.beta
-        s += (1.0 - self.beta) * (dW * dW)
-        W -= self.lr * dW / (np.sqrt(s) + self.eps)
+        s += step
+        np.sqrt(s, out=step)
+        step += self.eps
+        np.divide(dW, step, out=step)
+        step *= self.lr
+        W -= step
 
 
 def positive_eps(eps: object) -> float:
@@ -346,7 +352,7 @@ class AdamW(Adam):
 
     def _update(self, W: FloatArray, dW: FloatArray, state: dict[str, Any]) -> None:
         if self.weight_decay:
-            W -= (self.lr * self.weight_decay) * W
+            W *= 1.0 - self.lr * self.weight_decay  # θ - α λ θ, in place, as PyTorch computes it
         super()._update(W, dW, state)
 
 
@@ -385,4 +391,7 @@ class Nesterov(Optimizer):
         b: FloatArray = state.setdefault("b", np.zeros_like(W))
         b *= self.momentum
         b += dW
-        W -= self.lr * (dW + self.momentum * b)
+        step = self.momentum * b
+        step += dW
+        step *= self.lr
+        W -= step
