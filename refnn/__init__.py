@@ -21,12 +21,14 @@ from refnn.losses import (
     BinaryCrossEntropyWithLogits,
     CrossEntropy,
     Loss,
+    MeanSquaredError,
+    MulticlassHinge,
     SoftmaxCrossEntropy,
 )
 from refnn.lstm import LSTM
 from refnn.model import Sequential, mlp
 from refnn.norm import BatchNorm, GroupNorm, LayerNorm
-from refnn.optim import Adam, GradientDescent, Momentum, Optimizer
+from refnn.optim import Adam, AdamW, GradientDescent, Momentum, Nesterov, Optimizer, RMSprop
 from refnn.pool import AvgPool2D, MaxPool2D
 from refnn.recurrent import GRU, RNN
 from refnn.sequence import LastStep
@@ -38,6 +40,7 @@ __all__ = [
     "LSTM",
     "RNN",
     "Adam",
+    "AdamW",
     "AvgPool2D",
     "BatchNorm",
     "BinaryCrossEntropy",
@@ -57,12 +60,16 @@ __all__ = [
     "LayerNorm",
     "Loss",
     "MaxPool2D",
+    "MeanSquaredError",
     "ModelFileError",
     "Momentum",
     "MultiHeadAttention",
+    "MulticlassHinge",
+    "Nesterov",
     "Optimizer",
     "Parameter",
     "PositionalEncoding",
+    "RMSprop",
     "ReLU",
     "ScaledDotProductAttention",
     "Sequential",
