@@ -92,6 +92,7 @@ def _layer_for(pr: dict[str, Any], **kw: Any) -> ScaledDotProductAttention:
     "ATTN-DK",
 )
 @given(pr=problems())
+@settings(max_examples=30)
 def test_the_layer_matches_the_naive_loops_forward_and_backward(pr: dict[str, Any]) -> None:
     layer = _layer_for(pr)
     Y = layer.forward(pr["Q"], K=pr["K"], V=pr["V"], mask=pr["mask"])
@@ -227,7 +228,7 @@ def test_permuting_keys_and_values_together_permutes_their_gradients_only(
 
 @pytest.mark.spec("ATTN-DQ", "ATTN-DK", "ATTN-DV", "ATTN-EMPTY-ROW")
 @given(pr=problems(max_len=3))
-@settings(max_examples=15)
+@settings(max_examples=10)
 def test_finite_differences_with_drawn_masks(pr: dict[str, Any]) -> None:
     """The drawn masks (empty rows included) through the gradient checker."""
     layer = _layer_for(pr)
@@ -325,6 +326,7 @@ def mha_problems(draw: st.DrawFn) -> dict[str, Any]:
 
 @pytest.mark.spec("MHA-PROJ", "MHA-HEADS", "MHA-OUT", "ATTN-MASK", "MHA-TORCH")
 @given(pr=mha_problems())
+@settings(max_examples=25)
 def test_multi_head_attention_matches_the_naive_loops(pr: dict[str, Any]) -> None:
     E = pr["X"].shape[0]
     layer = MultiHeadAttention(E, pr["h"], causal=pr["causal"], rng=np.random.default_rng(0))
@@ -338,7 +340,7 @@ def test_multi_head_attention_matches_the_naive_loops(pr: dict[str, Any]) -> Non
 
 @pytest.mark.spec("MHA-DOUT", "MHA-DPROJ", "ATTN-SELF")
 @given(pr=mha_problems())
-@settings(max_examples=15)
+@settings(max_examples=10)
 def test_multi_head_gradients_by_finite_differences(pr: dict[str, Any]) -> None:
     E = pr["X"].shape[0]
     layer = MultiHeadAttention(E, pr["h"], causal=pr["causal"], rng=np.random.default_rng(0))

@@ -82,7 +82,7 @@ def sdpa_problems(draw: st.DrawFn) -> dict[str, Any]:
     "ATTN-DSCORES",
 )
 @given(pr=sdpa_problems())
-@settings(max_examples=25)
+@settings(max_examples=20)
 def test_scaled_dot_product_attention_matches_torch(pr: dict[str, Any]) -> None:
     T, S, m = pr["bits"].shape
     mask = {None: None, "shared": pr["bits"][:, :, 0].copy(), "per example": pr["bits"]}[pr["mask"]]
@@ -120,7 +120,7 @@ def test_scaled_dot_product_attention_matches_torch(pr: dict[str, Any]) -> None:
     p=st.sampled_from([0.2, 0.5]),
     seed=st.integers(0, 2**16),
 )
-@settings(max_examples=15)
+@settings(max_examples=10)
 def test_torchs_dropout_draw_is_reproduced_exactly(
     Q: FloatArray, K: FloatArray, V: FloatArray, p: float, seed: int
 ) -> None:
@@ -176,7 +176,7 @@ def mha_problems(draw: st.DrawFn) -> dict[str, Any]:
     "ATTN-SELF",
 )
 @given(pr=mha_problems())
-@settings(max_examples=25)
+@settings(max_examples=20)
 def test_multi_head_attention_matches_torch(pr: dict[str, Any]) -> None:
     X, h, own = pr["X"], pr["h"], pr["self"]
     E, T, m = X.shape
