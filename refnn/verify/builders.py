@@ -175,8 +175,9 @@ def layer_objective(
     if layer.buffers:  # running statistics off their init: inference at a generic point too
         warm = 3.0 * random_input(x, (*shape[:-1], shape[-1] + 2), seed + 3, scale) + 1.0
         layer.forward(warm.astype(dtype), training=True)
-    if isinstance(layer, Dropout) or callable(getattr(layer, "freeze_mask", None)):
-        layer.freeze_mask()  # the first training forward draws the mask, every later one reuses it
+    freeze = getattr(layer, "freeze_mask", None)  # Dropout; the attention layers' weights
+    if callable(freeze):
+        freeze()  # the first training forward draws the mask, every later one reuses it
     if after_other_batch:
         other = example_input(layer, x, (*shape[:-1], shape[-1] + 1), seed + 2, scale, dtype)
         layer.backward(np.ones_like(layer.forward(other, training=training)))
