@@ -38,6 +38,7 @@ def run_examples(
     max_examples: object,
     seed: object,
     explain: Callable[[str], str] | None = None,
+    worker: Worker | None = None,
 ) -> None:
     """Run ``body`` on ``max_examples`` draws of ``strategy``; hypothesis shrinks a failure.
 
@@ -85,6 +86,8 @@ def run_examples(
         outcome = f"stopped by {type(exc).__name__}: {_first(exc)}"
         raise
     finally:
+        if worker is not None:
+            worker.close()
         seconds = time.perf_counter() - start
         CHECKS.append(Check(kind, name, detail, specs, n, seconds, not outcome, outcome))
 
@@ -104,17 +107,26 @@ class Worker:
 
     def __init__(self, limit: float | None) -> None:
         self.limit = limit
-        self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any] | None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.hung = ""
 
     def _loop(self) -> None:
         while True:
             job, out = self._jobs.get()
+            if out is None:  # close(): the check is over
+                return
             try:
                 out.put((True, job()))
             except BaseException as exc:  # handed to the caller's thread
                 out.put((False, exc))
+
+    def close(self) -> None:
+        """End the worker's thread (a hung one is left to its call: it is a daemon)."""
+        if self._thread is not None and not self.hung:
+            self._jobs.put((lambda: None, None))
+            self._thread.join()
+        self._thread = None
 
     def run(self, example: Example, what: str, job: Callable[[], T]) -> T:
         """``job()`` in the worker; its exception becomes a MismatchError naming ``what``.

@@ -494,4 +494,5 @@ def check_layer(
         max_examples=max_examples,
         seed=seed,
         explain=explain,
+        worker=ctx.worker,
     )

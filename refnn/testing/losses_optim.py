@@ -234,6 +234,7 @@ def check_loss(
         body,
         max_examples=max_examples,
         seed=seed,
+        worker=worker,
     )
 
 
@@ -415,6 +416,7 @@ def check_optimizer(
         body,
         max_examples=max_examples,
         seed=seed,
+        worker=worker,
     )
 
 
