@@ -49,7 +49,7 @@ def embedding_forward(X: IndexArray, W: FloatArray) -> FloatArray:
 
     Returns
     -------
-    Y : ndarray, shape (dim, *X.shape)
+    Y : ndarray, shape ``(dim, *X.shape)``
         A new array.
 
     Notes
@@ -66,7 +66,7 @@ def embedding_backward(dY: FloatArray, X: IndexArray, n_tokens: int) -> FloatArr
 
     Parameters
     ----------
-    dY : ndarray, shape (dim, *X.shape)
+    dY : ndarray, shape ``(dim, *X.shape)``
         ∂J/∂Y, carrying the 1/m (NOTE-COST).
     X : ndarray of int
         The forward's indices.
@@ -178,7 +178,7 @@ class Embedding(Layer[IndexArray]):
         self, X: npt.NDArray[Any], *, training: bool = True, **inputs: FloatArray | None
     ) -> FloatArray:
         """Look up the vectors of the token indices X (an integer array, examples last):
-        Y of shape (dim, *X.shape) (EMBED-FWD). ``Layer.forward`` with X typed as indices."""
+        Y of shape ``(dim, *X.shape)`` (EMBED-FWD). ``Layer.forward`` with X typed as indices."""
         indices: Any = X  # validated as indices by _input, not as a float array
         return super().forward(indices, training=training, **inputs)
 
