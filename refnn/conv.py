@@ -296,9 +296,9 @@ WINO_CONFIGS: tuple[tuple[int, int, int, int, Pair, Pair, Pair, int, int], ...] 
 
 def _conv_sums(v: Values, s: Shapes) -> dict[str, int]:
     """TEST-TOL's K of each Conv2D quantity: the length of the sum behind one element."""
-    F, C, kh, kw = s["W"]
+    F, C, kh, kw = s["W"]  # C is the channels of one group
     out = s["Y"][1] * s["Y"][2] * s["Y"][3]
-    return {"Y": C * kh * kw + 1, "dX": F * kh * kw, "dW": out, "db": out}
+    return {"Y": C * kh * kw + 1, "dX": F // v.get("groups", 1) * kh * kw, "dW": out, "db": out}
 
 
 @register
@@ -352,20 +352,26 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
     # non-square kernels up to the padded input, strides above the kernel too, paddings 0..2
     kit = LayerSpace(
         draws={
-            "in_channels": Ints(1, 3),
-            "out_channels": Ints(1, 3),
+            "in_channels": Ints(1, 4),
+            "out_channels": Ints(1, 4),
+            "groups": Ints(1, 2),
             "m": Ints(1, 3),
             "H": Ints(1, 6),
             "W": Ints(1, 6),
             "padding": PairOf(Ints(0, 2), Ints(0, 2)),
+            "dilation": PairOf(Ints(1, 2), Ints(1, 2)),
+            # the dilated kernel fits the padded input: d (k - 1) + 1 <= H + 2 p
             "kernel_size": PairOf(
-                Ints(1, lambda v: v["H"] + 2 * v["padding"][0]),
-                Ints(1, lambda v: v["W"] + 2 * v["padding"][1]),
+                Ints(1, lambda v: (v["H"] + 2 * v["padding"][0] - 1) // v["dilation"][0] + 1),
+                Ints(1, lambda v: (v["W"] + 2 * v["padding"][1] - 1) // v["dilation"][1] + 1),
             ),
             "stride": PairOf(Ints(1, 4), Ints(1, 4)),
         },
         input_shape=lambda v: (v["in_channels"], v["H"], v["W"], v["m"]),
         sums=lambda v, s: _conv_sums(v, s),
+        valid=lambda v: (
+            v["in_channels"] % v["groups"] == 0 and v["out_channels"] % v["groups"] == 0
+        ),
         # W as refnn's F x C x kh x kw or kh x kw x C x F (TensorFlow, the course notebooks)
         conventions={"weights": ("fchw", "hwcf"), "bias": ("column", "flat")},
     )

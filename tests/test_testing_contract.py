@@ -70,7 +70,7 @@ def test_a_fixed_config_value_is_honoured_and_an_impossible_one_is_said() -> Non
         "Conv2D",
         make,
         layout="batch_first",
-        configs={"stride": 1},
+        configs={"stride": 1, "dilation": 1, "groups": 1},
         conventions={"bias": "flat"},
         max_examples=5,
     )

@@ -81,3 +81,67 @@ def test_a_loop_transposed_convolution_passes_and_a_flipped_kernel_is_rejected()
     message = str(info.value)
     assert re.search(r"(Y|dX|dW) disagrees with refnn \(spec CONVT-(FWD|DX|DW)\)", message), message
     assert "kernel_size=[1, 2]" in message or "kernel_size=[2, 1]" in message, message
+
+
+class GroupedLoopConv:
+    """A batch-first grouped, dilated convolution from CONV-GROUPS: filter f of block
+    q = f // (F / g) reads the channels of block q, taps d apart."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.W, self.b = params["W"], params["b"]
+        self.s, self.p = config["stride"], config["padding"]
+        self.d, self.g = config["dilation"], config["groups"]
+        self.Xp: FloatArray = np.zeros((0, 0, 0, 0))
+
+    def block(self, f: int) -> int:
+        return f // (self.W.shape[0] // self.g)
+
+    def taps(self, y: int, x: int) -> tuple[slice, slice]:
+        _, _, kh, kw = self.W.shape
+        (sh, sw), (dh, dw) = self.s, self.d
+        return (
+            slice(sh * y, sh * y + dh * (kh - 1) + 1, dh),
+            slice(sw * x, sw * x + dw * (kw - 1) + 1, dw),
+        )
+
+    def forward(self, X: FloatArray) -> FloatArray:
+        (ph, pw), (sh, sw), (dh, dw) = self.p, self.s, self.d
+        self.Xp = np.pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        F, Cg, kh, kw = self.W.shape
+        Ho = (self.Xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+        Wo = (self.Xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+        Y = np.zeros((X.shape[0], F, Ho, Wo))
+        for n, f, y, x in np.ndindex(Y.shape):
+            q = self.block(f)
+            rows, cols = self.taps(y, x)
+            Y[n, f, y, x] = np.sum(self.Xp[n, q * Cg : (q + 1) * Cg, rows, cols] * self.W[f])
+        return Y + self.b[:, 0][None, :, None, None]
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        Cg = self.W.shape[1]
+        dXp, dW = np.zeros_like(self.Xp), np.zeros_like(self.W)
+        for n, f, y, x in np.ndindex(dY.shape):
+            q = self.block(f)
+            rows, cols = self.taps(y, x)
+            dXp[n, q * Cg : (q + 1) * Cg, rows, cols] += dY[n, f, y, x] * self.W[f]
+            dW[f] += dY[n, f, y, x] * self.Xp[n, q * Cg : (q + 1) * Cg, rows, cols]
+        (ph, pw), H, W = self.p, dXp.shape[2], dXp.shape[3]
+        dX = dXp[:, :, ph : H - ph, pw : W - pw]
+        return dX, {"W": dW, "b": dY.sum(axis=(0, 2, 3))[:, None]}
+
+
+class MixedGroupsConv(GroupedLoopConv):
+    """Wrong: filters assigned to channel blocks round-robin (f % g), mixing the groups."""
+
+    def block(self, f: int) -> int:
+        return f % self.g
+
+
+@pytest.mark.spec("TEST-LAYER", "CONV-GROUPS", "CONV-DILATION")
+def test_a_grouped_loop_conv_passes_and_one_mixing_the_groups_is_rejected() -> None:
+    check_layer("Conv2D", GroupedLoopConv, layout="batch_first", max_examples=40)
+    with pytest.raises(MismatchError) as info:
+        check_layer("Conv2D", MixedGroupsConv, layout="batch_first", max_examples=40)
+    message = str(info.value)
+    assert re.search(r"(Y|dX|dW) disagrees with refnn \(spec CONV-", message), message
+    assert "groups=2" in message and "out_channels=4" in message, message

@@ -9,7 +9,15 @@ from typing import Any
 
 from tests.kit_corpus import course, cs231n, numpyml, torchlike
 
-SQUARE = {"stride": lambda s: s[0] == s[1], "padding": lambda p: p[0] == p[1]}
+#: Course code: one int stride and padding, no dilation or groups.
+SQUARE = {
+    "stride": lambda s: s[0] == s[1],
+    "padding": lambda p: p[0] == p[1],
+    "dilation": 1,
+    "groups": 1,
+}
+#: Convolutions written without dilation or groups.
+PLAIN = {"configs": {"dilation": 1, "groups": 1}}
 
 
 @dataclass(frozen=True)
@@ -59,13 +67,13 @@ ENTRIES: list[Entry] = [
         "forward clamps the caller's x in place",
         "wrote into the X it was given",
     ),
-    Entry(CS, "Conv2D", "layer", cs231n.Conv, BF | {"conventions": {"bias": "flat"}}),
+    Entry(CS, "Conv2D", "layer", cs231n.Conv, BF | PLAIN | {"conventions": {"bias": "flat"}}),
     Entry(
         CS,
         "Conv2D",
         "layer",
         cs231n.ConvStrideBug,
-        BF | {"conventions": {"bias": "flat"}},
+        BF | PLAIN | {"conventions": {"bias": "flat"}},
         "backward ignores the stride",
         "dX disagrees with refnn (spec CONV-DX)",
     ),
@@ -206,7 +214,7 @@ ENTRIES: list[Entry] = [
         "backward hangs",
         "did not return within 1 s",
     ),
-    Entry(TL, "Conv2D", "layer", torchlike.Conv2d, BF | {"conventions": {"bias": "flat"}}),
+    Entry(TL, "Conv2D", "layer", torchlike.Conv2d, BF | PLAIN | {"conventions": {"bias": "flat"}}),
     Entry(TL, "LSTM", "layer", torchlike.LSTM, {"layout": "time_major"}),
     Entry(
         TL,
