@@ -250,6 +250,45 @@ def _batch_norm(
     return Candidate(name, f, grad, inputs, wrong)
 
 
+# --- one GRU step (PyTorch's equations) from h, J = sum(U * h'): the hidden map W_h, b_h -------
+
+
+def _gru_step(bug: str, n: int = 3, m: int = 3, seed: int = 0) -> Candidate:
+    """h' = (1 - z) n + z h, r, z = σ(p + q), n = tanh(p_n + r (W_hn h + b_hn)), q = W_h h + b_h;
+    p (the input map) is fixed."""
+    rng = np.random.default_rng(seed)
+    p, U = rng.standard_normal((3 * n, m)), rng.standard_normal((n, m))
+    inputs = {
+        "Wh": rng.standard_normal((3 * n, n)) / np.sqrt(n),
+        "bh": rng.standard_normal((3 * n, 1)),
+        "h": np.tanh(rng.standard_normal((n, m))),
+    }
+
+    def step(Wh: Arr, bh: Arr, h: Arr) -> tuple[Arr, Arr, Arr, Arr, Arr]:
+        q = Wh @ h + bh
+        r, z = _sigmoid(p[:n] + q[:n]), _sigmoid(p[n : 2 * n] + q[n : 2 * n])
+        new = np.tanh(p[2 * n :] + r * q[2 * n :])
+        return (1 - z) * new + z * h, q, r, z, new
+
+    def f(Wh: Arr, bh: Arr, h: Arr) -> float:
+        return float(np.sum(U * step(Wh, bh, h)[0]))
+
+    def grad(Wh: Arr, bh: Arr, h: Arr) -> Sequence[Arr]:
+        _, q, r, z, new = step(Wh, bh, h)
+        dn = U * (1 - z) * (1 - new**2)
+        dz = U * (h - new) * z * (1 - z)
+        dr = dn * q[2 * n :] * r * (1 - r)
+        dq = np.vstack([dr, dz, dn * r])
+        db = dq.sum(axis=1, keepdims=True)
+        if bug == "reset gate outside the hidden bias":
+            db[2 * n :] = dn.sum(axis=1, keepdims=True)
+        dh = Wh.T @ dq + (0 if bug == "update gate's carry forgotten" else U * z)
+        return [dq @ h.T, db, dh]
+
+    wrong = {"reset gate outside the hidden bias": "bh", "update gate's carry forgotten": "h"}
+    return Candidate(f"GRU step: {bug or 'correct'}", f, grad, inputs, wrong.get(bug, ""))
+
+
 def mutants() -> list[Candidate]:
     """Every wrong backward the checker must reject."""
     m = 3  # square W and n == m (3): the wrong formulas still have the right shapes
@@ -332,6 +371,8 @@ def mutants() -> list[Candidate]:
         _conv_candidate("conv dX: padding off by one", 2, 2),
         _conv_candidate("conv dX: padding forgotten", 2, 0),
         _batch_norm("batch norm: simplified backward (statistics as constants)", True, "X"),
+        _gru_step("reset gate outside the hidden bias"),
+        _gru_step("update gate's carry forgotten"),
     ]
 
 
@@ -354,6 +395,7 @@ def correct(seed: int, n: int, m: int) -> list[Candidate]:
         ),
         _activation("relu", _relu, lambda dA, Z_: dA * (Z_ > 0), Z, "", seed),
         _batch_norm("batch norm", False, "", n, m, seed),
+        _gru_step("", n, m, seed),
         _hinge(
             "hinge",
             lambda S, Y: (_hinge_active(S, Y) - Y * _hinge_active(S, Y).sum(0)) / 5,
