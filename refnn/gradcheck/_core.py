@@ -259,6 +259,8 @@ class Problem:
         self.alone: dict[int, npt.NDArray[np.bool_]] = {}
         #: Exceptions f raised at perturbed points, by class name (treated as NaN: GC-KINK).
         self.raised: dict[str, int] = {}
+        #: The caller's seed (for the re-measured noise of single elements: NOTE-RNG).
+        self.seed = 0
         #: Noise at or below this is rounding, never `large` (GC-NOISE-BLOCK).
         self.rounding_level = math.inf
         #: The Target record of each input checked (filled by the judge).
@@ -411,6 +413,7 @@ class Problem:
         Spec: GC-NOISE, GC-NOISE-BLOCK
         """
         rng = np.random.default_rng([seed, STREAM_NOISE])
+        self.seed = seed
         floor = max(self.eps * abs(f0), self.nondet_tol)
         rounding = max(NOISE_REL * self.eps * max(abs(f0), 1.0), self.nondet_tol)
         self.rounding_level = rounding

@@ -177,7 +177,7 @@ def _noise_at(t: Target, i: int, p: float, centre: float, h: float) -> float:
     STEP_NOISE h (GC-NOISE-BLOCK)."""
     x = t.x.copy()
     x[i] = p
-    rng = np.random.default_rng([i, t.k, STREAM_NOISE])
+    rng = np.random.default_rng([t.problem.seed, STREAM_NOISE, t.k, i])
     floor = max(t.problem.eps * abs(centre), t.problem.nondet_tol)
     return max(floor, t.problem.block_noise(t.k, i, i + 1, x, centre, rng, STEP_NOISE * h))
 
