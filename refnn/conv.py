@@ -404,13 +404,17 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
         algorithm: str = "direct",
     ) -> None:
         super().__init__(dtype=dtype)
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
-        self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
-        self.stride = as_pair(stride, "stride", minimum=1)
-        self.padding = as_pair(padding, "padding", minimum=0)
-        self.dilation = as_pair(dilation, "dilation", minimum=1)
-        self.groups = check_groups(groups, self.in_channels, self.out_channels)
+        (
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        ) = conv_arguments(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        )
         self.algorithm = _algorithm(
             algorithm, self.kernel_size, self.stride, self.dilation, self.groups
         )
@@ -522,6 +526,29 @@ class Conv2D(Layer[ConvCache | WinogradCache]):
             "algorithm": self.algorithm,
             **super().config(),
         }
+
+
+def conv_arguments(
+    in_channels: object,
+    out_channels: object,
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+) -> tuple[int, int, IntPair, IntPair, IntPair, IntPair, int]:
+    """A convolution's (or a transposed convolution's) arguments, validated by name: channel
+    counts >= 1, kernel, stride and dilation pairs >= 1, padding >= 0, groups dividing both."""
+    C, F = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
+    return (
+        C,
+        F,
+        as_pair(kernel_size, "kernel_size", minimum=1),
+        as_pair(stride, "stride", minimum=1),
+        as_pair(padding, "padding", minimum=0),
+        as_pair(dilation, "dilation", minimum=1),
+        check_groups(groups, C, F),
+    )
 
 
 def _algorithm(

@@ -21,12 +21,10 @@ from refnn._validate import (
     IntPair,
     as_pair,
     check_allocatable,
-    check_groups,
     check_rng,
-    positive_int,
 )
 from refnn._windows import ConvGeometry
-from refnn.conv import col2im, im2col
+from refnn.conv import col2im, conv_arguments, im2col
 from refnn.init import init_weights
 from refnn.kitspace import Ints, LayerSpace, PairOf
 from refnn.layer import Example, Input, Layer
@@ -247,14 +245,18 @@ class ConvTranspose2D(Layer[ConvTransposeCache]):
         dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__(dtype=dtype)
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
-        self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
-        self.stride = as_pair(stride, "stride", minimum=1)
-        self.padding = as_pair(padding, "padding", minimum=0)
+        (
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        ) = conv_arguments(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        )
         self.output_padding = as_pair(output_padding, "output_padding", minimum=0)
-        self.dilation = as_pair(dilation, "dilation", minimum=1)
-        self.groups = check_groups(groups, self.in_channels, self.out_channels)
         for axis, (op, s, d) in enumerate(
             zip(self.output_padding, self.stride, self.dilation, strict=True)
         ):

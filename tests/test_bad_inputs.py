@@ -180,11 +180,11 @@ def _with_dtype(make: Callable[[], Any], dtype: object) -> object:
 
 
 def _layer_calls() -> Iterator[tuple[str, Thunk]]:
-    any_rank = {"Sigmoid", "ReLU", "Tanh", "Softmax", "Dropout", "Flatten"}
     for name, (make, shape) in _layers().items():
+        any_rank = components("layer")[name].takes.ndim is None  # declared by the class
         for what, X in _arrays(*shape).items():
-            if what == "extra axis" and name in any_rank:
-                continue  # any rank >= 1 (2 for Softmax, Flatten) is valid there
+            if what == "extra axis" and any_rank:
+                continue  # any rank >= its min_ndim is valid there
             yield f"{name}.forward(X {what})", call(_forward, make, X)
         for v in BAD_BOOLS:
             yield f"{name}.forward(training={v!r})", call(_forward, make, _X(*shape), training=v)
