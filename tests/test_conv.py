@@ -697,7 +697,8 @@ def test_config_records_the_algorithm_and_rebuilds_the_layer(
         (
             {"kernel_size": 2**63},
             ValueError,
-            r"W \(out_channels, in_channels / groups, \*kernel_size\) of shape \(3, 2, 9223372036854775808",
+            r"W \(out_channels, in_channels / groups, \*kernel_size\) "
+            r"of shape \(3, 2, 9223372036854775808",
         ),
         (
             {"in_channels": 10**6, "out_channels": 10**6},
