@@ -19,17 +19,13 @@ import numpy.typing as npt
 
 from refnn._validate import (
     as_input,
-    check_allocatable,
     check_classes,
-    check_rng,
-    positive_int,
     refuse_overflow,
 )
 from refnn.activations import softmax
-from refnn.dense import dense_backward, dense_forward
-from refnn.init import InitName, init_weights
+from refnn.dense import Dense, dense_backward, dense_forward
 from refnn.kitspace import Ints, LayerSpace
-from refnn.layer import Example, Input, Layer, watch
+from refnn.layer import Example, Input, watch
 from refnn.losses import Loss, log_softmax
 from refnn.registry import register
 from refnn.sequence import STEPS
@@ -82,8 +78,11 @@ def temporal_affine_backward(
 
 
 @register
-class TemporalDense(Layer[FloatArray]):
+class TemporalDense(Dense):
     """One Dense map at every time step: X (n_in, T, m) -> Z (n_out, T, m).
+
+    A :class:`refnn.Dense` (the same constructor, parameters, initialisation and config) whose
+    input has a time axis.
 
     Parameters
     ----------
@@ -115,8 +114,6 @@ class TemporalDense(Layer[FloatArray]):
         "dW": ("TAFFINE-DW",),
         "db": ("TAFFINE-DB",),
     }
-    keeps = ("X",)
-    grads_reveal_nonfinite_upstream = True  # db sums every element of dZ (TAFFINE-DB)
     kit = LayerSpace(
         draws={"n_in": Ints(1, 5), "n_out": Ints(1, 5), "T": Ints(1, 4), "m": Ints(1, 4)},
         input_shape=lambda v: (v["n_in"], v["T"], v["m"]),
@@ -132,34 +129,6 @@ class TemporalDense(Layer[FloatArray]):
     def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
         Y = torch.nn.functional.linear(X.permute(2, 1, 0), arrays["W"], arrays["b"][:, 0])
         return Y.permute(2, 1, 0)  # (m, T, n_out) -> (n_out, T, m)
-
-    def __init__(
-        self,
-        n_in: int,
-        n_out: int,
-        *,
-        rng: np.random.Generator,
-        init: InitName = "he",
-        dtype: DTypeLike = np.float64,
-    ) -> None:
-        super().__init__(dtype=dtype)
-        self.n_in = positive_int(n_in, "n_in")
-        self.n_out = positive_int(n_out, "n_out")
-        self.init: InitName = init
-        check_allocatable((self.n_out, self.n_in), self.dtype, "W (n_out x n_in)")
-        W = init_weights(
-            (self.n_out, self.n_in),
-            self.n_in,
-            self.n_out,
-            rng=check_rng(rng),
-            scheme=init,
-            dtype=self.dtype,
-        )
-        self.params = {"W": W, "b": np.zeros((self.n_out, 1), dtype=self.dtype)}
-
-    @classmethod
-    def param_shapes(cls, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-        return {"W": (config["n_out"], config["n_in"]), "b": (config["n_out"], 1)}
 
     @classmethod
     def examples(cls) -> tuple[Example, ...]:
@@ -185,9 +154,6 @@ class TemporalDense(Layer[FloatArray]):
     ) -> tuple[FloatArray, dict[str, FloatArray], dict[str, FloatArray]]:
         dX, dW, db = temporal_affine_backward(dY, self.params["W"], cache)
         return dX, {"W": dW, "b": db}, {}
-
-    def config(self) -> dict[str, Any]:
-        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, **super().config()}
 
 
 # --- the loss -------------------------------------------------------------------------------
