@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refnn._validate import check_allocatable, check_rng, positive_int
+from refnn.kitspace import Ints, LayerSpace
 from refnn.layer import Example, Input, Layer
 from refnn.registry import register
 from refnn.types import DTypeLike, FloatArray
@@ -139,6 +140,19 @@ class Embedding(Layer[IndexArray]):
     specs = {"Y": ("EMBED-FWD",), "dX": ("EMBED-DX",), "dW": ("EMBED-DW",)}
     keeps = ("X",)
     can_overflow = False  # Y copies entries of W
+    # indices of (T, m) sequences, repeated tokens drawn often (dW must accumulate them)
+    kit = LayerSpace(
+        draws={"n_tokens": Ints(1, 5), "dim": Ints(1, 4), "T": Ints(1, 4), "m": Ints(1, 3)},
+        input_shape=lambda v: (v["T"], v["m"]),
+        sums=lambda v, s: {"Y": 1, "dX": 1, "dW": v["T"] * v["m"]},
+        elements="indices",
+        tokens=lambda v: v["n_tokens"],
+    )
+
+    @classmethod
+    def torch_forward(cls, torch: Any, config: Mapping[str, Any], X: Any, **arrays: Any) -> Any:
+        Y = torch.nn.functional.embedding(X.long(), arrays["W"].t())  # weight = W.T
+        return Y.permute(2, 0, 1)  # (T, m, dim) -> (dim, T, m)
 
     def __init__(
         self,

@@ -57,8 +57,9 @@ Dim = Ints | Choice | PairOf
 
 #: How the input's elements are drawn: "normal" (any finite value in [-bound, bound]),
 #: "ties" (also repeated values and exact zeros, as a ReLU before a pool makes them),
-#: "distinct" (all different).
-Elements = Literal["normal", "ties", "distinct"]
+#: "distinct" (all different), "indices" (integers in 0..tokens(values) - 1, repeats included:
+#: an Embedding's token indices).
+Elements = Literal["normal", "ties", "distinct", "indices"]
 #: How an element's magnitude scale M of TEST-TOL is found: "absolute" (refnn on absolute
 #: operands, TEST-TOL-ABS), "upstream" (only dY made absolute; Y scaled by |Y|), "terms"
 #: (``LayerSpace.terms``, TEST-TOL-TERMS).
@@ -94,6 +95,9 @@ class LayerSpace:
         How M is found (TEST-TOL-ABS, TEST-TOL-TERMS); ``terms`` gives it for "terms".
     bound, elements : float, str
         X's elements: in [-bound, bound], drawn as ``elements`` says.
+    tokens : callable, optional
+        With ``elements="indices"``: values -> the number of tokens; X is then an integer
+        array of indices in 0..tokens - 1 (not differentiated: dX is zeros).
     param_bound, input_bound : float
         Bounds of the parameters' and the extra inputs' (h0, c0) elements.
     valid : callable, optional
@@ -120,6 +124,7 @@ class LayerSpace:
     terms: Terms = _default_terms
     bound: float = 4.0
     elements: Elements = "normal"
+    tokens: Callable[[Values], int] | None = None
     param_bound: float = 2.0
     input_bound: float = 1.0
     valid: Callable[[Values], bool] | None = None

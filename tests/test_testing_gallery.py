@@ -441,3 +441,40 @@ def test_a_layer_norm_over_the_batch_is_rejected_at_y_or_dx() -> None:
     message = rejection(check_layer, "LayerNorm", LayerNormOverTheBatch)
     headline = message.splitlines()[0]
     assert re.search(r"(Y|dX) disagrees with refnn \(spec (LN-FWD|NORM-DX)", headline), message
+
+
+class NumpyEmbedding:
+    """Batch-first token indices X (m, T) to vectors (m, T, d), as course code writes it: a
+    table lookup W.T[X], and dW by scatter-add (np.add.at) so repeated tokens accumulate."""
+
+    def __init__(self, config: dict[str, Any], params: dict[str, FloatArray]) -> None:
+        self.W = params["W"]  # (dim, n_tokens), refnn's layout
+        self.X: np.ndarray[Any, Any] = np.zeros(0, dtype=np.intp)
+
+    def forward(self, X: np.ndarray[Any, Any]) -> FloatArray:
+        self.X = X
+        out: FloatArray = self.W.T[X]
+        return out
+
+    def backward(self, dY: FloatArray) -> tuple[FloatArray, Grads]:
+        dWT = np.zeros(self.W.T.shape)
+        self.scatter(dWT, dY)
+        return np.zeros(self.X.shape), {"W": dWT.T}
+
+    def scatter(self, dWT: FloatArray, dY: FloatArray) -> None:
+        np.add.at(dWT, self.X, dY)
+
+
+class OverwritingEmbedding(NumpyEmbedding):
+    """Wrong: dW[X] = dY, so a repeated token keeps only its last position's gradient."""
+
+    def scatter(self, dWT: FloatArray, dY: FloatArray) -> None:
+        dWT[self.X] = dY
+
+
+@pytest.mark.spec("TEST-LAYER", "EMBED-DW")
+def test_a_numpy_embedding_passes_and_one_overwriting_repeated_tokens_is_rejected() -> None:
+    check_layer("Embedding", NumpyEmbedding, layout="batch_first", max_examples=30)
+    message = rejection(check_layer, "Embedding", OverwritingEmbedding, layout="batch_first")
+    assert "dW disagrees with refnn (spec EMBED-DW)" in message, message
+    assert "n_tokens=1" in message, message  # the minimal repeat: one token, two positions

@@ -143,7 +143,13 @@ def layer_examples(
         for k, p in layer.params.items()
     }
     kind = "distinct" if conventions.get("ties") == "any" else space.elements
-    X = _elements(draw, space.input_shape(values), dt, space.bound, kind)
+    X: Any
+    if kind == "indices":  # token indices, repeats included (TEST-SPACE)
+        assert space.tokens is not None
+        tokens = st.integers(0, space.tokens(values) - 1)
+        X = draw(hnp.arrays(np.intp, space.input_shape(values), elements=tokens))
+    else:
+        X = _elements(draw, space.input_shape(values), dt, space.bound, kind)
     m = X.shape[-1]
     state: dict[str, FloatArray] = {}
     for key, spec in cls.extra_inputs.items():  # all drawn: the conventions pick which to give
@@ -159,6 +165,6 @@ def layer_examples(
     if d.keep is not None and freeze is not None:
         freeze(d.keep)
     forward: Callable[..., FloatArray] = layer.forward
-    shape = forward(X.astype(F64)).shape
+    shape = forward(X if X.dtype.kind in "iu" else X.astype(F64)).shape
     d.dY = draw(rs.arrays(shape, dtype=dt, bound=2.0))
     return d

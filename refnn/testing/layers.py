@@ -98,7 +98,8 @@ def reference(
     if d.keep is not None and freeze is not None:
         freeze(d.keep)
     forward: Callable[..., FloatArray] = layer.forward
-    Y = forward(mag(d.X.astype(F64)), **{k: mag(v.astype(F64)) for k, v in state.items()})
+    X = d.X if d.X.dtype.kind in "iu" else mag(d.X.astype(F64))  # indices stay indices
+    Y = forward(X, **{k: mag(v.astype(F64)) for k, v in state.items()})
     dY = d.dY.astype(F64)
     dX = layer.backward(np.abs(dY) if absolute else dY)
     out = {"Y": Y, "dX": dX, **{"d" + k: g for k, g in layer.grads.items()}}

@@ -70,8 +70,10 @@ class TorchLayer:
         torch = self.torch
         arrays = {"X": back(X, "batch_first"), **self.params}
         arrays |= {k: back(v, "batch_first") for k, v in extra.items()}
+        # integer arrays (token indices) are inputs but not differentiable
         self.inputs = {
-            k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in arrays.items()
+            k: torch.tensor(np.ascontiguousarray(v), requires_grad=v.dtype.kind == "f")
+            for k, v in arrays.items()
         }
         tensors = dict(self.inputs)
         x = tensors.pop("X")
@@ -80,7 +82,10 @@ class TorchLayer:
 
     def backward(self, dY: FloatArray) -> tuple[FloatArray, dict[str, FloatArray]]:
         self.out.backward(self.torch.tensor(back(dY, "batch_first")))
-        grads = {k: t.grad.numpy() for k, t in self.inputs.items()}
+        grads = {
+            k: t.grad.numpy() if t.grad is not None else np.zeros(t.shape)
+            for k, t in self.inputs.items()
+        }
         dX = convert(grads.pop("X"), "batch_first")
         out = {k: (g if k in self.params else convert(g, "batch_first")) for k, g in grads.items()}
         return dX, out
