@@ -140,8 +140,9 @@ Predictions = Literal["probabilities", "distributions", "logits"]
 LossTerms = Callable[[FloatArray, FloatArray], tuple[float, FloatArray]]
 #: What Y holds: "labels" (hard, or soft with ``soft_labels=True``: the loss takes
 #: ``soft_labels``), "hard" (hard labels only, no ``soft_labels``: the multiclass hinge) or
-#: "real" (any real targets, no ``soft_labels``: the squared error).
-Targets = Literal["labels", "hard", "real"]
+#: "real" (any real targets, no ``soft_labels``: the squared error) or "tokens" (integer class
+#: indices (T x m) for logits k x T x m: a sequence loss).
+Targets = Literal["labels", "hard", "real", "tokens"]
 
 
 @dataclass(frozen=True)

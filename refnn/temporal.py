@@ -24,7 +24,7 @@ from refnn._validate import (
 )
 from refnn.activations import softmax
 from refnn.dense import Dense, dense_backward, dense_forward
-from refnn.kitspace import Ints, LayerSpace
+from refnn.kitspace import Ints, LayerSpace, LossSpace
 from refnn.layer import Example, Input, watch
 from refnn.losses import Loss, log_softmax
 from refnn.registry import register
@@ -159,6 +159,15 @@ class TemporalDense(Dense):
 # --- the loss -------------------------------------------------------------------------------
 
 
+def _token_terms(A: FloatArray, Y: npt.NDArray[Any]) -> tuple[float, FloatArray]:
+    """TEST-TOL-TERMS of the sequence loss: each token's log-sum-exp terms grow with its
+    max |A|, as the softmax cross-entropy's (the kit counts every token, divides by m)."""
+    m = A.shape[-1]
+    big = np.abs(A).max(axis=0, keepdims=True)
+    terms = np.abs(A) + big + np.log(A.shape[0]) + 1
+    return float(terms.sum()) / m, np.broadcast_to((2 + big) / m, A.shape)
+
+
 def token_targets(
     labels: npt.NDArray[np.integer[Any]],
     counted: npt.NDArray[np.bool_],
@@ -240,6 +249,18 @@ class TemporalSoftmaxCrossEntropy(Loss):
 
     specs = {"J": ("TSCE-COST",), "dA": ("TSCE-GRAD",)}
     categorical = True
+    kit = LossSpace("logits", classes=True, terms=lambda A, Y: _token_terms(A, Y), targets="tokens")
+
+    @classmethod
+    def torch_cost(cls, torch: Any, config: Mapping[str, Any], A: Any, Y: Any) -> Any:
+        """PyTorch's cross_entropy on (m, k, T) logits and (m, T) labels, summed, then divided
+        as the reduction says (per_token: by the counted tokens, as its "mean")."""
+        F, ignore = torch.nn.functional, config.get("ignore_index")
+        Z, labels = A.permute(2, 0, 1), Y.T.long()
+        options = {} if ignore is None else {"ignore_index": ignore}
+        if config.get("reduction", "per_sequence") == "per_token":
+            return F.cross_entropy(Z, labels, reduction="mean", **options)
+        return F.cross_entropy(Z, labels, reduction="sum", **options) / A.shape[-1]
 
     def __init__(
         self,

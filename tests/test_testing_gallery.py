@@ -478,3 +478,43 @@ def test_a_numpy_embedding_passes_and_one_overwriting_repeated_tokens_is_rejecte
     message = rejection(check_layer, "Embedding", OverwritingEmbedding, layout="batch_first")
     assert "dW disagrees with refnn (spec EMBED-DW)" in message, message
     assert "n_tokens=1" in message, message  # the minimal repeat: one token, two positions
+
+
+class CourseTemporalSoftmaxLoss:
+    """Batch-first logits (m, T, k) and labels (m, T), as the course's temporal softmax loss:
+    summed over time, averaged over the minibatch."""
+
+    divide_by_tokens = False
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.dA: FloatArray = np.zeros(0)
+
+    def forward(self, A: FloatArray, Y: np.ndarray[Any, Any]) -> float:
+        m, T = A.shape[:2]
+        shifted = A - A.max(axis=2, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
+        picked = np.take_along_axis(log_p, Y[:, :, None], axis=2)
+        N = m * T if self.divide_by_tokens else m
+        self.dA = np.exp(log_p)
+        np.put_along_axis(
+            self.dA, Y[:, :, None], np.take_along_axis(self.dA, Y[:, :, None], 2) - 1, 2
+        )
+        self.dA /= N
+        return float(-picked.sum() / N)
+
+    def backward(self) -> FloatArray:
+        return self.dA
+
+
+class PerTokenTemporalSoftmaxLoss(CourseTemporalSoftmaxLoss):
+    """Another convention, not declared: divided by the number of tokens (PyTorch's mean)."""
+
+    divide_by_tokens = True
+
+
+@pytest.mark.spec("TEST-LOSS", "TSCE-COST", "TSCE-GRAD")
+def test_a_course_temporal_softmax_loss_passes_and_a_per_token_one_is_rejected() -> None:
+    name = "TemporalSoftmaxCrossEntropy"
+    check_loss(name, CourseTemporalSoftmaxLoss, layout="batch_first", max_examples=30)
+    message = rejection(check_loss, name, PerTokenTemporalSoftmaxLoss, layout="batch_first")
+    assert "cost disagrees with refnn (spec TSCE-COST)" in message, message

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from refnn.kitspace import Choice, LossSpace, OptimizerSpace
 from refnn.layer import Parameter
@@ -80,6 +81,10 @@ def _loss_examples(
 ) -> tuple[bool, FloatArray, FloatArray]:
     k = draw(st.integers(2, 4)) if space.classes else draw(rs.sizes(3))
     m, soft = draw(rs.sizes(4)), space.targets == "labels" and draw(st.booleans())
+    if space.targets == "tokens":  # logits k x T x m, one class index per step and example
+        T = draw(rs.sizes(3))
+        tokens = draw(hnp.arrays(np.intp, (T, m), elements=st.integers(0, k - 1)))
+        return False, draw(rs.arrays((k, T, m), dtype=dt, bound=8.0)), tokens
     if space.predictions == "logits":
         A = draw(rs.arrays((k, m), dtype=dt, bound=8.0))
     elif space.predictions == "distributions":
@@ -146,11 +151,11 @@ def check_loss(
         drawn: tuple[bool, FloatArray, FloatArray], reduction: str
     ) -> tuple[list[tuple[str, str]], Example]:
         soft, A, Y = drawn
-        A64, Y64 = A.astype(F64), Y.astype(F64)
+        A64, Y64 = A.astype(F64), (Y if Y.dtype.kind in "iu" else Y.astype(F64))
         if space.classes and soft:  # float32 labels sum to 1 within float32's rounding only
             Y64 /= Y64.sum(axis=0, keepdims=True)
         ref = cls(soft_labels=soft) if space.targets == "labels" else cls()
-        scale = float(A.shape[1]) if reduction == "sum" else 1.0
+        scale = float(A.shape[-1]) if reduction == "sum" else 1.0
         cost, dA = ref.forward(A64, Y64) * scale, ref.backward() * scale
         config = ref.config() | {"dtype": dt.name}
         Ag, Yg = convert(A, chosen), convert(Y, chosen)

@@ -102,8 +102,8 @@ class TorchLoss:
 
     def forward(self, A: FloatArray, Y: FloatArray) -> float:
         torch = self.torch
-        self.a = torch.tensor(back(A, "batch_first"), requires_grad=True)
-        y = torch.tensor(back(Y, "batch_first"))
+        self.a = torch.tensor(np.ascontiguousarray(back(A, "batch_first")), requires_grad=True)
+        y = torch.tensor(np.ascontiguousarray(back(Y, "batch_first")))
         self.cost = self.cls.torch_cost(torch, self.config, self.a, y)
         return float(self.cost.item())
 
