@@ -167,6 +167,7 @@ class _Activation(Layer[FloatArray]):
     takes = Input(name="Z")
     keeps: ClassVar[tuple[str, ...]] = ("Y",)
     can_overflow = False
+    grads_can_overflow = False  # |g'| <= 1 for sigmoid, ReLU and tanh (Softmax: see below)
 
     kit = _ANY_RANK
     #: The torch function of the forward (its name on the torch module).
@@ -274,6 +275,7 @@ class Softmax(_Activation):
     """
 
     specs = {"Y": ("SOFTMAX-FWD",), "dX": ("SOFTMAX-BWD",)}
+    grads_can_overflow = True  # |dz| <= 2 max |da|: it can double dA past the range
     takes = Input(name="Z", min_ndim=2, nonempty={0: CLASSES})
     kit = LayerSpace(
         draws={"k": Ints(1, 5), "m": Ints(1, 4)},

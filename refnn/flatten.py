@@ -59,6 +59,7 @@ class Flatten(Layer[tuple[int, ...]]):
     dtype : float64 or float32
     """
 
+    grads_can_overflow = False  # dX copies or averages dA
     takes = Input(min_ndim=2, layout="C x H x W x m")
     specs = {"Y": ("FLATTEN-FWD",), "dX": ("FLATTEN-BWD",)}
     can_overflow = False

@@ -240,6 +240,9 @@ class Layer(Cached, ABC, Generic[CacheT]):
     keeps: ClassVar[tuple[str, ...]] = ()
     #: Whether the output can overflow (False: it is bounded by finite inputs).
     can_overflow: ClassVar[bool] = True
+    #: Whether a gradient can overflow from a finite dA (False: dX copies, averages or scales
+    #: dA by factors of at most 1, as a pool, a reshape or an element-wise activation does).
+    grads_can_overflow: ClassVar[bool] = True
     #: The output is non-finite whenever the input is: X's finiteness is read off Y.
     output_reveals_nonfinite_input: ClassVar[bool] = False
     #: A gradient is non-finite whenever dA is (db sums it): dA's finiteness is read off them.
@@ -335,7 +338,8 @@ class Layer(Cached, ABC, Generic[CacheT]):
             dX, grads, input_grads = self._backward(dY, held.cache)
         results = {"dX": dX, **{"d" + k: g for k, g in grads.items()}}
         results.update({"d" + k: g for k, g in input_grads.items()})
-        for key, g in results.items():
+        checked = results if self.grads_can_overflow or self.grads_reveal_nonfinite_upstream else {}
+        for key, g in checked.items():
             if not np.isfinite(g).all():
                 if self.grads_reveal_nonfinite_upstream:
                     refuse_nonfinite(dY, "dA", DIVERGED)

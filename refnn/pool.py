@@ -253,6 +253,7 @@ def _pool_space(elements: Elements, sums: Callable[[Values], dict[str, int]]) ->
 class _Pool2D(Layer[PoolCacheT]):
     """A pooling layer: window, stride (default: the window), no parameters, no padding."""
 
+    grads_can_overflow = False  # dX copies or averages dA
     takes = Input(ndim=4, layout="C x H x W x m")
     #: How make check draws the input (max pooling: entries far apart, no ties in a stencil).
     check_input: ClassVar[InputKind] = "normal"

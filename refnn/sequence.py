@@ -58,6 +58,7 @@ class LastStep(Layer[tuple[int, int, int]]):
     Implements SEQ-LAST-FWD and SEQ-LAST-BWD; the cache is the input's shape (n, T, m).
     """
 
+    grads_can_overflow = False  # dX copies or averages dA
     takes = Input(ndim=3, layout="n x T x m", nonempty={1: STEPS})
     specs = {"Y": ("SEQ-LAST-FWD",), "dX": ("SEQ-LAST-BWD",)}
     can_overflow = False

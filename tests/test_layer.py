@@ -231,8 +231,26 @@ def test_inputs_in_any_memory_order_give_the_same_bits(name: str) -> None:
             assert a.tobytes() == b.tobytes(), name
 
 
+#: The layers whose gradients the contract tests for overflow (the others declare they cannot).
+OVERFLOWING = [
+    n for n, c in LAYERS.items() if c.grads_can_overflow or c.grads_reveal_nonfinite_upstream
+]
+
+
 @pytest.mark.spec("NOTE-CONTRACT")
-@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("name", [n for n in LAYERS if n not in OVERFLOWING])
+def test_a_layer_declaring_bounded_gradients_keeps_them_finite_at_the_top_of_the_range(
+    name: str,
+) -> None:
+    """What ``grads_can_overflow = False`` claims: dA at the largest float gives a finite dX."""
+    layer, X = _build(LAYERS[name])
+    Y = layer.forward(X)
+    big = np.finfo(Y.dtype).max * np.where(np.arange(Y.size).reshape(Y.shape) % 2, 1.0, -1.0)
+    assert np.isfinite(layer.backward(big)).all()
+
+
+@pytest.mark.spec("NOTE-CONTRACT")
+@pytest.mark.parametrize("name", OVERFLOWING)
 def test_every_layer_reports_an_overflow_as_a_divergence_in_fit(name: str) -> None:
     """The one convention: whichever layer's result overflows, it raises FloatRangeError (a
     FloatingPointError), which fit reports as TrainingDivergedError. The overflow is seeded in
