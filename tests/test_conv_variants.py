@@ -64,14 +64,9 @@ def _values(data: st.DataObject, shape: tuple[int, ...]) -> FloatArray:
     return out
 
 
-def _gap(a: FloatArray, b: FloatArray) -> float:
-    return float(np.max(np.abs(a - b), initial=0.0) / max(1.0, float(np.max(np.abs(b), initial=0))))
-
-
-@pytest.mark.spec("CONV-DILATION", "CONV-GROUPS", "CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX")
-@given(g=geometries(), data=st.data())
-def test_dilated_grouped_conv_equals_the_naive_loops(g: Geometry, data: st.DataObject) -> None:
-    layer = Conv2D(
+def _conv(g: Geometry) -> Conv2D:
+    """The Conv2D of geometry ``g`` (its parameters are set by the test)."""
+    return Conv2D(
         g.C,
         g.F,
         g.kernel,
@@ -81,6 +76,16 @@ def test_dilated_grouped_conv_equals_the_naive_loops(g: Geometry, data: st.DataO
         groups=g.groups,
         rng=np.random.default_rng(0),
     )
+
+
+def _gap(a: FloatArray, b: FloatArray) -> float:
+    return float(np.max(np.abs(a - b), initial=0.0) / max(1.0, float(np.max(np.abs(b), initial=0))))
+
+
+@pytest.mark.spec("CONV-DILATION", "CONV-GROUPS", "CONV-FWD", "CONV-DW", "CONV-DB", "CONV-DX")
+@given(g=geometries(), data=st.data())
+def test_dilated_grouped_conv_equals_the_naive_loops(g: Geometry, data: st.DataObject) -> None:
+    layer = _conv(g)
     W = _values(data, layer.params["W"].shape)
     b = _values(data, (g.F, 1))
     layer.params["W"][...], layer.params["b"][...] = W, b
@@ -139,16 +144,7 @@ def test_the_transposed_convolution_is_the_adjoint_of_the_convolution(
 ) -> None:
     """<conv_W(y), x> = <y, conv_W^T(x)> with one W: Conv2D from C = F_t channels into F = C_t
     filters, ConvTranspose2D from C_t = F into F_t = C, both bias-free (b = 0)."""
-    conv = Conv2D(
-        g.C,
-        g.F,
-        g.kernel,
-        stride=g.stride,
-        padding=g.padding,
-        dilation=g.dilation,
-        groups=g.groups,
-        rng=np.random.default_rng(0),
-    )
+    conv = _conv(g)
     y = _values(data, (g.C, g.H, g.W, g.m))
     Z = conv.forward(y)
     # the output padding that makes conv_W^T's output the size of y
