@@ -319,7 +319,8 @@ class Layer(Cached, ABC, Generic[CacheT]):
         given = self._extra(inputs, X.shape[-1])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             Y, cache = self._forward(X, training, **given)
-        if self.can_overflow and not np.isfinite(Y).all():
+        reads_y = self.can_overflow or self.output_reveals_nonfinite_input  # X's test, if it is
+        if reads_y and not np.isfinite(Y).all():
             if self.output_reveals_nonfinite_input:
                 refuse_nonfinite(X, self.takes.name)
             self._overflow("forward", "Y", Y.dtype)
